@@ -1,0 +1,90 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Trellis",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Trellis", targets: ["Trellis"]),
+        .executable(name: "trellis", targets: ["TrellisCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // Layer 0: Lua 5.4 from the system (Debian: liblua5.4-dev) and the C that longjmp demands.
+        .systemLibrary(
+            name: "CLua",
+            path: "Sources/CLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        .target(name: "CLuaShim", dependencies: ["CLua"]),
+
+        // Layer 1: the value model, MessagePack and framing.
+        .target(name: "TrellisWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+
+        // Layer 2: the Lua host (confined VMs, sandbox, limits, value bridge).
+        .target(name: "TrellisLua", dependencies: ["CLua", "CLuaShim", "TrellisWire"]),
+
+        // Layer 3: membership (pure cores: failure detector, overlay driver).
+        .target(name: "TrellisMembership", dependencies: ["TrellisWire", "TrellisLua"]),
+
+        // Layer 3: transport over SwiftNIO (handshake, channels, coalesced writes, reconnect).
+        .target(
+            name: "TrellisTransport",
+            dependencies: [
+                "TrellisWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Layer 4: the node (NIO shell around the membership core) and its public API.
+        .target(
+            name: "Trellis",
+            dependencies: [
+                "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Layer 5: topology files and the runner behind `trellis up`.
+        .target(
+            name: "TrellisTopology",
+            dependencies: [
+                "Trellis",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Layer 6: the `trellis` command and the benchmarks.
+        .executableTarget(
+            name: "TrellisCLI",
+            dependencies: [
+                "Trellis", "TrellisTopology",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "TrellisBench",
+            dependencies: ["Trellis", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        .testTarget(name: "TrellisWireTests", dependencies: ["TrellisWire"]),
+        .testTarget(name: "TrellisLuaTests", dependencies: ["TrellisLua"]),
+        .testTarget(name: "TrellisMembershipTests", dependencies: ["TrellisMembership"]),
+        .testTarget(name: "TrellisTransportTests", dependencies: ["TrellisTransport"]),
+        .testTarget(name: "TrellisIntegrationTests", dependencies: ["Trellis", "TrellisTopology"]),
+    ]
+)

@@ -1,0 +1,1 @@
+int trellis_placeholder_shim;
