@@ -85,6 +85,7 @@ let package = Package(
         .testTarget(name: "TrellisLuaTests", dependencies: ["TrellisLua"]),
         .testTarget(name: "TrellisMembershipTests", dependencies: ["TrellisMembership"]),
         .testTarget(name: "TrellisTransportTests", dependencies: ["TrellisTransport"]),
+        .testTarget(name: "TrellisTopologyTests", dependencies: ["TrellisTopology"]),
         .testTarget(name: "TrellisIntegrationTests", dependencies: ["Trellis", "TrellisTopology"]),
     ]
 )
