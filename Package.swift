@@ -34,6 +34,9 @@ let package = Package(
         // Layer 3: membership (pure cores: failure detector, overlay driver).
         .target(name: "TrellisMembership", dependencies: ["TrellisWire", "TrellisLua"]),
 
+        // Layer 3: the deterministic simulator (the membership core on an in-memory network).
+        .target(name: "TrellisSimulator", dependencies: ["TrellisMembership", "TrellisLua", "TrellisWire"]),
+
         // Layer 3: transport over SwiftNIO (handshake, channels, coalesced writes, reconnect).
         .target(
             name: "TrellisTransport",
@@ -52,6 +55,7 @@ let package = Package(
             dependencies: [
                 "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -61,7 +65,9 @@ let package = Package(
         .target(
             name: "TrellisTopology",
             dependencies: [
-                "Trellis",
+                "Trellis", "TrellisWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -71,19 +77,24 @@ let package = Package(
         .executableTarget(
             name: "TrellisCLI",
             dependencies: [
-                "Trellis", "TrellisTopology",
+                "Trellis", "TrellisTopology", "TrellisWire", "TrellisLua",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "TrellisBench",
-            dependencies: ["Trellis", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Trellis", "TrellisWire",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
 
         .testTarget(name: "TrellisWireTests", dependencies: ["TrellisWire"]),
         .testTarget(name: "TrellisLuaTests", dependencies: ["TrellisLua"]),
-        .testTarget(name: "TrellisMembershipTests", dependencies: ["TrellisMembership"]),
+        .testTarget(name: "TrellisMembershipTests", dependencies: ["TrellisMembership", "TrellisSimulator"]),
         .testTarget(name: "TrellisTransportTests", dependencies: ["TrellisTransport"]),
         .testTarget(name: "TrellisTopologyTests", dependencies: ["TrellisTopology"]),
         .testTarget(name: "TrellisIntegrationTests", dependencies: ["Trellis", "TrellisTopology"]),

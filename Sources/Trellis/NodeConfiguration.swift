@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import TrellisLua
+import TrellisMembership
+import TrellisTransport
+import TrellisWire
+
+/// Everything a node needs to start.
+public struct NodeConfiguration: Sendable {
+    /// The node's name: the `name` in `name@host:port`.
+    public var name: String
+    /// The address to listen on.
+    public var host: String
+    /// The port to listen on; 0 picks any free port.
+    public var port: Int
+    /// Nodes only talk to nodes of the same cluster name.
+    public var clusterName: String
+    /// The shared secret that authenticates peers; it never crosses the wire.
+    public var cookie: String
+    /// Labels sent to peers in the handshake, e.g. `region = "eu"`.
+    public var tags: [String: String]
+    /// Capabilities this node serves, sent to peers in the handshake.
+    public var capabilities: [String]
+    /// The overlay script's source text.
+    public var overlaySource: String
+    /// The overlay script's file name, used in error messages.
+    public var overlayFileName: String
+    /// The table passed to the overlay as `ctx.config`.
+    public var overlayConfig: Value
+    /// Heartbeat, failure-detection and tick timing.
+    public var membership: MembershipSettings
+    /// Instruction budget and memory cap of the overlay script.
+    public var scriptLimits: ScriptLimits
+    /// The largest frame accepted from a peer, in bytes.
+    public var maxFrameSize: Int
+    /// Seeds the script's `math.random`; by default derived from the node's name, so runs repeat.
+    public var randomSeed: UInt64?
+    /// Where the node logs; its metadata gains `node`.
+    public var logger: Logger
+
+    public init(
+        name: String,
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        clusterName: String,
+        cookie: String,
+        overlaySource: String,
+        overlayFileName: String,
+        overlayConfig: Value = .nil,
+        tags: [String: String] = [:],
+        capabilities: [String] = [],
+        membership: MembershipSettings = .init(),
+        scriptLimits: ScriptLimits = .init(),
+        maxFrameSize: Int = Framing.defaultMaxFrameSize,
+        randomSeed: UInt64? = nil,
+        logger: Logger = Logger(label: "trellis")
+    ) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.clusterName = clusterName
+        self.cookie = cookie
+        self.overlaySource = overlaySource
+        self.overlayFileName = overlayFileName
+        self.overlayConfig = overlayConfig
+        self.tags = tags
+        self.capabilities = capabilities
+        self.membership = membership
+        self.scriptLimits = scriptLimits
+        self.maxFrameSize = maxFrameSize
+        self.randomSeed = randomSeed
+        self.logger = logger
+    }
+
+    /// A configuration whose overlay is read from the file at `overlayPath`.
+    public init(name: String, clusterName: String, cookie: String, overlayPath: String) throws(NodeError) {
+        let source: String
+        do {
+            source = try String(contentsOfFile: overlayPath, encoding: .utf8)
+        } catch {
+            throw .cannotReadScript(overlayPath, error.localizedDescription)
+        }
+        self.init(
+            name: name, clusterName: clusterName, cookie: cookie,
+            overlaySource: source, overlayFileName: URL(fileURLWithPath: overlayPath).lastPathComponent
+        )
+    }
+}
+
+/// Why a node could not start or do what was asked.
+public enum NodeError: Error, Sendable, CustomStringConvertible {
+    case cannotReadScript(String, String)
+    case script(ScriptError)
+    case cannotListen(String, String)
+
+    public var description: String {
+        switch self {
+        case .cannotReadScript(let path, let why):
+            return "cannot read script \(path): \(why); check the path (relative paths are relative to the current directory)"
+        case .script(let error):
+            return "overlay script rejected: \(error)"
+        case .cannotListen(let address, let why):
+            return "cannot listen on \(address): \(why); pick another port or use port 0 for any free port"
+        }
+    }
+}

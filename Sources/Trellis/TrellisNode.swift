@@ -1,0 +1,247 @@
+import Logging
+import NIOCore
+import TrellisLua
+import TrellisMembership
+import TrellisTransport
+import TrellisWire
+
+/// A cluster node: a TCP transport, an overlay script steering membership, and a messaging API.
+///
+/// The actor owns the membership core and the overlay's Lua VM (the VM never leaves it). It
+/// feeds the core the transport's control events and a timer, and carries out the core's
+/// directives on the transport. Application messages never pass through the actor or Lua:
+/// `send`, `request` and `messages` go straight to the transport.
+public actor TrellisNode {
+    /// This node's id, `name@host:port`, with the port actually bound.
+    public nonisolated let id: PeerID
+    /// Messages that arrived on application channels, in arrival order per connection.
+    public nonisolated let messages: AsyncStream<InboundMessage>
+
+    private let transport: Transport
+    private let logger: Logger
+    private let clock = ContinuousClock()
+    private let startedAt: ContinuousClock.Instant
+    private let requestHandlers: RequestHandlerBox
+    private let messageSink: AsyncStream<InboundMessage>.Continuation
+    private var core: MembershipCore<OverlayScript>
+    private var peerMetadata: [PeerID: PeerMetadata] = [:]
+    private var subscribers: [Int: AsyncStream<MemberEvent>.Continuation] = [:]
+    private var nextSubscriber = 0
+    private var loops: [Task<Void, Never>] = []
+    private var stopped = false
+
+    /// Starts a node: loads the overlay, binds the listener, runs the overlay's `init`.
+    public static func start(_ config: NodeConfiguration, group: any EventLoopGroup) async throws(NodeError) -> TrellisNode {
+        var logger = config.logger
+        let overlay: OverlayScript
+        do {
+            overlay = try OverlayScript(
+                source: config.overlaySource, fileName: config.overlayFileName, limits: config.scriptLimits,
+                seed: config.randomSeed ?? StableHash.hash64(Array(config.name.utf8)),
+                log: { [logger] line in logger.info("\(line)", metadata: ["source": "lua"]) }
+            )
+        } catch {
+            throw .script(error)
+        }
+        let handlers = RequestHandlerBox()
+        let (messages, sink) = AsyncStream<InboundMessage>.makeStream()
+        let transportConfig = TransportConfig(
+            name: config.name, host: config.host, port: config.port, clusterName: config.clusterName,
+            cookie: config.cookie, metadata: PeerMetadata(tags: config.tags, capabilities: config.capabilities),
+            maxFrameSize: config.maxFrameSize, logger: logger
+        )
+        let transport: Transport
+        do {
+            transport = try await Transport.start(
+                transportConfig, group: group,
+                onMessage: { sink.yield($0) },
+                onRequest: { handlers.handle($0, $1) }
+            )
+        } catch {
+            throw .cannotListen("\(config.host):\(config.port)", "\(error)")
+        }
+        logger[metadataKey: "node"] = "\(transport.localID)"
+        let node = TrellisNode(
+            transport: transport, overlay: overlay, config: config, logger: logger,
+            messages: messages, sink: sink, handlers: handlers
+        )
+        await node.startLoops()
+        return node
+    }
+
+    private init(
+        transport: Transport, overlay: OverlayScript, config: NodeConfiguration, logger: Logger,
+        messages: AsyncStream<InboundMessage>, sink: AsyncStream<InboundMessage>.Continuation, handlers: RequestHandlerBox
+    ) {
+        self.id = transport.localID
+        self.transport = transport
+        self.logger = logger
+        self.messages = messages
+        self.messageSink = sink
+        self.requestHandlers = handlers
+        self.startedAt = clock.now
+        let (core, directives) = MembershipCore.start(
+            selfID: transport.localID, strategy: overlay, config: config.overlayConfig,
+            settings: config.membership, now: 0
+        )
+        self.core = core
+        self.pendingStartDirectives = directives
+    }
+
+    private var pendingStartDirectives: [MembershipDirective]
+
+    private func startLoops() {
+        execute(pendingStartDirectives)
+        pendingStartDirectives = []
+        let events = transport.events
+        loops.append(Task { [weak self] in
+            for await event in events {
+                guard let self else { return }
+                await self.handle(event)
+            }
+        })
+        loops.append(Task { [weak self] in
+            while !Task.isCancelled {
+                guard let delay = await self?.delayUntilNextDeadline() else { return }
+                try? await Task.sleep(for: delay)
+                await self?.handleMembership(.timer)
+            }
+        })
+    }
+
+    // MARK: Membership
+
+    /// The peers this node's overlay considers members, sorted; includes this node.
+    public var members: [PeerID] { core.members }
+
+    /// How many overlay callbacks have failed on this node.
+    public var scriptErrors: Int { core.scriptErrors }
+
+    /// The tags and capabilities a connected peer announced in its handshake.
+    public func metadata(of peer: PeerID) -> PeerMetadata? { peerMetadata[peer] }
+
+    /// Member up/down events from now on, for as long as the stream is consumed.
+    public func memberEvents() -> AsyncStream<MemberEvent> {
+        let (stream, continuation) = AsyncStream<MemberEvent>.makeStream()
+        let key = nextSubscriber
+        nextSubscriber += 1
+        subscribers[key] = continuation
+        continuation.onTermination = { [weak self] _ in Task { await self?.unsubscribe(key) } }
+        return stream
+    }
+
+    /// Asks the overlay to join the cluster through `seed`.
+    public func join(_ seed: PeerID) { handleMembership(.join(seed)) }
+
+    /// Leaves the cluster gracefully: the overlay's `leave` runs for this node, its messages
+    /// are sent, then the node stops.
+    public func leave() async {
+        guard !stopped else { return }
+        handleMembership(.leave(id))
+        try? await Task.sleep(for: .milliseconds(50))
+        await stop()
+    }
+
+    /// Stops at once, as if the process died: no goodbye to anyone.
+    public func stop() async {
+        guard !stopped else { return }
+        stopped = true
+        for loop in loops { loop.cancel() }
+        await transport.shutdown()
+        messageSink.finish()
+        for subscriber in subscribers.values { subscriber.finish() }
+        subscribers = [:]
+    }
+
+    private func unsubscribe(_ key: Int) { subscribers[key] = nil }
+
+    private var now: Int64 {
+        let elapsed = clock.now - startedAt
+        return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    private func delayUntilNextDeadline() -> Duration? {
+        guard !stopped else { return nil }
+        return .milliseconds(max(1, min(core.nextDeadline - now, 100)))
+    }
+
+    private func handle(_ event: TransportEvent) {
+        switch event {
+        case .connectionUp(let peer, let metadata):
+            peerMetadata[peer] = metadata
+            handleMembership(.connectionUp(peer))
+        case .connectionDown(let peer, let reason), .connectFailed(let peer, let reason):
+            handleMembership(.connectionDown(peer, reason: reason))
+        case .membershipMessage(let message, let from):
+            handleMembership(.message(message, from: from))
+        case .heartbeatAck(let from):
+            handleMembership(.heartbeatAck(from: from))
+        case .handshakeRejected(let remote, let reason):
+            logger.warning("refused a connection", metadata: ["remote": "\(remote)", "reason": "\(reason)"])
+        }
+    }
+
+    private func handleMembership(_ event: MembershipEvent) {
+        guard !stopped else { return }
+        execute(core.handle(event, now: now))
+    }
+
+    private func execute(_ directives: [MembershipDirective]) {
+        for directive in directives {
+            switch directive {
+            case .connect(let peer):
+                transport.connect(to: peer)
+            case .disconnect(let peer):
+                transport.disconnect(from: peer)
+                peerMetadata[peer] = nil
+            case .send(let message, let peer):
+                transport.sendMembership(message, to: peer)
+            case .sendHeartbeat(let peer):
+                transport.sendHeartbeat(to: peer)
+            case .memberUp(let peer):
+                logger.info("member up", metadata: ["peer": "\(peer)"])
+                publish(.up(peer))
+            case .memberDown(let peer):
+                logger.info("member down", metadata: ["peer": "\(peer)"])
+                publish(.down(peer))
+            case .scriptFailed(let error):
+                logger.error("overlay script failed; previous state and members kept", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func publish(_ event: MemberEvent) {
+        for subscriber in subscribers.values { subscriber.yield(event) }
+    }
+
+    // MARK: Messaging (never through the actor)
+
+    /// Sends `value` to `peer` on `channel`; waits only while the connection's outbox is full.
+    public nonisolated func send(_ value: Value, to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
+        try await transport.send(value, to: peer, channel: channel)
+    }
+
+    /// Sends raw bytes to `peer` on `channel`.
+    public nonisolated func send(bytes: [UInt8], to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
+        try await transport.send(bytes: bytes, to: peer, channel: channel)
+    }
+
+    /// Sends a request and waits for the reply, at most `timeout`.
+    public nonisolated func request(
+        _ value: Value, to peer: PeerID, channel: ChannelName = .default, timeout: Duration = .seconds(5)
+    ) async throws(TransportError) -> Value {
+        try await transport.request(value, to: peer, channel: channel, timeout: timeout)
+    }
+
+    /// Answers requests with `handler`, which runs on the connection's event loop: keep it
+    /// short and non-blocking, or reply later through the `Responder`.
+    public nonisolated func onRequest(_ handler: @escaping @Sendable (InboundMessage, Responder) -> Void) {
+        requestHandlers.set(handler)
+    }
+}
+
+/// A change in this node's member list.
+public enum MemberEvent: Sendable, Equatable {
+    case up(PeerID)
+    case down(PeerID)
+}

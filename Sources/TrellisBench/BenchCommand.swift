@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+
+/// `TrellisBench`: messaging benchmarks between two Trellis nodes in separate processes on
+/// loopback, printed beside the anchors (distributed Erlang, the C loopback limit) measured in
+/// the same run. `scripts/bench` runs the anchors and then this.
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "TrellisBench",
+        abstract: "Benchmark Trellis messaging between two processes on 127.0.0.1.",
+        subcommands: [RunBenchmarks.self, ServeBenchmarks.self],
+        defaultSubcommand: RunBenchmarks.self
+    )
+}
+
+/// The sizes of one benchmark run.
+struct BenchSizes: ParsableArguments {
+    @Option(help: "One-way small messages to send.")
+    var small = 2_000_000
+
+    @Option(help: "One-way 1 KiB messages to send.")
+    var large = 500_000
+
+    @Option(help: "Sequential request/response round trips.")
+    var calls = 100_000
+
+    @Option(help: "Calls made by the concurrent callers, in all.")
+    var concurrentCalls = 100_000
+
+    @Option(help: "Concurrent callers.")
+    var callers = 16
+
+    @Option(help: "Runs; the table shows the median of each figure.")
+    var runs = 3
+}

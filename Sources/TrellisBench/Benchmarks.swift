@@ -1,0 +1,72 @@
+import Foundation
+import Trellis
+import TrellisWire
+
+/// The measurements, each returning named figures (rates per second, latencies in µs).
+struct Benchmarks {
+    let node: TrellisNode
+    let server: PeerID
+
+    func warmUp() async throws {
+        _ = try await oneWay(count: 20_000, payload: "warm", name: "warm")
+        _ = try await sequentialCalls(count: 2_000)
+    }
+
+    /// Sends `count` messages, then asks the server until it has received them all.
+    func oneWay(count: Int, payload: Value, name: String) async throws -> [String: Double] {
+        _ = try await node.request("reset", to: server)
+        let start = ContinuousClock.now
+        for _ in 0..<count { try await node.send(payload, to: server) }
+        while true {
+            let received = try await node.request("count", to: server).intValue ?? 0
+            if received >= count { break }
+            try await Task.sleep(for: .microseconds(200))
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        var figures = ["\(name)_msgs_per_s": Double(count) / seconds]
+        if case .bytes(let bytes) = payload {
+            figures["\(name)_MB_per_s"] = Double(count * bytes.count) / seconds / 1e6
+        }
+        return figures
+    }
+
+    /// One caller, one request at a time.
+    func sequentialCalls(count: Int) async throws -> [String: Double] {
+        var latencies: [Double] = []
+        latencies.reserveCapacity(count)
+        let start = ContinuousClock.now
+        for i in 0..<count {
+            let sent = ContinuousClock.now
+            _ = try await node.request(.int(Int64(i)), to: server)
+            latencies.append((ContinuousClock.now - sent).seconds * 1e6)
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        latencies.sort()
+        return [
+            "call_seq_per_s": Double(count) / seconds,
+            "call_seq_p50_us": latencies[latencies.count / 2],
+            "call_seq_p99_us": latencies[latencies.count * 99 / 100],
+        ]
+    }
+
+    /// `callers` concurrent callers sharing `count` calls.
+    func concurrentCalls(count: Int, callers: Int) async throws -> [String: Double] {
+        let start = ContinuousClock.now
+        let node = self.node
+        let server = self.server
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<callers {
+                group.addTask {
+                    for i in 0..<(count / callers) { _ = try await node.request(.int(Int64(caller * count + i)), to: server) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        return ["call_conc_per_s": Double(count / callers * callers) / seconds]
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

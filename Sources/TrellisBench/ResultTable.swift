@@ -1,0 +1,86 @@
+import Foundation
+
+/// Medians of `RESULT name value` lines in the anchors' logs.
+struct AnchorResults {
+    var disterl: [String: Double] = [:]
+    var loopback: [String: Double] = [:]
+
+    init(disterlLog: String?, loopbackLog: String?) {
+        disterl = disterlLog.map(Self.medians) ?? [:]
+        loopback = loopbackLog.map(Self.medians) ?? [:]
+    }
+
+    static func medians(ofLog path: String) -> [String: Double] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var samples: [String: [Double]] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("RESULT ") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let value = Double(fields[2]) else { continue }
+            samples[String(fields[1]), default: []].append(value)
+        }
+        return samples.mapValues(median)
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
+}
+
+/// The table of medians: Trellis beside distributed Erlang (ratio and target) and the C limit.
+struct ResultTable {
+    let trellisRuns: [[String: Double]]
+    let anchors: AnchorResults
+
+    private struct Row {
+        let figure: String
+        let trellis: String
+        let disterl: String?
+        let target: Double?
+        let higherIsBetter: Bool
+        let loopback: String?
+    }
+
+    private let rows: [Row] = [
+        Row(figure: "one-way small msgs/s", trellis: "small_msgs_per_s", disterl: "a_async_small_msgs_per_s", target: 5, higherIsBetter: true, loopback: "stream_batched_msgs_per_s"),
+        Row(figure: "one-way 1 KiB msgs/s", trellis: "1k_msgs_per_s", disterl: "b_async_1k_msgs_per_s", target: 3, higherIsBetter: true, loopback: nil),
+        Row(figure: "1 KiB payload MB/s", trellis: "1k_MB_per_s", disterl: "b_async_1k_MB_per_s", target: nil, higherIsBetter: true, loopback: "stream_batched_wire_MB_per_s"),
+        Row(figure: "sequential calls/s", trellis: "call_seq_per_s", disterl: "c_call_seq_calls_per_s", target: 1.5, higherIsBetter: true, loopback: "pingpong_rtt_per_s"),
+        Row(figure: "sequential call p50 µs", trellis: "call_seq_p50_us", disterl: "c_call_seq_p50_us", target: nil, higherIsBetter: false, loopback: "pingpong_p50_us"),
+        Row(figure: "sequential call p99 µs", trellis: "call_seq_p99_us", disterl: "c_call_seq_p99_us", target: nil, higherIsBetter: false, loopback: "pingpong_p99_us"),
+        Row(figure: "16 concurrent callers calls/s", trellis: "call_conc_per_s", disterl: "d_call_conc16_calls_per_s", target: nil, higherIsBetter: true, loopback: nil),
+    ]
+
+    func render() -> String {
+        let header = ["figure", "Trellis", "dist. Erlang", "ratio", "target", "C loopback"]
+        var table = [header]
+        for row in rows {
+            let ours = median(trellisRuns.compactMap { $0[row.trellis] })
+            let theirs = row.disterl.flatMap { anchors.disterl[$0] }
+            let ratio = theirs.map { row.higherIsBetter ? ours / $0 : $0 / ours }
+            let verdict = zip2(ratio, row.target).map { $0 >= $1 ? "≥\(format($1))× ok" : "≥\(format($1))× MISSED" } ?? ""
+            table.append([
+                row.figure, format(ours), theirs.map(format) ?? "not run", ratio.map { format($0) + "×" } ?? "",
+                verdict, row.loopback.flatMap { anchors.loopback[$0] }.map(format) ?? "",
+            ])
+        }
+        let widths = header.indices.map { column in table.map { $0[column].count }.max() ?? 0 }
+        let lines = table.map { cells in
+            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: " | ")
+        }
+        return ([lines[0], widths.map { String(repeating: "-", count: $0) }.joined(separator: "-|-")] + lines.dropFirst())
+            .joined(separator: "\n")
+            + "\n(medians of \(trellisRuns.count) run(s); ratio = Trellis / Erlang, inverted for latencies so higher is better)"
+    }
+
+    private func format(_ value: Double) -> String {
+        guard value.isFinite else { return "n/a" }
+        if value >= 1_000 { return String(format: "%.0fk", value / 1_000) }
+        return String(format: value >= 10 ? "%.0f" : "%.2f", value)
+    }
+}
+
+private func zip2<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
+    guard let a, let b else { return nil }
+    return (a, b)
+}

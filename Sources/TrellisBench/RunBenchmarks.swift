@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import NIOPosix
+import Trellis
+import TrellisWire
+
+/// The sending side: starts `serve` as a second process, measures, prints the table.
+struct RunBenchmarks: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the benchmarks and print the table.")
+
+    @OptionGroup var sizes: BenchSizes
+
+    @Option(help: "The overlay script both nodes run.")
+    var overlay = "plugins/overlays/static.lua"
+
+    @Option(help: "A log of ../shared/anchors/disterl/run.sh from this session (RESULT lines).")
+    var disterl: String?
+
+    @Option(help: "A log of ../shared/anchors/loopback/run.sh from this session (RESULT lines).")
+    var loopback: String?
+
+    func run() async throws {
+        let cookie = UUID().uuidString
+        let server = try ServerProcess(cookie: cookie, overlay: overlay)
+        defer { server.terminate() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let configuration = try NodeConfiguration(name: "bench_a", clusterName: "bench", cookie: cookie, overlayPath: overlay)
+        let node = try await TrellisNode.start(configuration, group: group)
+        let bench = Benchmarks(node: node, server: server.id)
+
+        try await bench.warmUp()
+        var runs: [[String: Double]] = []
+        for run in 1...sizes.runs {
+            print("run \(run)/\(sizes.runs)")
+            var results: [String: Double] = [:]
+            results.merge(try await bench.oneWay(count: sizes.small, payload: .array(["msg", .int(1 << 40)]), name: "small"), uniquingKeysWith: { $1 })
+            results.merge(try await bench.oneWay(count: sizes.large, payload: .bytes([UInt8](repeating: 7, count: 1024)), name: "1k"), uniquingKeysWith: { $1 })
+            results.merge(try await bench.sequentialCalls(count: sizes.calls), uniquingKeysWith: { $1 })
+            results.merge(try await bench.concurrentCalls(count: sizes.concurrentCalls, callers: sizes.callers), uniquingKeysWith: { $1 })
+            for (key, value) in results.sorted(by: { $0.key < $1.key }) { print("RESULT \(key) \(value)") }
+            runs.append(results)
+        }
+        await node.stop()
+        let anchors = AnchorResults(disterlLog: disterl, loopbackLog: loopback)
+        print()
+        print(ResultTable(trellisRuns: runs, anchors: anchors).render())
+    }
+}
+
+/// The `serve` side as a child process.
+struct ServerProcess {
+    let process: Process
+    let id: PeerID
+
+    init(cookie: String, overlay: String) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        process.arguments = ["serve", "--cookie", cookie, "--overlay", overlay]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = pipe.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw ValidationError("the serve process exited before it was ready") }
+            line.append(chunk)
+        }
+        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard text.hasPrefix("ready ") else { throw ValidationError("unexpected output from serve: \(text)") }
+        id = try PeerID(parsing: String(text.dropFirst("ready ".count)))
+    }
+
+    func terminate() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import NIOPosix
+import Synchronization
+import Trellis
+import TrellisWire
+
+/// The receiving side of the benchmarks: counts messages that arrive on the default channel
+/// and answers requests (`"count"`, `"reset"`, anything else is echoed).
+struct ServeBenchmarks: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the receiving node (started by `run`).")
+
+    @Option(help: "The shared cookie.")
+    var cookie: String
+
+    @Option(help: "The overlay script both nodes run.")
+    var overlay = "plugins/overlays/static.lua"
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let configuration = try NodeConfiguration(name: "bench_b", clusterName: "bench", cookie: cookie, overlayPath: overlay)
+        let node = try await TrellisNode.start(configuration, group: group)
+        let received = ReceivedCounter()
+        node.onRequest { message, responder in
+            switch message.payload {
+            case .value("count"): responder.reply(.int(Int64(received.count.load(ordering: .relaxed))))
+            case .value("reset"):
+                received.count.store(0, ordering: .relaxed)
+                responder.reply(.nil)
+            case .value(let value): responder.reply(value)
+            case .bytes: responder.reply(.nil)
+            }
+        }
+        emit("ready \(node.id)")
+        for await _ in node.messages { received.count.add(1, ordering: .relaxed) }
+    }
+}
+
+/// Messages received so far, shared between the consuming task and the request handler.
+final class ReceivedCounter: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// Writes a line to standard output at once (the parent reads it through a pipe).
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

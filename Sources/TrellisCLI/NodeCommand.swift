@@ -1,0 +1,141 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import NIOPosix
+import Trellis
+import TrellisWire
+
+/// `trellis node`: one node as its own OS process.
+///
+/// Prints one line per change, so scripts and tests can follow it:
+/// `listening <id>`, `up <peer>`, `down <peer>`, `members <n> <id>...`. Ctrl-C or SIGTERM
+/// leaves the cluster gracefully.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run one node in this process until interrupted (Ctrl-C leaves gracefully)."
+    )
+
+    @Option(help: "The node's name (the part before '@' in its id).")
+    var name: String
+
+    @Option(help: "Address to listen on, host:port (port 0 = any free port).")
+    var listen: String = "127.0.0.1:0"
+
+    @Option(name: .customLong("seed"), help: "A peer id to join through, e.g. n1@127.0.0.1:7101 (repeatable).")
+    var seeds: [String] = []
+
+    @Option(help: "The overlay script.")
+    var overlay: String
+
+    @Option(help: "The overlay's config as a JSON object, passed to the script as ctx.config.")
+    var config: String = "{}"
+
+    @Option(help: "The cluster's name; nodes of other clusters are refused.")
+    var cluster: String = "trellis"
+
+    @Option(help: "The shared secret (default: the TRELLIS_COOKIE environment variable).")
+    var cookie: String?
+
+    @Option(name: .customLong("tag"), help: "A tag key=value announced to peers (repeatable).")
+    var tags: [String] = []
+
+    @Option(help: "Heartbeat timeout in milliseconds: a silent peer is reported down after it.")
+    var failureTimeout: Int64 = 2_000
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "warning"
+
+    func run() async throws {
+        guard let cookie = cookie ?? ProcessInfo.processInfo.environment["TRELLIS_COOKIE"], !cookie.isEmpty else {
+            throw ValidationError("no cookie: pass --cookie or set TRELLIS_COOKIE (every node of a cluster needs the same one)")
+        }
+        let (host, port) = try parseAddress(listen)
+        let seedIDs = try seeds.map { text in
+            do { return try PeerID(parsing: text) } catch { throw ValidationError(error.description) }
+        }
+        var configuration = try NodeConfiguration(name: name, clusterName: cluster, cookie: cookie, overlayPath: overlay)
+        configuration.host = host
+        configuration.port = port
+        configuration.overlayConfig = try JSONValue.parse(config, what: "--config")
+        configuration.tags = try parseTags(tags)
+        configuration.membership.failureTimeout = failureTimeout
+        configuration.logger = makeLogger(level: logLevel)
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let node = try await TrellisNode.start(configuration, group: group)
+        let events = await node.memberEvents()
+        emit("listening \(node.id)")
+        for seed in seedIDs { await node.join(seed) }
+
+        let stop = SignalWaiter(signals: [SIGINT, SIGTERM])
+        let follower = Task {
+            for await event in events {
+                switch event {
+                case .up(let peer): emit("up \(peer)")
+                case .down(let peer): emit("down \(peer)")
+                }
+                let members = await node.members
+                emit("members \(members.count) " + members.map(\.description).joined(separator: " "))
+            }
+        }
+        await stop.wait()
+        emit("leaving")
+        await node.leave()
+        follower.cancel()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// Writes a line to standard output at once (the process may be read through a pipe).
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+func parseAddress(_ text: String) throws -> (String, Int) {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+    else {
+        throw ValidationError("'\(text)' is not host:port, e.g. 127.0.0.1:7101")
+    }
+    return (String(text[..<colon]), port)
+}
+
+func parseTags(_ pairs: [String]) throws -> [String: String] {
+    var tags: [String: String] = [:]
+    for pair in pairs {
+        guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
+            throw ValidationError("tag '\(pair)' is not key=value")
+        }
+        tags[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+    }
+    return tags
+}
+
+func makeLogger(level: String) -> Logger {
+    var logger = Logger(label: "trellis")
+    logger.logLevel = Logger.Level(rawValue: level) ?? .warning
+    return logger
+}
+
+/// Waits for the first of some signals, which are no longer fatal while it exists.
+final class SignalWaiter: Sendable {
+    private let stream: AsyncStream<Void>
+    private let sources: [any DispatchSourceSignal]
+
+    init(signals: [Int32]) {
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        self.stream = stream
+        self.sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield() }
+            source.resume()
+            return source
+        }
+    }
+
+    func wait() async {
+        for await _ in stream { return }
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import NIOPosix
+import TrellisTopology
+
+/// `trellis up FILE`: runs a topology's nodes in this process and checks its expectations.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start a topology's nodes on 127.0.0.1 in this process, run its plan, check its expectations.",
+        discussion: "Exits 0 only when every expectation held."
+    )
+
+    @Argument(help: "The topology file (TOML), e.g. examples/topologies/quickstart.toml.")
+    var file: String
+
+    @Flag(help: "Print one JSON object instead of progress and a table.")
+    var json = false
+
+    @Option(help: "Log level of the nodes: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "error"
+
+    func run() async throws {
+        let topology: Topology
+        do {
+            topology = try TopologyParser.load(path: file)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        defer { try? group.syncShutdownGracefully() }
+        let runner = UpRunner(topology: topology, group: group, logger: makeLogger(level: logLevel))
+        let showProgress = !json
+        if showProgress { print("\(topology.name): \(topology.nodes.count) nodes, overlay \(topology.overlayPath)") }
+        let report: UpReport
+        do {
+            report = try await runner.run { progress in
+                guard showProgress else { return }
+                let line = String(
+                    format: "\r[%5.1fs] converged %d/%d live nodes, expectations %d/%d ",
+                    Double(progress.elapsedMs) / 1_000, progress.converged, progress.live,
+                    progress.checksPassed, progress.checksTotal
+                )
+                FileHandle.standardError.write(Data(line.utf8))
+            }
+        } catch {
+            FileHandle.standardError.write(Data("\n\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if json {
+            print(report.json())
+        } else {
+            FileHandle.standardError.write(Data("\n".utf8))
+            print(report.table())
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
+}

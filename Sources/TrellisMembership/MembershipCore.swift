@@ -1,0 +1,179 @@
+import TrellisLua
+import TrellisWire
+
+/// The membership driver: a deterministic state machine that runs an overlay script.
+///
+/// Events go in with the current time, directives come out; nothing here touches a socket, a
+/// clock or a thread. The NIO shell (`TrellisNode`) and the simulator both feed it events and
+/// carry out its directives, so the same script behaves the same way in both.
+///
+/// The core keeps the overlay's member list (self is always a member), turns changes of that
+/// list into connect/disconnect and member up/down directives, pings connected peers and runs
+/// the failure detector, and calls the script's `on_tick` on its period. A script callback that
+/// fails leaves the previous members in force and yields a `.scriptFailed` directive.
+public struct MembershipCore<Strategy: OverlayStrategy> {
+    /// This node.
+    public let selfID: PeerID
+    /// The overlay script.
+    public private(set) var strategy: Strategy
+    /// Timing of heartbeats, failure detection and ticks.
+    public let settings: MembershipSettings
+
+    /// The current members, sorted; always includes `selfID`.
+    public private(set) var members: [PeerID]
+    /// Peers whose membership connection is up.
+    public private(set) var connected: Set<PeerID> = []
+    /// How many script callbacks have failed.
+    public private(set) var scriptErrors = 0
+
+    private var detector: FailureDetector
+    private var nextTickAt: Int64
+    private var nextHeartbeatAt: Int64
+
+    /// Creates the core and runs the script's `init`. The directives connect to the initial
+    /// members, if the script returned any.
+    public static func start(
+        selfID: PeerID, strategy: Strategy, config: Value, settings: MembershipSettings = .init(), now: Int64
+    ) -> (MembershipCore, [MembershipDirective]) {
+        var core = MembershipCore(selfID: selfID, strategy: strategy, settings: settings, now: now)
+        var directives: [MembershipDirective] = []
+        let context = OverlayContext(selfID: selfID.description, config: config, now: now)
+        do {
+            let initial = try strategy.start(context)
+            core.apply(members: initial, from: "init", into: &directives)
+        } catch {
+            core.scriptErrors += 1
+            directives.append(.scriptFailed(error))
+        }
+        return (core, directives)
+    }
+
+    private init(selfID: PeerID, strategy: Strategy, settings: MembershipSettings, now: Int64) {
+        self.selfID = selfID
+        self.strategy = strategy
+        self.settings = settings
+        self.members = [selfID]
+        self.detector = FailureDetector(timeout: settings.failureTimeout)
+        self.nextTickAt = now + (strategy.tickInterval.map(Int64.init) ?? settings.defaultTickInterval)
+        self.nextHeartbeatAt = now + settings.heartbeatInterval
+    }
+
+    /// The tick period in force, in milliseconds.
+    public var tickInterval: Int64 { strategy.tickInterval.map(Int64.init) ?? settings.defaultTickInterval }
+
+    /// The earliest time at which a `.timer` event has work to do.
+    public var nextDeadline: Int64 { min(nextTickAt, nextHeartbeatAt) }
+
+    /// Handles one event at time `now` and returns what the node must do.
+    public mutating func handle(_ event: MembershipEvent, now: Int64) -> [MembershipDirective] {
+        var directives: [MembershipDirective] = []
+        switch event {
+        case .join(let peer):
+            run("join", now: now, into: &directives) { s throws(ScriptError) in try s.join(peer.description, now: now) }
+        case .leave(let peer):
+            run("leave", now: now, into: &directives) { s throws(ScriptError) in try s.leave(peer.description, now: now) }
+        case .message(let message, let from):
+            detector.heard(from: from, now: now)
+            run("on_message", now: now, into: &directives) { s throws(ScriptError) in
+                try s.receive(message, from: from.description, now: now)
+            }
+        case .connectionUp(let peer):
+            connected.insert(peer)
+            detector.watch(peer, now: now)
+            run("on_up", now: now, into: &directives) { s throws(ScriptError) in try s.connectionUp(peer.description, now: now) }
+        case .connectionDown(let peer, let reason):
+            reportDown(peer, reason: reason, now: now, into: &directives)
+        case .heartbeatAck(let peer):
+            if detector.heard(from: peer, now: now) {
+                run("on_up", now: now, into: &directives) { s throws(ScriptError) in
+                    try s.connectionUp(peer.description, now: now)
+                }
+            }
+        case .timer:
+            handleTimer(now: now, into: &directives)
+        }
+        return directives
+    }
+
+    private mutating func handleTimer(now: Int64, into directives: inout [MembershipDirective]) {
+        for peer in detector.expired(now: now) {
+            run("on_down", now: now, into: &directives) { s throws(ScriptError) in
+                try s.connectionDown(peer.description, reason: "heartbeat timeout", now: now)
+            }
+        }
+        if now >= nextHeartbeatAt {
+            for peer in connected.sorted() {
+                directives.append(.sendHeartbeat(to: peer))
+            }
+            nextHeartbeatAt = now + settings.heartbeatInterval
+        }
+        if now >= nextTickAt {
+            nextTickAt = now + tickInterval
+            run("on_tick", now: now, into: &directives) { s throws(ScriptError) in try s.tick(now: now) }
+        }
+    }
+
+    private mutating func reportDown(
+        _ peer: PeerID, reason: String, now: Int64, into directives: inout [MembershipDirective]
+    ) {
+        let wasConnected = connected.remove(peer) != nil
+        detector.unwatch(peer)
+        guard wasConnected || members.contains(peer) else { return }
+        run("on_down", now: now, into: &directives) { s throws(ScriptError) in
+            try s.connectionDown(peer.description, reason: reason, now: now)
+        }
+    }
+
+    private mutating func run(
+        _ callback: String, now: Int64, into directives: inout [MembershipDirective],
+        _ body: (Strategy) throws(ScriptError) -> OverlayOutcome
+    ) {
+        let outcome: OverlayOutcome
+        do {
+            outcome = try body(strategy)
+        } catch {
+            scriptErrors += 1
+            directives.append(.scriptFailed(error))
+            return
+        }
+        apply(members: outcome.members, from: callback, into: &directives)
+        for message in outcome.messages {
+            guard let peer = parsePeer(message.to, field: "messages[].to", callback: callback, into: &directives) else {
+                continue
+            }
+            if peer != selfID { directives.append(.send(message.message, to: peer)) }
+        }
+    }
+
+    private mutating func apply(members returned: [String]?, from callback: String, into directives: inout [MembershipDirective]) {
+        guard let returned else { return }
+        var next: Set<PeerID> = [selfID]
+        for text in returned {
+            if let peer = parsePeer(text, field: "members", callback: callback, into: &directives) { next.insert(peer) }
+        }
+        let previous = Set(members)
+        for peer in next.subtracting(previous).sorted() {
+            directives.append(.memberUp(peer))
+            directives.append(.connect(peer))
+        }
+        for peer in previous.subtracting(next).sorted() {
+            directives.append(.memberDown(peer))
+            directives.append(.disconnect(peer))
+            connected.remove(peer)
+            detector.unwatch(peer)
+        }
+        members = next.sorted()
+    }
+
+    private mutating func parsePeer(
+        _ text: String, field: String, callback: String, into directives: inout [MembershipDirective]
+    ) -> PeerID? {
+        do {
+            return try PeerID(parsing: text)
+        } catch {
+            scriptErrors += 1
+            directives.append(.scriptFailed(ScriptError.invalidPeerID(text, field: field, callback: callback, reason: error.description)))
+            return nil
+        }
+    }
+}

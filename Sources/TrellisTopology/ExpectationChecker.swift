@@ -1,0 +1,81 @@
+/// Decides, snapshot after snapshot, whether each expectation of a topology has held.
+///
+/// An expectation holds the first time a snapshot satisfies it, and fails when its deadline
+/// passes first. Expectations anchored to the schedule are checked only once the last
+/// scheduled action has run.
+struct ExpectationChecker {
+    private enum Status {
+        case pending(lastDetail: String)
+        case held(atMs: Int)
+        case failed(detail: String)
+    }
+
+    private let expectations: [Expectation]
+    private var statuses: [Status]
+
+    init(expectations: [Expectation]) {
+        self.expectations = expectations
+        self.statuses = expectations.map { _ in .pending(lastDetail: "not checked yet") }
+    }
+
+    var allDecided: Bool {
+        statuses.allSatisfy { if case .pending = $0 { return false } else { return true } }
+    }
+
+    var passedCount: Int {
+        statuses.filter { if case .held = $0 { return true } else { return false } }.count
+    }
+
+    /// Live nodes whose member count matches the first pending or held `members` expectation.
+    func converged(_ snapshot: ClusterSnapshot) -> Int {
+        let target = expectations.lazy.compactMap { if case .members(let count) = $0.kind { return count } else { return nil } }.first
+        guard let target else { return snapshot.liveCount }
+        return snapshot.live.filter { $0.members.count == target }.count
+    }
+
+    mutating func evaluate(_ snapshot: ClusterSnapshot, now: Int, scheduleDone: Bool) {
+        for (index, expectation) in expectations.enumerated() {
+            guard case .pending = statuses[index] else { continue }
+            if expectation.after == .schedule && !scheduleDone {
+                statuses[index] = now > expectation.withinMs
+                    ? .failed(detail: "the schedule had not finished by \(expectation.withinMs) ms")
+                    : .pending(lastDetail: "waiting for the schedule")
+                continue
+            }
+            let (holds, detail) = Self.check(expectation.kind, snapshot)
+            if holds {
+                statuses[index] = .held(atMs: now)
+            } else if now > expectation.withinMs {
+                statuses[index] = .failed(detail: "not within \(expectation.withinMs) ms: \(detail)")
+            } else {
+                statuses[index] = .pending(lastDetail: detail)
+            }
+        }
+    }
+
+    /// The verdicts; expectations still pending fail with what was last seen.
+    func finish(now: Int) -> [UpReport.Check] {
+        zip(expectations, statuses).map { expectation, status in
+            switch status {
+            case .held(let at): return .init(name: expectation.name, ok: true, detail: "held after \(at) ms")
+            case .failed(let detail): return .init(name: expectation.name, ok: false, detail: detail)
+            case .pending(let last): return .init(name: expectation.name, ok: false, detail: "time ran out at \(now) ms: \(last)")
+            }
+        }
+    }
+
+    private static func check(_ kind: Expectation.Kind, _ snapshot: ClusterSnapshot) -> (Bool, String) {
+        switch kind {
+        case .members(let count):
+            let off = snapshot.live.filter { $0.members.count != count }
+            guard !snapshot.live.isEmpty else { return (false, "no live node") }
+            if off.isEmpty { return (true, "\(snapshot.liveCount) live nodes see \(count) members") }
+            return (false, off.prefix(5).map { "\($0.name) sees \($0.members.count)" }.joined(separator: ", "))
+        case .absent(let name):
+            guard let target = snapshot.nodes.first(where: { $0.name == name }) else { return (true, "no node \(name)") }
+            let holders = snapshot.live.filter { $0.name != name && $0.members.contains(target.id) }
+            if holders.isEmpty { return (true, "\(name) is in no live node's members") }
+            return (false, "\(name) still a member at " + holders.map(\.name).joined(separator: ", "))
+        }
+    }
+}

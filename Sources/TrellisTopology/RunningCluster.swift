@@ -1,0 +1,176 @@
+import Foundation
+import Logging
+import NIOCore
+import Trellis
+import TrellisWire
+
+/// The nodes of a topology while `trellis up` runs them.
+actor RunningCluster {
+    enum State: String, Sendable {
+        case running, left, killed
+    }
+
+    struct Member {
+        let spec: NodeSpec
+        let id: PeerID
+        var node: TrellisNode?
+        var state: State
+    }
+
+    private let topology: Topology
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let cookie: String
+    private let overlaySource: String
+    private let overlayConfig: Value
+    private var members: [Member]
+    private(set) var scheduleDone: Bool
+
+    /// Starts every node of `topology`. Ports are chosen first, so that strings in the overlay
+    /// config that name a node can be replaced by that node's id before any script starts.
+    static func start(_ topology: Topology, group: any EventLoopGroup, logger: Logger) async throws(TopologyRunError) -> RunningCluster {
+        let free = try FreePorts.allocate(topology.nodes.filter { $0.port == 0 }.count, host: topology.host)
+        var nextFree = free.makeIterator()
+        let ids = topology.nodes.map { spec in
+            PeerID(name: spec.name, host: topology.host, port: spec.port == 0 ? nextFree.next()! : spec.port)
+        }
+        let source: String
+        do {
+            source = try String(contentsOfFile: topology.overlayPath, encoding: .utf8)
+        } catch {
+            throw .nodeFailed(topology.nodes.first?.name ?? "?", .cannotReadScript(topology.overlayPath, "\(error)"))
+        }
+        let byName = Dictionary(uniqueKeysWithValues: zip(topology.nodes.map(\.name), ids.map(\.description)))
+        let cluster = RunningCluster(
+            topology: topology, group: group, logger: logger, source: source,
+            config: substituteNodeNames(in: topology.overlayConfig, byName),
+            members: zip(topology.nodes, ids).map { Member(spec: $0, id: $1, node: nil, state: .killed) }
+        )
+        for index in ids.indices { try await cluster.startNode(at: index) }
+        return cluster
+    }
+
+    private init(topology: Topology, group: any EventLoopGroup, logger: Logger, source: String, config: Value, members: [Member]) {
+        self.topology = topology
+        self.group = group
+        self.logger = logger
+        self.cookie = topology.cookie ?? UUID().uuidString
+        self.overlaySource = source
+        self.overlayConfig = config
+        self.members = members
+        self.scheduleDone = topology.schedule.isEmpty
+    }
+
+    private func startNode(at index: Int) async throws(TopologyRunError) {
+        let member = members[index]
+        var nodeLogger = logger
+        nodeLogger[metadataKey: "topology"] = "\(topology.name)"
+        let configuration = NodeConfiguration(
+            name: member.spec.name, host: member.id.host, port: member.id.port, clusterName: topology.cluster,
+            cookie: cookie, overlaySource: overlaySource,
+            overlayFileName: URL(fileURLWithPath: topology.overlayPath).lastPathComponent,
+            overlayConfig: overlayConfig, tags: member.spec.tags, logger: nodeLogger
+        )
+        do {
+            members[index].node = try await TrellisNode.start(configuration, group: group)
+            members[index].state = .running
+        } catch {
+            throw .nodeFailed(member.spec.name, error)
+        }
+    }
+
+    private func index(of name: String) -> Int? { members.firstIndex { $0.spec.name == name } }
+
+    /// Carries out the join plan, pausing `delayMs` between joins.
+    func runJoinPlan() async {
+        for step in topology.join.steps {
+            guard let joiner = index(of: step.joiner), let target = index(of: step.target) else { continue }
+            await members[joiner].node?.join(members[target].id)
+            if topology.join.delayMs > 0 { try? await Task.sleep(for: .milliseconds(topology.join.delayMs)) }
+        }
+    }
+
+    /// Carries out the schedule, each action at its time after `startedAt`.
+    func runSchedule(startedAt: ContinuousClock.Instant) async {
+        for action in topology.schedule {
+            try? await Task.sleep(until: startedAt + .milliseconds(action.atMs), clock: .continuous)
+            if Task.isCancelled { return }
+            for name in action.nodes {
+                guard let index = index(of: name) else { continue }
+                await perform(action.action, at: index)
+            }
+        }
+        scheduleDone = true
+    }
+
+    private func perform(_ action: ScheduledAction.Action, at index: Int) async {
+        switch action {
+        case .leave:
+            guard members[index].state == .running else { return }
+            members[index].state = .left
+            await members[index].node?.leave()
+        case .kill:
+            guard members[index].state == .running else { return }
+            members[index].state = .killed
+            await members[index].node?.stop()
+        case .restart:
+            guard members[index].state != .running else { return }
+            do {
+                try await startNode(at: index)
+            } catch {
+                logger.error("restart failed", metadata: ["node": "\(members[index].spec.name)", "error": "\(error)"])
+                return
+            }
+            let seed = topology.join.steps.first { $0.joiner == members[index].spec.name }?.target
+            let target = members.first { $0.spec.name == seed && $0.state == .running }
+                ?? members.first { $0.state == .running && $0.spec.name != members[index].spec.name }
+            if let target { await members[index].node?.join(target.id) }
+        }
+    }
+
+    /// What every node sees now.
+    func snapshot() async -> ClusterSnapshot {
+        var nodes: [ClusterSnapshot.Node] = []
+        for member in members {
+            let seen = member.state == .running ? await member.node?.members ?? [] : []
+            let errors = await member.node?.scriptErrors ?? 0
+            nodes.append(.init(name: member.spec.name, id: member.id, state: member.state, members: seen, scriptErrors: errors))
+        }
+        return ClusterSnapshot(nodes: nodes)
+    }
+
+    /// Stops every node still running, abruptly.
+    func stopAll() async {
+        for member in members where member.state == .running { await member.node?.stop() }
+    }
+}
+
+/// Replaces every string in `value` that names a node by that node's id.
+private func substituteNodeNames(in value: Value, _ ids: [String: String]) -> Value {
+    switch value {
+    case .string(let text): return .string(ids[text] ?? text)
+    case .array(let elements): return .array(elements.map { substituteNodeNames(in: $0, ids) })
+    case .map(let entries): return .map(entries.map { .init($0.key, substituteNodeNames(in: $0.value, ids)) })
+    default: return value
+    }
+}
+
+/// The cluster at one instant.
+struct ClusterSnapshot: Sendable {
+    struct Node: Sendable {
+        let name: String
+        let id: PeerID
+        let state: RunningCluster.State
+        let members: [PeerID]
+        let scriptErrors: Int
+    }
+
+    let nodes: [Node]
+
+    var live: [Node] { nodes.filter { $0.state == .running } }
+    var liveCount: Int { live.count }
+
+    var reports: [UpReport.NodeReport] {
+        nodes.map { .init(id: $0.id.description, members: $0.members.map(\.description), scriptErrors: $0.scriptErrors, state: $0.state.rawValue) }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Trellis
+import TrellisWire
+
+/// Why `trellis up` could not run a topology at all (as opposed to an expectation failing).
+public enum TopologyRunError: Error, Sendable, CustomStringConvertible {
+    case noFreePort(String, String)
+    case nodeFailed(String, NodeError)
+
+    public var description: String {
+        switch self {
+        case .noFreePort(let host, let why):
+            return "cannot find a free port on \(host): \(why); set nodes.base_port to a free range"
+        case .nodeFailed(let name, let error):
+            return "node \(name) did not start: \(error)"
+        }
+    }
+}
+
+/// How a run is going, reported to the caller about ten times a second.
+public struct UpProgress: Sendable {
+    public var elapsedMs: Int
+    /// Live nodes whose member count matches the first `members` expectation in force.
+    public var converged: Int
+    public var live: Int
+    public var checksPassed: Int
+    public var checksTotal: Int
+}
+
+/// Runs a topology in this process: starts its nodes (each with its own Lua VM and TCP
+/// listener), carries out the join plan and the schedule, and checks the expectations until
+/// they all hold or fail, or the topology's time runs out.
+public final class UpRunner: Sendable {
+    private let topology: Topology
+    private let group: any EventLoopGroup
+    private let logger: Logger
+
+    public init(topology: Topology, group: any EventLoopGroup, logger: Logger = Logger(label: "trellis")) {
+        self.topology = topology
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Runs the topology and returns the report; every node is stopped on return.
+    public func run(progress: @escaping @Sendable (UpProgress) -> Void = { _ in }) async throws(TopologyRunError) -> UpReport {
+        let cluster = try await RunningCluster.start(topology, group: group, logger: logger)
+        let started = ContinuousClock.now
+        func elapsed() -> Int {
+            let duration = ContinuousClock.now - started
+            return Int(duration.components.seconds * 1_000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        }
+
+        await cluster.runJoinPlan()
+        let schedule = Task { await cluster.runSchedule(startedAt: started) }
+        var checker = ExpectationChecker(expectations: topology.expectations)
+        while true {
+            let now = elapsed()
+            let snapshot = await cluster.snapshot()
+            checker.evaluate(snapshot, now: now, scheduleDone: await cluster.scheduleDone)
+            progress(UpProgress(
+                elapsedMs: now, converged: checker.converged(snapshot), live: snapshot.liveCount,
+                checksPassed: checker.passedCount, checksTotal: topology.expectations.count
+            ))
+            if checker.allDecided || now >= topology.timeoutMs { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        schedule.cancel()
+        let final = await cluster.snapshot()
+        let checks = checker.finish(now: elapsed())
+        let report = UpReport(
+            ok: checks.allSatisfy(\.ok), elapsedMs: elapsed(), nodes: final.reports, checks: checks
+        )
+        await cluster.stopAll()
+        return report
+    }
+}

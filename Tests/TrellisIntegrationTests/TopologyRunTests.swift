@@ -1,0 +1,48 @@
+import Foundation
+import NIOPosix
+import TrellisTopology
+import XCTest
+
+/// `trellis up` in-process: real nodes, real Lua, real TCP on 127.0.0.1.
+final class TopologyRunTests: XCTestCase {
+    static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("examples/topologies")
+
+    func run(_ file: String) async throws -> UpReport {
+        let topology = try TopologyParser.load(path: Self.examples.appendingPathComponent(file).path)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let report = try await UpRunner(topology: topology, group: group).run()
+        try await group.shutdownGracefully()
+        return report
+    }
+
+    func testQuickstartConvergesAndALeavingNodeDisappearsFromEveryView() async throws {
+        let report = try await run("quickstart.toml")
+        XCTAssertTrue(report.ok, report.table())
+        let left = try XCTUnwrap(report.nodes.first { $0.state == "left" })
+        for node in report.nodes where node.state == "running" {
+            XCTAssertEqual(node.members.count, 4, report.table())
+            XCTAssertFalse(node.members.contains(left.id), report.table())
+            XCTAssertEqual(node.scriptErrors, 0)
+        }
+    }
+
+    func testStaticMembersFormTheCluster() async throws {
+        let report = try await run("static.toml")
+        XCTAssertTrue(report.ok, report.table())
+    }
+
+    func testJSONReportHasTheDocumentedShape() async throws {
+        let report = try await run("static.toml")
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
+        XCTAssertEqual(Set(object.keys), ["ok", "elapsed_ms", "nodes", "checks"])
+        let node = (object["nodes"] as? [[String: Any]])?.first
+        XCTAssertNotNil(node?["id"] as? String)
+        XCTAssertNotNil(node?["members"] as? [String])
+        XCTAssertNotNil(node?["script_errors"] as? Int)
+        let check = (object["checks"] as? [[String: Any]])?.first
+        XCTAssertNotNil(check?["name"] as? String)
+        XCTAssertNotNil(check?["ok"] as? Bool)
+        XCTAssertNotNil(check?["detail"] as? String)
+    }
+}

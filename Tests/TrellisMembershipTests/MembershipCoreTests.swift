@@ -1,0 +1,113 @@
+import TrellisLua
+import TrellisWire
+import XCTest
+
+@testable import TrellisMembership
+
+/// An overlay written in Swift, so the core's bookkeeping can be tested on its own.
+final class ScriptedOverlay: OverlayStrategy {
+    var tickInterval: Int? = 1_000
+    var calls: [String] = []
+    var next = OverlayOutcome(members: nil, messages: [])
+    var failure: ScriptError?
+
+    private func answer(_ call: String) throws(ScriptError) -> OverlayOutcome {
+        calls.append(call)
+        if let failure { throw failure }
+        return next
+    }
+
+    func start(_ ctx: OverlayContext) throws(ScriptError) -> [String]? { calls.append("init"); return nil }
+    func join(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome { try answer("join \(peer)") }
+    func leave(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome { try answer("leave \(peer)") }
+    func receive(_ message: Value, from peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
+        try answer("on_message \(peer)")
+    }
+    func tick(now: Int64) throws(ScriptError) -> OverlayOutcome { try answer("on_tick \(now)") }
+    func connectionUp(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome { try answer("on_up \(peer)") }
+    func connectionDown(_ peer: String, reason: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
+        try answer("on_down \(peer) \(reason)")
+    }
+}
+
+final class MembershipCoreTests: XCTestCase {
+    let me = PeerID(name: "me", host: "127.0.0.1", port: 1)
+    let a = PeerID(name: "a", host: "127.0.0.1", port: 2)
+    let b = PeerID(name: "b", host: "127.0.0.1", port: 3)
+
+    func makeCore(_ overlay: ScriptedOverlay) -> MembershipCore<ScriptedOverlay> {
+        let settings = MembershipSettings(heartbeatInterval: 100, failureTimeout: 500, defaultTickInterval: 1_000)
+        return MembershipCore.start(selfID: me, strategy: overlay, config: .nil, settings: settings, now: 0).0
+    }
+
+    func testNewMembersAreConnectedAndDepartedOnesDropped() {
+        let overlay = ScriptedOverlay()
+        var core = makeCore(overlay)
+        overlay.next = OverlayOutcome(members: [a.description, b.description], messages: [])
+        XCTAssertEqual(core.handle(.join(a), now: 1), [.memberUp(a), .connect(a), .memberUp(b), .connect(b)])
+        XCTAssertEqual(core.members, [a, b, me].sorted())
+
+        overlay.next = OverlayOutcome(members: [b.description], messages: [])
+        XCTAssertEqual(core.handle(.message(.nil, from: b), now: 2), [.memberDown(a), .disconnect(a)])
+        XCTAssertEqual(core.members, [b, me].sorted(), "self is always a member")
+    }
+
+    func testMessagesBecomeSendsAndBadPeerIdsAreReported() {
+        let overlay = ScriptedOverlay()
+        var core = makeCore(overlay)
+        overlay.next = OverlayOutcome(
+            members: nil,
+            messages: [.init(to: a.description, message: "hi"), .init(to: "nonsense", message: 1)]
+        )
+        let directives = core.handle(.join(a), now: 1)
+        XCTAssertEqual(directives.first, .send("hi", to: a))
+        guard case .scriptFailed(let error) = directives.last else { return XCTFail("\(directives)") }
+        XCTAssertTrue(error.description.contains("nonsense"), error.description)
+        XCTAssertEqual(core.scriptErrors, 1)
+    }
+
+    func testAFailingCallbackLeavesMembersInForce() {
+        let overlay = ScriptedOverlay()
+        var core = makeCore(overlay)
+        overlay.next = OverlayOutcome(members: [a.description], messages: [])
+        _ = core.handle(.join(a), now: 1)
+        overlay.failure = ScriptError(kind: .runtime, file: "x.lua", line: 3, callback: "on_message", message: "boom")
+        let directives = core.handle(.message(.nil, from: a), now: 2)
+        XCTAssertEqual(directives.count, 1)
+        XCTAssertEqual(core.members, [a, me].sorted())
+        XCTAssertEqual(core.scriptErrors, 1)
+    }
+
+    func testHeartbeatsGoToConnectedPeersAndSilenceIsReported() {
+        let overlay = ScriptedOverlay()
+        var core = makeCore(overlay)
+        overlay.next = OverlayOutcome(members: [a.description], messages: [])
+        _ = core.handle(.join(a), now: 0)
+        overlay.next = OverlayOutcome(members: nil, messages: [])
+        _ = core.handle(.connectionUp(a), now: 10)
+        XCTAssertEqual(overlay.calls.last, "on_up \(a)")
+        XCTAssertEqual(core.handle(.timer, now: 100), [.sendHeartbeat(to: a)])
+        _ = core.handle(.heartbeatAck(from: a), now: 102)
+        XCTAssertEqual(core.handle(.timer, now: 550), [.sendHeartbeat(to: a)], "heard at 102: not silent yet")
+        _ = core.handle(.timer, now: 603)
+        XCTAssertEqual(overlay.calls.last, "on_down \(a) heartbeat timeout")
+        _ = core.handle(.heartbeatAck(from: a), now: 700)
+        XCTAssertEqual(overlay.calls.last, "on_up \(a)", "a suspected peer that answers again is up again")
+    }
+
+    func testALostConnectionIsReportedAtOnceAndTicksRunOnTheirPeriod() {
+        let overlay = ScriptedOverlay()
+        var core = makeCore(overlay)
+        _ = core.handle(.connectionUp(b), now: 5)
+        _ = core.handle(.connectionDown(b, reason: "connection lost"), now: 6)
+        XCTAssertEqual(overlay.calls.last, "on_down \(b) connection lost")
+        XCTAssertEqual(core.connected, [])
+        _ = core.handle(.connectionDown(b, reason: "connection lost"), now: 7)
+        XCTAssertEqual(overlay.calls.filter { $0.hasPrefix("on_down") }.count, 1, "an unknown peer is not reported twice")
+        _ = core.handle(.timer, now: 999)
+        XCTAssertFalse(overlay.calls.contains { $0.hasPrefix("on_tick") })
+        _ = core.handle(.timer, now: 1_000)
+        XCTAssertEqual(overlay.calls.last, "on_tick 1000")
+        XCTAssertEqual(core.nextDeadline, 1_100)
+    }
+}
