@@ -61,9 +61,8 @@ let package = Package(
         .target(
             name: "TrellisTopology",
             dependencies: [
-                "Trellis",
+                "TrellisWire",
                 .product(name: "TOMLKit", package: "TOMLKit"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
