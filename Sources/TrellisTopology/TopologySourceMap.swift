@@ -60,8 +60,8 @@ struct TopologySourceMap {
             }
             let line = rawLine.drop { $0 == " " || $0 == "\t" }
             if line.hasPrefix("[[") {
-                guard let keys = Self.keys(in: line.dropFirst(2), until: "]") else { continue }
-                let header = Self.resolve(keys, arrayCounts: arrayCounts)
+                guard let keys = Self.keys(in: line.dropFirst(2), until: "]"), let last = keys.last else { continue }
+                let header = Self.resolve(keys.dropLast(), arrayCounts: arrayCounts).appending(last)
                 let index = arrayCounts[header, default: 0]
                 arrayCounts[header] = index + 1
                 section = header.appending(index: index)
@@ -97,7 +97,7 @@ struct TopologySourceMap {
 
     /// Inserts the current element index after every prefix that names an array of tables,
     /// so `[schedule.extra]` after a second `[[schedule]]` becomes `schedule[1].extra`.
-    private static func resolve(_ keys: [String], arrayCounts: [TopologyKeyPath: Int]) -> TopologyKeyPath {
+    private static func resolve(_ keys: some Sequence<String>, arrayCounts: [TopologyKeyPath: Int]) -> TopologyKeyPath {
         var path = TopologyKeyPath.root
         for key in keys {
             path = path.appending(key)
