@@ -1,0 +1,166 @@
+import TrellisWire
+
+/// A cluster of nodes that `trellis up FILE` starts in one process, read from a TOML topology file.
+///
+/// The file format (every key except `name`, `overlay` and `[nodes]` is optional):
+///
+/// ```toml
+/// name = "quickstart"             # required
+/// cluster = "quickstart"          # cluster name (default: name)
+/// cookie = "s3cret"               # default: a random cookie per run
+/// overlay = "../../plugins/overlays/full_mesh.lua"  # required; relative to this file's folder, or absolute
+/// timeout = "15s"                 # overall time limit (default "30s")
+/// host = "127.0.0.1"              # must be in 127.0.0.0/8 or ::1 (default "127.0.0.1")
+///
+/// [overlay_config]                # any table; handed to the script as ctx.config
+/// tick = 500
+///
+/// [nodes]
+/// count = 5                       # nodes n1..n5, or
+/// # names = ["a", "b", "c"]       # explicit names (exactly one of count/names, 1...1024 nodes)
+/// base_port = 0                   # 0 = any free port; else node i listens on base_port + i - 1
+/// tags = { zone = "a" }           # default tags (string values) for every node
+///
+/// [nodes.tags_by_node]            # per-node tags, merged over the defaults
+/// n1 = { role = "seed" }
+///
+/// [join]
+/// plan = "seed"                   # "seed" (default), "chain", "explicit" or "none"
+/// seed = "n1"                     # plan "seed" only; default: the first node
+/// delay = "0ms"                   # spacing between joins
+/// # [join.explicit]               # plan "explicit" only: joiner = target
+/// # n2 = "n1"
+///
+/// [[schedule]]                    # timed actions, run in order of `at`
+/// at = "2s"
+/// action = "leave"                # "leave" (graceful), "kill" (abrupt) or "restart" (a killed node)
+/// node = "n5"                     # or nodes = ["n4", "n5"]
+///
+/// [[expect]]                      # checked by the runner
+/// name = "all converge"           # default: derived from the kind
+/// kind = "members"                # every live node sees exactly `count` members
+/// count = 5
+/// within = "5s"                   # deadline from start (default: timeout)
+/// after = "start"                 # or "schedule": check once the last scheduled action ran
+/// # kind = "absent" with node = "n5": n5 is in no live node's member list
+/// ```
+///
+/// Durations are strings with a unit (`"250ms"`, `"5s"`, `"1.5s"`, `"2m"`) or integer milliseconds.
+/// Every problem in a file is reported as a ``TopologyError`` naming the file, line and key.
+public struct Topology: Sendable, Equatable {
+    /// The topology's name, used in logs and reports.
+    public var name: String
+    /// The cluster name every node is started with.
+    public var cluster: String
+    /// The shared cookie; `nil` means the runner picks a random one per run.
+    public var cookie: String?
+    /// The absolute, standardized path of the overlay script.
+    public var overlayPath: String
+    /// The `[overlay_config]` table as a `.map` (empty when absent), handed to the script as `ctx.config`.
+    public var overlayConfig: Value
+    /// The overall time limit of a run, in milliseconds.
+    public var timeoutMs: Int
+    /// The loopback address all nodes listen on.
+    public var host: String
+    /// The nodes, in file order (`n1`, `n2`, ... for `count`).
+    public var nodes: [NodeSpec]
+    /// Who joins whom, resolved into explicit steps.
+    public var join: JoinPlan
+    /// The timed actions, sorted by ``ScheduledAction/atMs`` (file order among equal times).
+    public var schedule: [ScheduledAction]
+    /// The expectations the runner checks, in file order.
+    public var expectations: [Expectation]
+}
+
+/// One node of a topology.
+public struct NodeSpec: Sendable, Equatable {
+    /// The node's name (letters, digits, `_`, `-`, `.`).
+    public var name: String
+    /// The port to listen on; `0` means any free port.
+    public var port: Int
+    /// The node's tags: the `[nodes]` defaults with its `tags_by_node` entry merged over them.
+    public var tags: [String: String]
+}
+
+/// How the nodes join each other after they start.
+public struct JoinPlan: Sendable, Equatable {
+    /// The plan as written in the file.
+    public enum Strategy: Sendable, Equatable {
+        /// Everyone joins through the named seed node.
+        case seed(String)
+        /// Each node joins the one before it.
+        case chain
+        /// The `[join.explicit]` table says who joins whom.
+        case explicit
+        /// Nobody joins; the overlay script forms the cluster on its own.
+        case none
+    }
+
+    /// One join: `joiner` contacts `target`.
+    public struct Step: Sendable, Equatable {
+        /// The node that joins.
+        public var joiner: String
+        /// The node it joins through.
+        public var target: String
+
+        public init(joiner: String, target: String) {
+            self.joiner = joiner
+            self.target = target
+        }
+    }
+
+    /// The plan as written.
+    public var strategy: Strategy
+    /// The joins to perform, in node order.
+    public var steps: [Step]
+    /// The pause between two consecutive joins, in milliseconds.
+    public var delayMs: Int
+}
+
+/// A timed action on one or more nodes.
+public struct ScheduledAction: Sendable, Equatable {
+    /// What happens to the nodes.
+    public enum Action: String, Sendable, Equatable, CaseIterable {
+        /// The node leaves the cluster gracefully and stops.
+        case leave
+        /// The node stops abruptly, without telling anyone.
+        case kill
+        /// A killed node starts again on its old port and re-joins.
+        case restart
+    }
+
+    /// When the action happens, in milliseconds from start.
+    public var atMs: Int
+    /// What happens.
+    public var action: Action
+    /// The nodes it happens to.
+    public var nodes: [String]
+}
+
+/// A property of the cluster that the runner checks.
+public struct Expectation: Sendable, Equatable {
+    /// What is checked.
+    public enum Kind: Sendable, Equatable {
+        /// Every live (not left or killed) node sees exactly this many members.
+        case members(count: Int)
+        /// The named node is in no live node's member list.
+        case absent(node: String)
+    }
+
+    /// From when on the expectation is checked.
+    public enum Anchor: String, Sendable, Equatable {
+        /// From the start of the run.
+        case start
+        /// Once the last scheduled action has run.
+        case schedule
+    }
+
+    /// A human-readable name for reports.
+    public var name: String
+    /// What is checked.
+    public var kind: Kind
+    /// The deadline, in milliseconds from start.
+    public var withinMs: Int
+    /// From when on the expectation is checked.
+    public var after: Anchor
+}

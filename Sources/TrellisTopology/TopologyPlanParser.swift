@@ -1,0 +1,191 @@
+/// Parses the sections that refer to nodes by name: `[join]`, `[[schedule]]` and `[[expect]]`.
+struct TopologyPlanParser {
+    let nodeNames: [String]
+    let timeoutMs: Int
+
+    // MARK: [join]
+
+    func parseJoin(_ table: TopologyTableReader?) throws(TopologyError) -> JoinPlan {
+        guard let table else {
+            return JoinPlan(strategy: .seed(nodeNames[0]), steps: steps(toSeed: nodeNames[0]), delayMs: 0)
+        }
+        try table.allowOnly(["plan", "seed", "explicit", "delay"])
+        let plan = try table.choice("plan", ["seed", "chain", "explicit", "none"]) ?? "seed"
+        for (key, owner) in [("seed", "seed"), ("explicit", "explicit")] where table.has(key) && plan != owner {
+            throw table.error(
+                .invalidValue, key, "`\(key)` is only used with plan = \"\(owner)\", but the plan is \"\(plan)\"",
+                fix: "Remove `\(key)`, or set `plan = \"\(owner)\"`")
+        }
+        let strategy: JoinPlan.Strategy
+        let steps: [JoinPlan.Step]
+        switch plan {
+        case "chain":
+            strategy = .chain
+            steps = zip(nodeNames.dropFirst(), nodeNames).map { JoinPlan.Step(joiner: $0, target: $1) }
+        case "explicit":
+            strategy = .explicit
+            steps = try explicitSteps(table)
+        case "none":
+            strategy = .none
+            steps = []
+        default:
+            let seed = try table.string("seed", example: "seed = \"\(nodeNames[0])\"") ?? nodeNames[0]
+            try requireNode(seed, in: table, key: "seed")
+            strategy = .seed(seed)
+            steps = self.steps(toSeed: seed)
+        }
+        let delayMs = try table.duration("delay") ?? 0
+        guard delayMs * max(steps.count - 1, 0) < timeoutMs else {
+            throw table.error(
+                .invalidValue, "delay", "\(steps.count) joins \(delayMs) ms apart take longer than the \(timeoutMs) ms timeout",
+                fix: "Shorten `delay` or raise `timeout`")
+        }
+        return JoinPlan(strategy: strategy, steps: steps, delayMs: delayMs)
+    }
+
+    private func steps(toSeed seed: String) -> [JoinPlan.Step] {
+        nodeNames.filter { $0 != seed }.map { JoinPlan.Step(joiner: $0, target: seed) }
+    }
+
+    /// The `[join.explicit]` pairs, in node order.
+    private func explicitSteps(_ join: TopologyTableReader) throws(TopologyError) -> [JoinPlan.Step] {
+        let example = "[join.explicit] \(nodeNames.count > 1 ? nodeNames[1] : "b") = \"\(nodeNames[0])\""
+        guard let table = try join.table("explicit", example: example) else {
+            throw join.error(.missingKey, "explicit", "plan \"explicit\" needs a [join.explicit] table", fix: "Add `\(example)`: each joiner = its target")
+        }
+        var steps: [JoinPlan.Step] = []
+        for joiner in table.table.keys.sorted(by: { nodeIndex($0) < nodeIndex($1) }) {
+            try requireNode(joiner, in: table, key: joiner)
+            let example = "\(joiner) = \"\(nodeNames[0])\""
+            let target = try table.require(table.string(joiner, example: example), joiner, example: example)
+            try requireNode(target, in: table, key: joiner)
+            guard target != joiner else {
+                throw table.error(.invalidValue, joiner, "a node can't join itself", fix: "Name another node as its target, or remove the line")
+            }
+            steps.append(JoinPlan.Step(joiner: joiner, target: target))
+        }
+        return steps
+    }
+
+    private func nodeIndex(_ name: String) -> Int { nodeNames.firstIndex(of: name) ?? nodeNames.count }
+
+    private func requireNode(_ name: String, in table: TopologyTableReader, key: String) throws(TopologyError) {
+        guard nodeNames.contains(name) else { throw unknownNode(name, in: table, key: key, names: nodeNames) }
+    }
+
+    // MARK: [[schedule]]
+
+    func parseSchedule(_ entries: [TopologyTableReader]) throws(TopologyError) -> [ScheduledAction] {
+        var parsed: [(action: ScheduledAction, table: TopologyTableReader)] = []
+        for entry in entries {
+            try entry.allowOnly(["at", "action", "node", "nodes"])
+            let atMs = try entry.require(entry.duration("at"), "at", example: "at = \"2s\"")
+            guard atMs < timeoutMs else {
+                throw entry.error(.invalidValue, "at", "\(atMs) ms is not before the \(timeoutMs) ms timeout", fix: "Schedule it earlier or raise `timeout`")
+            }
+            let actions = ScheduledAction.Action.allCases.map(\.rawValue)
+            let name = try entry.require(entry.choice("action", actions), "action", example: "action = \"leave\"")
+            let nodes = try targets(of: entry)
+            parsed.append((ScheduledAction(atMs: atMs, action: ScheduledAction.Action(rawValue: name)!, nodes: nodes), entry))
+        }
+        // A stable sort: entries at the same time keep their file order.
+        let ordered = parsed.enumerated().sorted { ($0.element.action.atMs, $0.offset) < ($1.element.action.atMs, $1.offset) }.map(\.element)
+        try checkLifecycle(ordered)
+        return ordered.map(\.action)
+    }
+
+    private func targets(of entry: TopologyTableReader) throws(TopologyError) -> [String] {
+        let single = try entry.string("node", example: "node = \"\(nodeNames[0])\"")
+        let many = try entry.stringArray("nodes", example: "nodes = [\"\(nodeNames[0])\"]")
+        let key = many == nil ? "node" : "nodes"
+        let names: [String]
+        switch (single, many) {
+        case (let name?, nil): names = [name]
+        case (nil, let list?) where !list.isEmpty: names = list
+        case (_?, _?):
+            throw entry.error(.invalidValue, "nodes", "both `node` and `nodes` are given", fix: "Keep exactly one of them")
+        default:
+            throw entry.error(.missingKey, key, "no node to act on", fix: "Add `node = \"\(nodeNames[0])\"` or a non-empty `nodes = [...]`")
+        }
+        var seen: Set<String> = []
+        for name in names {
+            try requireNode(name, in: entry, key: key)
+            guard seen.insert(name).inserted else {
+                throw entry.error(.duplicateName, key, "\"\(name)\" is listed twice", fix: "List each node once")
+            }
+        }
+        return names
+    }
+
+    /// Replays the schedule: only running nodes can leave or be killed, and only killed nodes restart.
+    private func checkLifecycle(_ ordered: [(action: ScheduledAction, table: TopologyTableReader)]) throws(TopologyError) {
+        enum State { case running, left, killed }
+        var states = Dictionary(uniqueKeysWithValues: nodeNames.map { ($0, State.running) })
+        for (action, table) in ordered {
+            let key = action.nodes.count == 1 && table.has("node") ? "node" : "nodes"
+            for node in action.nodes {
+                let state = states[node] ?? .running
+                switch (action.action, state) {
+                case (.leave, .running): states[node] = .left
+                case (.kill, .running): states[node] = .killed
+                case (.restart, .killed): states[node] = .running
+                case (.restart, _):
+                    throw table.error(
+                        .invalidValue, key, "\(node) can't restart at \(action.atMs) ms: only killed nodes restart",
+                        fix: "Only killed nodes restart; add an earlier `action = \"kill\"` for \(node)")
+                default:
+                    throw table.error(
+                        .invalidValue, key, "\(node) can't \(action.action.rawValue) at \(action.atMs) ms: it has already \(state == .left ? "left" : "been killed")",
+                        fix: "Remove this action, or `restart` the node before it")
+                }
+            }
+        }
+    }
+
+    // MARK: [[expect]]
+
+    func parseExpectations(_ entries: [TopologyTableReader], schedule: [ScheduledAction]) throws(TopologyError) -> [Expectation] {
+        var expectations: [Expectation] = []
+        for entry in entries {
+            let kindName = try entry.require(entry.choice("kind", ["members", "absent"]), "kind", example: "kind = \"members\"")
+            let common = ["name", "kind", "within", "after"]
+            let kind: Expectation.Kind
+            if kindName == "members" {
+                try entry.allowOnly(common + ["count"])
+                let count = try entry.require(entry.int("count", example: "count = \(nodeNames.count)"), "count", example: "count = \(nodeNames.count)")
+                guard (1...nodeNames.count).contains(count) else {
+                    throw entry.error(.invalidValue, "count", "\(count) members is impossible with \(nodeNames.count) nodes", fix: "Use a count from 1 to \(nodeNames.count)")
+                }
+                kind = .members(count: count)
+            } else {
+                try entry.allowOnly(common + ["node"])
+                let node = try entry.require(entry.string("node", example: "node = \"\(nodeNames[0])\""), "node", example: "node = \"\(nodeNames[0])\"")
+                try requireNode(node, in: entry, key: "node")
+                kind = .absent(node: node)
+            }
+            let after = try entry.choice("after", ["start", "schedule"]).flatMap(Expectation.Anchor.init(rawValue:)) ?? .start
+            let withinMs = try entry.duration("within") ?? timeoutMs
+            guard withinMs > 0, withinMs <= timeoutMs else {
+                throw entry.error(.invalidValue, "within", "the deadline must be after the start and at most the \(timeoutMs) ms timeout", fix: "Lower `within` or raise `timeout`")
+            }
+            if after == .schedule {
+                guard let last = schedule.last else {
+                    throw entry.error(.invalidValue, "after", "there is no [[schedule]] to wait for", fix: "Add a [[schedule]] entry, or use `after = \"start\"`")
+                }
+                guard withinMs > last.atMs else {
+                    throw entry.error(.invalidValue, "within", "the deadline (\(withinMs) ms from start) is not after the last scheduled action (\(last.atMs) ms)", fix: "Raise `within`; it is measured from the start")
+                }
+            }
+            let name = try entry.string("name", example: "name = \"all converge\"") ?? defaultName(kind)
+            expectations.append(Expectation(name: name, kind: kind, withinMs: withinMs, after: after))
+        }
+        return expectations
+    }
+
+    private func defaultName(_ kind: Expectation.Kind) -> String {
+        switch kind {
+        case .members(let count): return "every live node sees \(count) members"
+        case .absent(let node): return "\(node) is absent"
+        }
+    }
+}

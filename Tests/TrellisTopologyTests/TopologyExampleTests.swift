@@ -1,0 +1,71 @@
+import Foundation
+import TrellisWire
+import XCTest
+
+@testable import TrellisTopology
+
+/// Parses the shipped examples from a temporary copy of the repository layout with stub overlays.
+final class TopologyExampleTests: XCTestCase {
+    private var scratch: TopologyScratch!
+
+    override func setUpWithError() throws {
+        scratch = try TopologyScratch()
+        try scratch.write("-- stub\n", to: "plugins/overlays/full_mesh.lua")
+        try scratch.write("-- stub\n", to: "plugins/overlays/static.lua")
+    }
+
+    private func loadExample(_ name: String) throws -> Topology {
+        let examples = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/topologies")
+        let text = try String(contentsOf: examples.appendingPathComponent(name), encoding: .utf8)
+        let copy = try scratch.write(text, to: "examples/topologies/\(name)")
+        return try Topology.load(path: copy)
+    }
+
+    func testQuickstart() throws {
+        let topology = try loadExample("quickstart.toml")
+        XCTAssertEqual(topology.name, "quickstart")
+        XCTAssertEqual(topology.cluster, "quickstart")
+        XCTAssertNil(topology.cookie)
+        XCTAssertEqual(topology.overlayPath, scratch.path("plugins/overlays/full_mesh.lua"))
+        XCTAssertEqual(topology.overlayConfig, .map(["tick": .int(500)]))
+        XCTAssertEqual(topology.timeoutMs, 20_000)
+        XCTAssertEqual(topology.host, "127.0.0.1")
+        XCTAssertEqual(topology.nodes.map(\.name), ["n1", "n2", "n3", "n4", "n5"])
+        XCTAssertEqual(topology.nodes.map(\.port), [0, 0, 0, 0, 0])
+        XCTAssertEqual(topology.nodes[0].tags, ["zone": "a", "role": "seed"])
+        XCTAssertEqual(topology.nodes[4].tags, ["zone": "a"])
+        XCTAssertEqual(topology.join.strategy, .seed("n1"))
+        XCTAssertEqual(topology.join.steps.map(\.joiner), ["n2", "n3", "n4", "n5"])
+        XCTAssertEqual(Set(topology.join.steps.map(\.target)), ["n1"])
+        XCTAssertEqual(topology.schedule, [ScheduledAction(atMs: 10_000, action: .leave, nodes: ["n5"])])
+        XCTAssertEqual(topology.expectations, [
+            Expectation(name: "all converge", kind: .members(count: 5), withinMs: 10_000, after: .start),
+            Expectation(name: "survivors see four members", kind: .members(count: 4), withinMs: 15_000, after: .schedule),
+            Expectation(name: "n5 is gone", kind: .absent(node: "n5"), withinMs: 15_000, after: .schedule),
+        ])
+    }
+
+    func testStatic() throws {
+        let topology = try loadExample("static.toml")
+        XCTAssertEqual(topology.name, "static")
+        XCTAssertEqual(topology.cluster, "static")
+        XCTAssertEqual(topology.overlayPath, scratch.path("plugins/overlays/static.lua"))
+        XCTAssertEqual(topology.overlayConfig, .map(["members": ["n1", "n2", "n3", "n4"]]))
+        XCTAssertEqual(topology.nodes.map(\.name), ["n1", "n2", "n3", "n4"])
+        XCTAssertEqual(topology.join, JoinPlan(strategy: .none, steps: [], delayMs: 0))
+        XCTAssertEqual(topology.schedule, [])
+        XCTAssertEqual(topology.expectations, [
+            Expectation(name: "every live node sees 4 members", kind: .members(count: 4), withinMs: 10_000, after: .start)
+        ])
+    }
+
+    func testLoadReportsUnreadableFile() {
+        XCTAssertThrowsError(try Topology.load(path: scratch.path("missing.toml"))) { error in
+            guard let error = error as? TopologyError else { return XCTFail("\(error)") }
+            XCTAssertEqual(error.kind, .unreadable)
+            XCTAssertTrue(error.description.hasPrefix(scratch.path("missing.toml") + ": "), "\(error)")
+        }
+    }
+}
