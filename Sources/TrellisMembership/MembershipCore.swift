@@ -136,13 +136,14 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
             directives.append(.scriptFailed(error))
             return
         }
-        apply(members: outcome.members, from: callback, into: &directives)
+        // Messages first: a goodbye must be queued before the connection it travels on is dropped.
         for message in outcome.messages {
             guard let peer = parsePeer(message.to, field: "messages[].to", callback: callback, into: &directives) else {
                 continue
             }
             if peer != selfID { directives.append(.send(message.message, to: peer)) }
         }
+        apply(members: outcome.members, from: callback, into: &directives)
     }
 
     private mutating func apply(members returned: [String]?, from callback: String, into directives: inout [MembershipDirective]) {
