@@ -1,0 +1,77 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import TrellisWire
+
+/// One TCP connection's shared state: its outbox, its outstanding requests (outbound only)
+/// and its NIO channel once there is one. Lives from the dial (or accept) until it ends.
+final class Connection: Sendable {
+    /// The peer dialed, for outbound connections; inbound ones learn it in the handshake.
+    let peer: PeerID?
+    /// The channel this connection carries, for outbound connections.
+    let channelName: ChannelName?
+    let eventLoop: any EventLoop
+    let outbox: Outbox
+    /// Requests sent on this connection; `nil` on inbound connections, which send none.
+    let pending: PendingRequests?
+
+    private struct State {
+        var channel: (any Channel)?
+        var closedReason: String?
+        var ended = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    init(outboundTo peer: PeerID, channel: ChannelName, eventLoop: any EventLoop, config: TransportConfig) {
+        self.peer = peer
+        self.channelName = channel
+        self.eventLoop = eventLoop
+        self.outbox = Outbox(highWatermark: config.outboxHighWatermark, maxFrameSize: config.maxFrameSize)
+        self.pending = PendingRequests(eventLoop: eventLoop, peer: peer)
+    }
+
+    init(inboundOn eventLoop: any EventLoop, config: TransportConfig) {
+        self.peer = nil
+        self.channelName = nil
+        self.eventLoop = eventLoop
+        self.outbox = Outbox(highWatermark: config.outboxHighWatermark, maxFrameSize: config.maxFrameSize)
+        self.pending = nil
+    }
+
+    /// Records the NIO channel; `false` if the connection was closed before it existed.
+    func attach(_ channel: any Channel) -> Bool {
+        state.withLockedValue { state in
+            guard state.closedReason == nil else { return false }
+            state.channel = channel
+            return true
+        }
+    }
+
+    /// Closes the connection: drops queued frames, fails outstanding requests, closes the socket.
+    /// Returns the number of queued bytes dropped.
+    @discardableResult
+    func close(reason: String) -> Int {
+        let channel: (any Channel)? = state.withLockedValue { state in
+            if state.closedReason == nil { state.closedReason = reason }
+            return state.channel
+        }
+        let dropped = outbox.close(reason: reason)
+        if let peer { pending?.failAll(.peerUnreachable(peer, reason)) }
+        channel?.close(promise: nil)
+        return dropped
+    }
+
+    /// Completes when the socket has closed; `nil` if there never was one.
+    var closeFuture: EventLoopFuture<Void>? { state.withLockedValue { $0.channel?.closeFuture } }
+
+    /// Why the connection was closed locally, if it was.
+    var closedReason: String? { state.withLockedValue { $0.closedReason } }
+
+    /// `true` exactly once: the caller reports the end of this connection.
+    func markEnded() -> Bool {
+        state.withLockedValue { state in
+            defer { state.ended = true }
+            return !state.ended
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import NIOCore
+import TrellisWire
+
+/// The first byte of every frame's payload: what the rest of the frame holds.
+enum FrameKind: UInt8 {
+    case challenge = 0x01
+    case hello = 0x02
+    case welcome = 0x03
+    case reject = 0x04
+    case ping = 0x10
+    case pong = 0x11
+    case message = 0x20
+    case bytes = 0x21
+    case request = 0x22
+    case reply = 0x23
+    case replyError = 0x24
+}
+
+/// One decoded frame.
+enum Frame {
+    case challenge(Value)
+    case hello(Value)
+    case welcome(Value)
+    case reject(Value)
+    case ping
+    case pong
+    case message(Value)
+    case bytes(ByteBuffer)
+    case request(id: UInt64, Value)
+    case reply(id: UInt64, Value)
+    case replyError(id: UInt64, String)
+}
+
+/// Writes frame bodies (kind byte and payload) in place, and decodes them.
+///
+/// The writers append only the body: callers wrap them in `Framing.writeFrame(into:)`, which
+/// adds the length prefix, so a message is encoded straight into a connection's outbox.
+enum FrameCodec {
+    static func writeValue(_ kind: FrameKind, _ value: Value, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(kind.rawValue)
+        MessagePack.encode(value, into: &buffer)
+    }
+
+    static func writeEmpty(_ kind: FrameKind, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(kind.rawValue)
+    }
+
+    static func writeBytes(_ bytes: some Collection<UInt8>, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(FrameKind.bytes.rawValue)
+        buffer.writeBytes(bytes)
+    }
+
+    static func writeBytes(_ bytes: ByteBuffer, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(FrameKind.bytes.rawValue)
+        buffer.writeImmutableBuffer(bytes)
+    }
+
+    static func writeRequest(id: UInt64, _ value: Value, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(FrameKind.request.rawValue)
+        buffer.writeInteger(id)
+        MessagePack.encode(value, into: &buffer)
+    }
+
+    static func writeReply(id: UInt64, _ value: Value, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(FrameKind.reply.rawValue)
+        buffer.writeInteger(id)
+        MessagePack.encode(value, into: &buffer)
+    }
+
+    static func writeReplyError(id: UInt64, _ message: String, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(FrameKind.replyError.rawValue)
+        buffer.writeInteger(id)
+        buffer.writeString(message)
+    }
+
+    /// Decodes one frame's payload (everything after the length prefix).
+    static func decode(_ body: inout ByteBuffer) throws(WireError) -> Frame {
+        guard let byte = body.readInteger(as: UInt8.self) else { throw .malformedMessage("empty frame") }
+        guard let kind = FrameKind(rawValue: byte) else { throw .unknownMessageKind(byte) }
+        switch kind {
+        case .challenge: return .challenge(try MessagePack.decode(&body))
+        case .hello: return .hello(try MessagePack.decode(&body))
+        case .welcome: return .welcome(try MessagePack.decode(&body))
+        case .reject: return .reject(try MessagePack.decode(&body))
+        case .ping: return try empty(&body, .ping)
+        case .pong: return try empty(&body, .pong)
+        case .message: return .message(try MessagePack.decode(&body))
+        case .bytes: return .bytes(body)
+        case .request: return .request(id: try readID(&body), try MessagePack.decode(&body))
+        case .reply: return .reply(id: try readID(&body), try MessagePack.decode(&body))
+        case .replyError:
+            let id = try readID(&body)
+            return .replyError(id: id, body.readString(length: body.readableBytes) ?? "")
+        }
+    }
+
+    private static func empty(_ body: inout ByteBuffer, _ frame: Frame) throws(WireError) -> Frame {
+        guard body.readableBytes == 0 else { throw .trailingBytes(body.readableBytes) }
+        return frame
+    }
+
+    private static func readID(_ body: inout ByteBuffer) throws(WireError) -> UInt64 {
+        guard let id = body.readInteger(as: UInt64.self) else { throw .truncated(needed: 8 - body.readableBytes) }
+        return id
+    }
+}

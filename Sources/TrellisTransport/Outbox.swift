@@ -1,0 +1,168 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import TrellisWire
+
+/// One connection's write queue: senders encode frames straight into a lock-protected buffer,
+/// and the first sender after a flush schedules one flush on the event loop, which writes
+/// everything queued in a single `writeAndFlush` — many messages, one syscall.
+///
+/// Frames queue up before the handshake completes and go out as soon as it does.
+final class Outbox: Sendable {
+    /// What `enqueue` does when the outbox is full or the connection is not up yet.
+    enum Policy {
+        /// Application sends: refuse (`.full`) while over the watermark or while the channel is
+        /// unwritable, so the caller can wait.
+        case wait
+        /// Membership and replies: always queue on a live connection; refuse only while the
+        /// connection is not up yet and the outbox is over the watermark.
+        case never
+        /// Heartbeats: queue only if the connection is up, refuse (`.full`) otherwise.
+        case ifOpen
+    }
+
+    /// The outcome of `enqueue`.
+    enum EnqueueResult {
+        case enqueued
+        /// Over the high watermark: wait with `waitForRoom()` and try again (or drop).
+        case full
+        case closed(String)
+        case tooLarge(Int)
+    }
+
+    private struct State {
+        var buffer: ByteBuffer
+        /// A cleared buffer kept from the last flush, reused to avoid allocating per flush.
+        var spare: ByteBuffer?
+        /// Set once the handshake completed: flushes go here.
+        var channel: (any Channel)?
+        var flushScheduled = false
+        var channelWritable = true
+        var closedReason: String?
+        var waiters: [UnsafeContinuation<Bool, Never>] = []
+    }
+
+    private let state: NIOLockedValueBox<State>
+    private let highWatermark: Int
+    private let maxFrameSize: Int
+    private static let largestSpare = 1 << 20
+
+    init(highWatermark: Int, maxFrameSize: Int) {
+        self.highWatermark = highWatermark
+        self.maxFrameSize = maxFrameSize
+        self.state = NIOLockedValueBox(State(buffer: ByteBufferAllocator().buffer(capacity: 1024)))
+    }
+
+    /// Appends one frame whose body `body` writes, and schedules a flush if none is pending.
+    ///
+    /// When `policy` refuses the frame, the result is `.full` and nothing is written.
+    func enqueue(_ policy: Policy, _ body: (inout ByteBuffer) -> Void) -> EnqueueResult {
+        let (result, flushChannel): (EnqueueResult, (any Channel)?) = state.withLockedValue { state in
+            if let reason = state.closedReason { return (.closed(reason), nil) }
+            let over = state.buffer.readableBytes >= highWatermark
+            switch policy {
+            case .wait: if over || !state.channelWritable { return (.full, nil) }
+            case .never: if over && state.channel == nil { return (.full, nil) }
+            case .ifOpen: if state.channel == nil { return (.full, nil) }
+            }
+            let start = state.buffer.writerIndex
+            Framing.writeFrame(into: &state.buffer, body)
+            let size = state.buffer.writerIndex - start - Framing.prefixSize
+            if size > maxFrameSize {
+                state.buffer.moveWriterIndex(to: start)
+                return (.tooLarge(size), nil)
+            }
+            guard let channel = state.channel, !state.flushScheduled else { return (.enqueued, nil) }
+            state.flushScheduled = true
+            return (.enqueued, channel)
+        }
+        if let flushChannel {
+            flushChannel.eventLoop.execute { self.flush() }
+        }
+        return result
+    }
+
+    /// Whether an application send would be accepted now.
+    var hasRoom: Bool {
+        state.withLockedValue { $0.buffer.readableBytes < highWatermark && $0.channelWritable }
+    }
+
+    /// Suspends until the outbox has room again; `false` if the connection closed meanwhile.
+    func waitForRoom() async -> Bool {
+        await withUnsafeContinuation { continuation in
+            let now: Bool? = state.withLockedValue { state in
+                if state.closedReason != nil { return false }
+                if state.buffer.readableBytes < highWatermark && state.channelWritable { return true }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    /// Starts flushing to `channel`, writing what queued up during the handshake. On the loop.
+    func open(_ channel: any Channel) {
+        state.withLockedValue { state in
+            state.channel = channel
+            state.flushScheduled = true
+        }
+        flush()
+    }
+
+    /// Writes everything queued. Runs on the channel's event loop.
+    func flush() {
+        let (pending, channel): (ByteBuffer?, (any Channel)?) = state.withLockedValue { state in
+            state.flushScheduled = false
+            guard let channel = state.channel, state.closedReason == nil, state.buffer.readableBytes > 0 else {
+                return (nil, state.channel)
+            }
+            let pending = state.buffer
+            if var spare = state.spare.take() {
+                spare.clear()
+                state.buffer = spare
+            } else {
+                state.buffer = channel.allocator.buffer(capacity: min(pending.capacity, Self.largestSpare))
+            }
+            return (pending, channel)
+        }
+        guard let channel else { return }
+        if var pending {
+            channel.writeAndFlush(pending, promise: nil)
+            if pending.capacity <= Self.largestSpare {
+                pending.clear()
+                let spare = pending
+                state.withLockedValue { $0.spare = spare }
+            }
+        }
+        writabilityChanged(channel.isWritable)
+    }
+
+    /// Mirrors the channel's writability; resumes waiting senders once there is room. On the loop.
+    func writabilityChanged(_ writable: Bool) {
+        let waiters: [UnsafeContinuation<Bool, Never>] = state.withLockedValue { state in
+            state.channelWritable = writable
+            guard writable, state.buffer.readableBytes < highWatermark, !state.waiters.isEmpty else { return [] }
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: true) }
+    }
+
+    /// Refuses further frames and drops what is queued; returns the number of bytes dropped.
+    @discardableResult
+    func close(reason: String) -> Int {
+        let (dropped, waiters): (Int, [UnsafeContinuation<Bool, Never>]) = state.withLockedValue { state in
+            guard state.closedReason == nil else { return (0, []) }
+            state.closedReason = reason
+            let dropped = state.buffer.readableBytes
+            state.buffer.clear()
+            state.spare = nil
+            defer { state.waiters = [] }
+            return (dropped, state.waiters)
+        }
+        for waiter in waiters { waiter.resume(returning: false) }
+        return dropped
+    }
+
+    /// Why the outbox was closed, or `nil` while it is open.
+    var closedReason: String? { state.withLockedValue { $0.closedReason } }
+}

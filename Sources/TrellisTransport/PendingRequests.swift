@@ -1,0 +1,86 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import TrellisWire
+
+/// Requests awaiting replies on one outbound connection, keyed by request id.
+///
+/// Replies resume the caller's continuation directly on the event loop. Timeouts are checked
+/// by one sweep every `tick` while requests are outstanding, instead of a timer per request:
+/// a request times out between `timeout` and `timeout + tick` after it was sent.
+final class PendingRequests: Sendable {
+    typealias Continuation = UnsafeContinuation<Result<Value, TransportError>, Never>
+
+    private struct Entry {
+        let continuation: Continuation
+        let deadline: NIODeadline
+        let timeout: Duration
+    }
+
+    private struct State {
+        var nextID: UInt64 = 1
+        var entries: [UInt64: Entry] = [:]
+        var sweeping = false
+        var failure: TransportError?
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let eventLoop: any EventLoop
+    private let peer: PeerID
+    static let tick = TimeAmount.milliseconds(10)
+
+    init(eventLoop: any EventLoop, peer: PeerID) {
+        self.eventLoop = eventLoop
+        self.peer = peer
+    }
+
+    /// Registers a request; `nil` (with the error) if the connection already failed.
+    func register(_ continuation: Continuation, timeout: Duration) -> Result<UInt64, TransportError> {
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        let (result, startSweep): (Result<UInt64, TransportError>, Bool) = state.withLockedValue { state in
+            if let failure = state.failure { return (.failure(failure), false) }
+            let id = state.nextID
+            state.nextID &+= 1
+            state.entries[id] = Entry(continuation: continuation, deadline: deadline, timeout: timeout)
+            let startSweep = !state.sweeping
+            state.sweeping = true
+            return (.success(id), startSweep)
+        }
+        if startSweep { scheduleSweep() }
+        return result
+    }
+
+    /// Completes request `id` with `result`; ignored if it already timed out.
+    func complete(_ id: UInt64, _ result: Result<Value, TransportError>) {
+        let entry = state.withLockedValue { $0.entries.removeValue(forKey: id) }
+        entry?.continuation.resume(returning: result)
+    }
+
+    /// Fails every outstanding request, and every later one, with `error`.
+    func failAll(_ error: TransportError) {
+        let entries = state.withLockedValue { state in
+            if state.failure == nil { state.failure = error }
+            defer { state.entries = [:] }
+            return state.entries
+        }
+        for entry in entries.values { entry.continuation.resume(returning: .failure(error)) }
+    }
+
+    private func scheduleSweep() {
+        eventLoop.scheduleTask(in: Self.tick) { self.sweep() }
+    }
+
+    private func sweep() {
+        let now = NIODeadline.now()
+        let (expired, again): ([Entry], Bool) = state.withLockedValue { state in
+            var expired: [Entry] = []
+            for (id, entry) in state.entries where entry.deadline <= now {
+                expired.append(entry)
+                state.entries[id] = nil
+            }
+            state.sweeping = !state.entries.isEmpty
+            return (expired, state.sweeping)
+        }
+        for entry in expired { entry.continuation.resume(returning: .failure(.timeout(peer, entry.timeout))) }
+        if again { scheduleSweep() }
+    }
+}

@@ -1,0 +1,152 @@
+import NIOCore
+import NIOPosix
+import TrellisWire
+
+/// One outbound stream: a peer and a channel.
+struct LinkKey: Hashable {
+    let peer: PeerID
+    let channel: ChannelName
+}
+
+/// The current connection of an outbound stream and how to keep it up.
+struct Link {
+    /// The connection senders queue on: being dialed, up, or waiting out a backoff delay.
+    var connection: Connection
+    /// Whether `connect(to:)` asked for it, so it is redialed when it fails.
+    var persistent: Bool
+    /// Consecutive failed attempts since the last successful handshake.
+    var failures: Int
+}
+
+/// Everything `Transport` tracks across connections, behind one lock.
+struct LinkTable {
+    var links: [LinkKey: Link] = [:]
+    var wanted: Set<PeerID> = []
+    var inbound: [ObjectIdentifier: Connection] = [:]
+    var isShutDown = false
+}
+
+extension Transport {
+    /// Keeps outbound connections to `peer` up on every configured channel, redialing with
+    /// exponential backoff and jitter, until `disconnect(from:)`.
+    public func connect(to peer: PeerID) {
+        let fresh: [Connection] = state.withLockedValue { table in
+            guard !table.isShutDown else { return [] }
+            table.wanted.insert(peer)
+            var fresh: [Connection] = []
+            for channel in config.persistentChannels {
+                let key = LinkKey(peer: peer, channel: channel)
+                if table.links[key] != nil {
+                    table.links[key]?.persistent = true
+                } else {
+                    let connection = newConnection(key)
+                    table.links[key] = Link(connection: connection, persistent: true, failures: 0)
+                    fresh.append(connection)
+                }
+            }
+            return fresh
+        }
+        for connection in fresh { dial(connection) }
+    }
+
+    /// Closes every outbound connection to `peer` and stops reconnecting to it.
+    public func disconnect(from peer: PeerID) {
+        let connections: [Connection] = state.withLockedValue { table in
+            table.wanted.remove(peer)
+            let keys = table.links.keys.filter { $0.peer == peer }
+            return keys.compactMap { table.links.removeValue(forKey: $0)?.connection }
+        }
+        for connection in connections { connection.close(reason: "disconnected") }
+    }
+
+    /// The connection to queue on for `peer` and `channel`, dialing one on demand (without
+    /// redialing if it fails); `nil` once shut down.
+    func connection(to peer: PeerID, channel: ChannelName) -> Connection? {
+        let key = LinkKey(peer: peer, channel: channel)
+        let (connection, isNew): (Connection?, Bool) = state.withLockedValue { table in
+            if let link = table.links[key] { return (link.connection, false) }
+            guard !table.isShutDown else { return (nil, false) }
+            let connection = newConnection(key)
+            table.links[key] = Link(connection: connection, persistent: false, failures: 0)
+            return (connection, true)
+        }
+        if isNew, let connection { dial(connection) }
+        return connection
+    }
+
+    /// Called on the event loop when an outbound connection completed its handshake.
+    func outboundUp(_ connection: Connection, peer: PeerID, metadata: PeerMetadata) {
+        if connection.channelName == .membership { emit(.connectionUp(peer, metadata)) }
+    }
+
+    /// Called exactly once per connection when it ends, whether it never connected, failed its
+    /// handshake, or closed after being up. Redials persistent links after a backoff delay.
+    func connectionEnded(_ connection: Connection, wasUp: Bool, reason: String) {
+        guard connection.markEnded() else { return }
+        let dropped = connection.close(reason: reason)
+        guard let peer = connection.peer, let channel = connection.channelName else {
+            _ = state.withLockedValue { $0.inbound.removeValue(forKey: ObjectIdentifier(connection)) }
+            return
+        }
+        if dropped > 0 { logger.warning("dropped \(dropped) queued byte(s) for \(peer) on \(channel): \(reason)") }
+        let key = LinkKey(peer: peer, channel: channel)
+        let (current, retry): (Bool, (Connection, TimeAmount)?) = state.withLockedValue { table in
+            guard let link = table.links[key], link.connection === connection else { return (false, nil) }
+            guard link.persistent, table.wanted.contains(peer), !table.isShutDown else {
+                table.links[key] = nil
+                return (true, nil)
+            }
+            let failures = wasUp ? 0 : link.failures + 1
+            let next = newConnection(key)
+            table.links[key] = Link(connection: next, persistent: true, failures: failures)
+            return (true, (next, backoff(failures: failures)))
+        }
+        if wasUp {
+            logger.info("connection to \(peer) on \(channel) down: \(reason)")
+            if channel == .membership { emit(.connectionDown(peer, reason: reason)) }
+        } else if current {
+            logger.warning("connecting to \(peer) on \(channel) failed: \(reason)")
+            if channel == .membership { emit(.connectFailed(peer, reason: reason)) }
+        }
+        if let (next, delay) = retry {
+            next.eventLoop.scheduleTask(in: delay) { self.redial(next, key: key) }
+        }
+    }
+
+    private func redial(_ connection: Connection, key: LinkKey) {
+        let current = state.withLockedValue { $0.links[key]?.connection === connection }
+        if current { dial(connection) }
+    }
+
+    private func newConnection(_ key: LinkKey) -> Connection {
+        Connection(outboundTo: key.peer, channel: key.channel, eventLoop: group.next(), config: config)
+    }
+
+    private func dial(_ connection: Connection) {
+        guard let peer = connection.peer else { return }
+        ClientBootstrap(group: connection.eventLoop)
+            .connectTimeout(TimeAmount(config.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: config.waterMark)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = ConnectionHandler(transport: self, connection: connection, role: .connector(peer))
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .connect(host: peer.host, port: peer.port)
+            .whenFailure { error in
+                self.connectionEnded(connection, wasUp: false, reason: "connect failed: \(error)")
+            }
+    }
+
+    /// The delay before attempt `failures + 1`: `reconnectBase` doubled per failure, capped at
+    /// `reconnectCap`, then scaled by a random factor in [0.5, 1] so peers do not redial in step.
+    private func backoff(failures: Int) -> TimeAmount {
+        let base = TimeAmount(config.reconnectBase).nanoseconds
+        let cap = TimeAmount(config.reconnectCap).nanoseconds
+        let exponential = base << min(max(failures - 1, 0), 30)
+        let delay = exponential > 0 ? min(exponential, cap) : cap
+        return .nanoseconds(Int64(Double(delay) * Double.random(in: 0.5...1.0)))
+    }
+}

@@ -1,0 +1,220 @@
+import Crypto
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import TrellisWire
+
+/// The node's network layer: an authenticated TCP listener plus outbound connections per
+/// (peer, channel), with coalesced writes, request/response and reconnection.
+///
+/// A node writes messages and requests only on connections it opened; the accepting side
+/// writes back only replies and pongs. `Transport` is `Sendable`: its mutable state is behind
+/// locks, and per-connection protocol state is confined to the connection's event loop.
+public final class Transport: Sendable {
+    /// This node's id: `name@host:boundPort`.
+    public let localID: PeerID
+    /// Control-plane events. Iterate it from a single task.
+    public let events: AsyncStream<TransportEvent>
+
+    let config: TransportConfig
+    let logger: Logger
+    /// The cookie's bytes; `SymmetricKey` is not `Sendable`, so keys are made per handshake.
+    private let cookie: [UInt8]
+    let metadataValue: Value
+    let onMessage: @Sendable (InboundMessage) -> Void
+    let onRequest: @Sendable (InboundMessage, Responder) -> Void
+    let group: any EventLoopGroup
+    let state = NIOLockedValueBox(LinkTable())
+    private let eventSink: AsyncStream<TransportEvent>.Continuation
+    private let serverChannel: any Channel
+
+    private init(
+        config: TransportConfig, localID: PeerID, group: any EventLoopGroup, serverChannel: any Channel,
+        onMessage: @escaping @Sendable (InboundMessage) -> Void,
+        onRequest: @escaping @Sendable (InboundMessage, Responder) -> Void
+    ) {
+        self.config = config
+        self.localID = localID
+        self.group = group
+        self.serverChannel = serverChannel
+        self.onMessage = onMessage
+        self.onRequest = onRequest
+        var logger = config.logger
+        logger[metadataKey: "node"] = "\(localID)"
+        self.logger = logger
+        self.cookie = Array(config.cookie.utf8)
+        self.metadataValue = Handshake.metadataValue(config.metadata)
+        (self.events, self.eventSink) = AsyncStream.makeStream(of: TransportEvent.self)
+    }
+
+    /// Binds the listener and starts accepting authenticated connections.
+    ///
+    /// - Parameters:
+    ///   - onMessage: called on an event loop for each application message; keep it short.
+    ///   - onRequest: called on an event loop for each request; answer through the `Responder`,
+    ///     synchronously or later from any thread.
+    /// - Throws: the bind error when the address is unavailable.
+    public static func start(
+        _ config: TransportConfig, group: any EventLoopGroup,
+        onMessage: @escaping @Sendable (InboundMessage) -> Void,
+        onRequest: @escaping @Sendable (InboundMessage, Responder) -> Void
+    ) async throws -> Transport {
+        let ready = NIOLockedValueBox<Transport?>(nil)
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.autoRead, value: false)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: config.waterMark)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let transport = ready.withLockedValue({ $0 }) else { throw TransportError.shutDown }
+                    try transport.acceptInbound(channel)
+                }
+            }
+            .bind(host: config.host, port: config.port).get()
+        let port = server.localAddress?.port ?? config.port
+        let transport = Transport(
+            config: config, localID: PeerID(name: config.name, host: config.host, port: port), group: group,
+            serverChannel: server, onMessage: onMessage, onRequest: onRequest)
+        ready.withLockedValue { $0 = transport }
+        try await server.setOption(.autoRead, value: true).get()
+        transport.logger.info("listening")
+        return transport
+    }
+
+    /// Sends a membership message on our outbound membership connection, opening one if
+    /// needed. Never blocks: while the connection is not up and its queue is full, the message
+    /// is dropped with a log line.
+    public func sendMembership(_ value: Value, to peer: PeerID) {
+        guard let connection = connection(to: peer, channel: .membership) else { return }
+        let result = connection.outbox.enqueue(.never) { FrameCodec.writeValue(.message, value, into: &$0) }
+        switch result {
+        case .enqueued: break
+        case .full: logger.warning("dropped membership message to \(peer): not connected yet and the queue is full")
+        case .closed(let reason): logger.debug("dropped membership message to \(peer): \(reason)")
+        case .tooLarge(let size): logger.error("dropped membership message to \(peer): \(size) bytes exceeds maxFrameSize")
+        }
+    }
+
+    /// Pings the peer on our outbound membership connection; the pong arrives as
+    /// `TransportEvent.heartbeatAck`. Does nothing unless that connection is up.
+    public func sendHeartbeat(to peer: PeerID) {
+        let connection = state.withLockedValue { $0.links[LinkKey(peer: peer, channel: .membership)]?.connection }
+        _ = connection?.outbox.enqueue(.ifOpen) { FrameCodec.writeEmpty(.ping, into: &$0) }
+    }
+
+    /// Sends `value` on `channel`, in order with other sends to that peer and channel.
+    ///
+    /// Returns once the message is queued; waits while the connection's queue is over
+    /// `outboxHighWatermark`. Opens a connection if there is none.
+    public func send(_ value: Value, to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
+        try await send(to: peer, channel: channel) { FrameCodec.writeValue(.message, value, into: &$0) }
+    }
+
+    /// Sends raw bytes on `channel`; they arrive as `Payload.bytes`.
+    public func send(bytes: [UInt8], to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
+        try await send(to: peer, channel: channel) { FrameCodec.writeBytes(bytes, into: &$0) }
+    }
+
+    /// Sends the readable bytes of `bytes` on `channel`; they arrive as `Payload.bytes`.
+    public func send(bytes: ByteBuffer, to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
+        try await send(to: peer, channel: channel) { FrameCodec.writeBytes(bytes, into: &$0) }
+    }
+
+    /// Sends a request and waits for the peer's reply.
+    ///
+    /// - Throws: `.timeout` when no reply arrives within `timeout` (checked every 10 ms),
+    ///   `.remoteFailure` when the peer's handler fails it, `.peerUnreachable` when the
+    ///   connection fails first.
+    public func request(
+        _ value: Value, to peer: PeerID, channel: ChannelName = .default, timeout: Duration
+    ) async throws(TransportError) -> Value {
+        guard let connection = connection(to: peer, channel: channel), let pending = connection.pending else {
+            throw .shutDown
+        }
+        if !connection.outbox.hasRoom, await !connection.outbox.waitForRoom() {
+            throw .peerUnreachable(peer, connection.outbox.closedReason ?? "connection closed")
+        }
+        let limit = config.maxFrameSize
+        let result = await withUnsafeContinuation { (continuation: PendingRequests.Continuation) in
+            switch pending.register(continuation, timeout: timeout) {
+            case .failure(let error):
+                continuation.resume(returning: .failure(error))
+            case .success(let id):
+                let queued = connection.outbox.enqueue(.never) { FrameCodec.writeRequest(id: id, value, into: &$0) }
+                switch queued {
+                case .enqueued: break
+                case .full: pending.complete(id, .failure(.peerUnreachable(peer, "not connected yet and the queue is full")))
+                case .closed(let reason): pending.complete(id, .failure(.peerUnreachable(peer, reason)))
+                case .tooLarge(let size): pending.complete(id, .failure(.messageTooLarge(size: size, limit: limit)))
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    /// Closes the listener and every connection, fails outstanding requests and ends `events`.
+    /// Does not shut down the event loop group.
+    public func shutdown() async {
+        let connections: [Connection] = state.withLockedValue { table in
+            table.isShutDown = true
+            table.wanted = []
+            defer {
+                table.links = [:]
+                table.inbound = [:]
+            }
+            return table.links.values.map(\.connection) + Array(table.inbound.values)
+        }
+        try? await serverChannel.close()
+        for connection in connections { connection.close(reason: "transport shut down") }
+        for connection in connections { try? await connection.closeFuture?.get() }
+        logger.info("shut down")
+        eventSink.finish()
+    }
+
+    /// The HMAC key derived from the cookie.
+    var key: SymmetricKey { SymmetricKey(data: cookie) }
+
+    func emit(_ event: TransportEvent) {
+        eventSink.yield(event)
+    }
+
+    private func send(
+        to peer: PeerID, channel: ChannelName, _ body: (inout ByteBuffer) -> Void
+    ) async throws(TransportError) {
+        while true {
+            guard let connection = connection(to: peer, channel: channel) else { throw .shutDown }
+            switch connection.outbox.enqueue(.wait, body) {
+            case .enqueued:
+                return
+            case .full:
+                if await !connection.outbox.waitForRoom() {
+                    throw .peerUnreachable(peer, connection.outbox.closedReason ?? "connection closed")
+                }
+            case .closed(let reason):
+                throw .peerUnreachable(peer, reason)
+            case .tooLarge(let size):
+                throw .messageTooLarge(size: size, limit: config.maxFrameSize)
+            }
+        }
+    }
+
+    private func acceptInbound(_ channel: any Channel) throws {
+        let connection = Connection(inboundOn: channel.eventLoop, config: config)
+        let accepted = state.withLockedValue { table in
+            guard !table.isShutDown else { return false }
+            table.inbound[ObjectIdentifier(connection)] = connection
+            return true
+        }
+        guard accepted else { throw TransportError.shutDown }
+        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(transport: self, connection: connection, role: .acceptor))
+    }
+}
+
+extension TransportConfig {
+    var waterMark: ChannelOptions.Types.WriteBufferWaterMark {
+        ChannelOptions.Types.WriteBufferWaterMark(low: outboxHighWatermark / 2, high: outboxHighWatermark)
+    }
+}

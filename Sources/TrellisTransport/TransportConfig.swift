@@ -1,0 +1,80 @@
+import Logging
+import NIOCore
+import TrellisWire
+
+/// How a `Transport` listens, authenticates and connects.
+public struct TransportConfig: Sendable {
+    /// This node's name, the `name` of its `PeerID`.
+    public var name: String
+    /// The address to listen on; also the host of this node's `PeerID`.
+    public var host: String
+    /// The TCP port to listen on; 0 picks any free port.
+    public var port: Int
+    /// Only peers with the same cluster name are accepted.
+    public var clusterName: String
+    /// The shared secret both ends prove they know; it never crosses the wire.
+    public var cookie: String
+    /// What this node tells its peers about itself.
+    public var metadata: PeerMetadata
+    /// The largest frame accepted or sent; a peer sending more is disconnected.
+    public var maxFrameSize: Int
+    /// How long a new connection may take to authenticate before it is closed.
+    public var handshakeTimeout: Duration
+    /// How long a TCP connect may take.
+    public var connectTimeout: Duration
+    /// The first reconnect delay; it doubles per failed attempt (with jitter) up to `reconnectCap`.
+    public var reconnectBase: Duration
+    /// The longest reconnect delay.
+    public var reconnectCap: Duration
+    /// Application sends wait while a connection has more than this many bytes queued.
+    public var outboxHighWatermark: Int
+    /// The channels `connect(to:)` keeps open; `.membership` is always included.
+    public var channels: [ChannelName]
+    /// Where the transport logs; every line carries `node` metadata.
+    public var logger: Logger
+
+    public init(
+        name: String,
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        clusterName: String,
+        cookie: String,
+        metadata: PeerMetadata = PeerMetadata(),
+        maxFrameSize: Int = Framing.defaultMaxFrameSize,
+        handshakeTimeout: Duration = .seconds(5),
+        connectTimeout: Duration = .seconds(5),
+        reconnectBase: Duration = .milliseconds(50),
+        reconnectCap: Duration = .seconds(2),
+        outboxHighWatermark: Int = 4 * 1024 * 1024,
+        channels: [ChannelName] = [.membership, .default],
+        logger: Logger = Logger(label: "trellis.transport")
+    ) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.clusterName = clusterName
+        self.cookie = cookie
+        self.metadata = metadata
+        self.maxFrameSize = maxFrameSize
+        self.handshakeTimeout = handshakeTimeout
+        self.connectTimeout = connectTimeout
+        self.reconnectBase = reconnectBase
+        self.reconnectCap = reconnectCap
+        self.outboxHighWatermark = outboxHighWatermark
+        self.channels = channels
+        self.logger = logger
+    }
+
+    /// The channels to keep open, membership first, without duplicates.
+    var persistentChannels: [ChannelName] {
+        var seen: Set<ChannelName> = [.membership]
+        return [.membership] + channels.filter { seen.insert($0).inserted }
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,30 @@
+import TrellisWire
+
+/// Why a send or request failed. Each description says what to do about it.
+public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No reply arrived within the timeout.
+    case timeout(PeerID, Duration)
+    /// The connection to the peer failed or closed before the message could be delivered.
+    case peerUnreachable(PeerID, String)
+    /// The peer's request handler failed the request with this message.
+    case remoteFailure(String)
+    /// The message's encoding is larger than the maximum frame size.
+    case messageTooLarge(size: Int, limit: Int)
+    /// The transport has been shut down.
+    case shutDown
+
+    public var description: String {
+        switch self {
+        case .timeout(let peer, let duration):
+            return "no reply from \(peer) within \(duration); the peer may be overloaded or down — retry, or raise the timeout"
+        case .peerUnreachable(let peer, let reason):
+            return "peer \(peer) is unreachable (\(reason)); check that it is running and shares the cluster name and cookie, then retry"
+        case .remoteFailure(let message):
+            return "the peer's request handler failed: \(message); see the peer's log"
+        case .messageTooLarge(let size, let limit):
+            return "message of \(size) bytes exceeds the maximum frame size of \(limit); split it or raise maxFrameSize on every node"
+        case .shutDown:
+            return "the transport has been shut down; start a new one to communicate again"
+        }
+    }
+}

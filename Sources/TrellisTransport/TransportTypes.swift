@@ -1,0 +1,97 @@
+import NIOCore
+import TrellisWire
+
+/// A named stream of traffic to a peer; each channel has its own outbound TCP connection.
+///
+/// `.membership` always has a connection of its own, so application traffic on `.default`
+/// (or any other channel) can never delay membership traffic.
+public struct ChannelName: Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    /// The channel's name as it appears in the handshake.
+    public let name: String
+
+    public init(_ name: String) { self.name = name }
+    public init(stringLiteral value: String) { self.name = value }
+
+    public var description: String { name }
+
+    /// Membership protocol traffic: gossip, heartbeats.
+    public static let membership: ChannelName = "membership"
+    /// Application traffic.
+    public static let `default`: ChannelName = "default"
+}
+
+/// What a node says about itself in the handshake.
+public struct PeerMetadata: Sendable, Hashable {
+    /// Free-form labels, e.g. `["zone": "a"]`.
+    public var tags: [String: String]
+    /// Features this node offers, e.g. `["lua"]`.
+    public var capabilities: [String]
+
+    public init(tags: [String: String] = [:], capabilities: [String] = []) {
+        self.tags = tags
+        self.capabilities = capabilities
+    }
+}
+
+/// Control-plane events, delivered in order per connection on `Transport.events`.
+public enum TransportEvent: Sendable {
+    /// Our outbound membership connection to the peer completed its handshake.
+    case connectionUp(PeerID, PeerMetadata)
+    /// Our outbound membership connection closed (once per `connectionUp`); reconnection
+    /// continues while `connect(to:)` is in force.
+    case connectionDown(PeerID, reason: String)
+    /// An attempt to open our outbound membership connection failed (refused, timed out, or
+    /// the handshake was rejected).
+    case connectFailed(PeerID, reason: String)
+    /// A message arrived on an inbound membership connection.
+    case membershipMessage(Value, from: PeerID)
+    /// A pong answering our ping arrived.
+    case heartbeatAck(from: PeerID)
+    /// An inbound connection failed authentication and was closed.
+    case handshakeRejected(remote: String, reason: String)
+}
+
+/// The body of an application message.
+public enum Payload: Sendable, Hashable {
+    /// A structured value, sent with `send(_:to:channel:)` or `request`.
+    case value(Value)
+    /// Raw bytes, sent with `send(bytes:to:channel:)`; a slice of the receive buffer, not a copy.
+    case bytes(ByteBuffer)
+}
+
+/// A message received from a peer.
+public struct InboundMessage: Sendable {
+    /// The authenticated sender.
+    public let from: PeerID
+    /// The channel it arrived on.
+    public let channel: ChannelName
+    /// Its body.
+    public let payload: Payload
+
+    public init(from: PeerID, channel: ChannelName, payload: Payload) {
+        self.from = from
+        self.channel = channel
+        self.payload = payload
+    }
+}
+
+/// Answers one inbound request; call exactly one of `reply` or `fail`, from any thread.
+///
+/// The answer goes back on the connection the request came in on, coalesced with other writes.
+public struct Responder: Sendable {
+    let connection: Connection
+    let id: UInt64
+
+    /// Sends `value` as the reply.
+    public func reply(_ value: Value) {
+        let result = connection.outbox.enqueue(.never) { FrameCodec.writeReply(id: id, value, into: &$0) }
+        if case .tooLarge(let size) = result {
+            fail("reply of \(size) bytes exceeds the peer's maximum frame size")
+        }
+    }
+
+    /// Fails the request; the requester gets `TransportError.remoteFailure(message)`.
+    public func fail(_ message: String) {
+        _ = connection.outbox.enqueue(.never) { FrameCodec.writeReplyError(id: id, message, into: &$0) }
+    }
+}

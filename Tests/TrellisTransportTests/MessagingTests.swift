@@ -1,0 +1,110 @@
+import NIOCore
+import NIOPosix
+import TrellisTransport
+import TrellisWire
+import XCTest
+
+final class MessagingTests: XCTestCase {
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    override func tearDown() async throws {
+        try await group.shutdownGracefully()
+    }
+
+    func testValuesAndBytesArriveInOrder() async throws {
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group)
+        for i in 0..<1000 {
+            if i % 2 == 0 {
+                try await a.transport.send(.map(["i": .int(Int64(i))]), to: b.id)
+            } else {
+                try await a.transport.send(bytes: [UInt8(i % 256), 1, 2], to: b.id)
+            }
+        }
+        await waitUntil("1000 messages") { b.receivedCount == 1000 }
+        for (i, message) in b.received.enumerated() {
+            XCTAssertEqual(message.from, a.id)
+            XCTAssertEqual(message.channel, .default)
+            switch message.payload {
+            case .value(let value): XCTAssertEqual(value, .map(["i": .int(Int64(i))]))
+            case .bytes(let bytes): XCTAssertEqual(Array(bytes.readableBytesView), [UInt8(i % 256), 1, 2])
+            }
+        }
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    func testManySmallMessagesArriveCompleteAndInOrder() async throws {
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group)
+        let count = 100_000
+        for i in 0..<count { try await a.transport.send(.int(Int64(i)), to: b.id) }
+        await waitUntil("all messages", timeout: .seconds(60)) { b.receivedCount == count }
+        let values = b.received.map { message -> Int64 in
+            if case .value(.int(let i)) = message.payload { return i } else { return -1 }
+        }
+        XCTAssertEqual(values, (0..<Int64(count)).map { $0 })
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    func testRequestResponseFailureAndTimeout() async throws {
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group, onRequest: { message, responder in
+            guard case .value(let value) = message.payload else { return }
+            switch value {
+            case "ignore": break
+            case "fail": responder.fail("nope")
+            case .int(let i): responder.reply(.int(i * 2))
+            default: responder.reply(value)
+            }
+        })
+        for i in 0..<100 {
+            let reply = try await a.transport.request(.int(Int64(i)), to: b.id, timeout: .seconds(5))
+            XCTAssertEqual(reply, .int(Int64(i * 2)))
+        }
+        do {
+            _ = try await a.transport.request("fail", to: b.id, timeout: .seconds(5))
+            XCTFail("expected a remote failure")
+        } catch {
+            XCTAssertEqual(error, .remoteFailure("nope"))
+        }
+        let start = ContinuousClock.now
+        do {
+            _ = try await a.transport.request("ignore", to: b.id, timeout: .milliseconds(200))
+            XCTFail("expected a timeout")
+        } catch {
+            XCTAssertEqual(error, .timeout(b.id, .milliseconds(200)))
+        }
+        XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(200))
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    func testHeartbeatIsAcknowledged() async throws {
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group)
+        a.transport.connect(to: b.id)
+        await waitUntil("connection up") { a.seenEvents.contains { $0.isConnectionUp } }
+        a.transport.sendHeartbeat(to: b.id)
+        await waitUntil("heartbeat ack") { a.seenEvents.contains { $0.isHeartbeatAck } }
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    func testReconnectsAfterPeerRestarts() async throws {
+        let a = try await TestNode.start("a", group: group)
+        var b = try await TestNode.start("b", group: group)
+        let port = b.id.port
+        a.transport.connect(to: b.id)
+        await waitUntil("first connectionUp") { a.seenEvents.filter(\.isConnectionUp).count == 1 }
+        await b.shutdown()
+        await waitUntil("connectionDown") { a.seenEvents.contains { $0.isConnectionDown } }
+        b = try await TestNode.start("b", port: port, group: group)
+        await waitUntil("second connectionUp") { a.seenEvents.filter(\.isConnectionUp).count == 2 }
+        try await a.transport.send("after restart", to: b.id)
+        await waitUntil("message after restart") { b.receivedCount == 1 }
+        await a.shutdown()
+        await b.shutdown()
+    }
+}
