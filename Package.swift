@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "TrellisWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
 
         // Layer 2: the Lua host (confined VMs, sandbox, limits, value bridge).
-        .target(name: "TrellisLua", dependencies: ["CLua", "CLuaShim", "TrellisWire"]),
+        .target(name: "TrellisLua", dependencies: ["CLuaShim", "TrellisWire"]),
 
         // Layer 3: membership (pure cores: failure detector, overlay driver).
         .target(name: "TrellisMembership", dependencies: ["TrellisWire", "TrellisLua"]),
@@ -79,6 +79,7 @@ let package = Package(
             name: "TrellisCLI",
             dependencies: [
                 "Trellis", "TrellisTopology", "TrellisWire", "TrellisLua",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,13 +89,14 @@ let package = Package(
             name: "TrellisBench",
             dependencies: [
                 "Trellis", "TrellisWire",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "TrellisWireTests", dependencies: ["TrellisWire"]),
-        .testTarget(name: "TrellisLuaTests", dependencies: ["TrellisLua"]),
+        .testTarget(name: "TrellisLuaTests", dependencies: ["TrellisLua"], exclude: ["HostileScripts"]),
         .testTarget(name: "TrellisMembershipTests", dependencies: ["TrellisMembership", "TrellisSimulator"]),
         .testTarget(name: "TrellisTransportTests", dependencies: ["TrellisTransport"]),
         .testTarget(name: "TrellisTopologyTests", dependencies: ["TrellisTopology"]),

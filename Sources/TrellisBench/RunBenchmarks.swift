@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import NIOPosix
 import Trellis
 import TrellisWire
@@ -33,8 +34,8 @@ struct RunBenchmarks: AsyncParsableCommand {
         for run in 1...sizes.runs {
             print("run \(run)/\(sizes.runs)")
             var results: [String: Double] = [:]
-            results.merge(try await bench.oneWay(count: sizes.small, payload: .array(["msg", .int(1 << 40)]), name: "small"), uniquingKeysWith: { $1 })
-            results.merge(try await bench.oneWay(count: sizes.large, payload: .bytes([UInt8](repeating: 7, count: 1024)), name: "1k"), uniquingKeysWith: { $1 })
+            results.merge(try await bench.oneWay(count: sizes.small, payload: Value.array([.string("msg"), .int(1 << 40)]), name: "small"), uniquingKeysWith: { $1 })
+            results.merge(try await bench.oneWay(count: sizes.large, payload: Value.bytes([UInt8](repeating: 7, count: 1024)), name: "1k"), uniquingKeysWith: { $1 })
             results.merge(try await bench.sequentialCalls(count: sizes.calls), uniquingKeysWith: { $1 })
             results.merge(try await bench.concurrentCalls(count: sizes.concurrentCalls, callers: sizes.callers), uniquingKeysWith: { $1 })
             for (key, value) in results.sorted(by: { $0.key < $1.key }) { print("RESULT \(key) \(value)") }

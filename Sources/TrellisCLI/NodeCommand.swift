@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 import Trellis
 import TrellisWire
@@ -53,7 +54,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let (host, port) = try parseAddress(listen)
         let seedIDs = try seeds.map { text in
-            do { return try PeerID(parsing: text) } catch { throw ValidationError(error.description) }
+            do { return try PeerID(parsing: text) } catch { throw ValidationError("\(error)") }
         }
         var configuration = try NodeConfiguration(name: name, clusterName: cluster, cookie: cookie, overlayPath: overlay)
         configuration.host = host
@@ -119,7 +120,7 @@ func makeLogger(level: String) -> Logger {
 }
 
 /// Waits for the first of some signals, which are no longer fatal while it exists.
-final class SignalWaiter: Sendable {
+final class SignalWaiter {
     private let stream: AsyncStream<Void>
     private let sources: [any DispatchSourceSignal]
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import NIOPosix
 import TrellisTopology
 
@@ -23,13 +24,24 @@ struct UpCommand: AsyncParsableCommand {
     func run() async throws {
         let topology: Topology
         do {
-            topology = try TopologyParser.load(path: file)
+            topology = try Topology.load(path: file)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        defer { try? group.syncShutdownGracefully() }
+        let report = try await run(topology, on: group)
+        try? await group.shutdownGracefully()
+        if json {
+            print(report.json())
+        } else {
+            FileHandle.standardError.write(Data("\n".utf8))
+            print(report.table())
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
+
+    private func run(_ topology: Topology, on group: MultiThreadedEventLoopGroup) async throws -> UpReport {
         let runner = UpRunner(topology: topology, group: group, logger: makeLogger(level: logLevel))
         let showProgress = !json
         if showProgress { print("\(topology.name): \(topology.nodes.count) nodes, overlay \(topology.overlayPath)") }
@@ -46,14 +58,9 @@ struct UpCommand: AsyncParsableCommand {
             }
         } catch {
             FileHandle.standardError.write(Data("\n\(error)\n".utf8))
+            try? await group.shutdownGracefully()
             throw ExitCode(2)
         }
-        if json {
-            print(report.json())
-        } else {
-            FileHandle.standardError.write(Data("\n".utf8))
-            print(report.table())
-        }
-        if !report.ok { throw ExitCode(1) }
+        return report
     }
 }

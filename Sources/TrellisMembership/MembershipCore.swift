@@ -173,7 +173,11 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
             return try PeerID(parsing: text)
         } catch {
             scriptErrors += 1
-            directives.append(.scriptFailed(ScriptError.invalidPeerID(text, field: field, callback: callback, reason: error.description)))
+            directives.append(.scriptFailed(ScriptError(
+                .badReturn, file: strategy.fileName, callback: callback,
+                message: "\(field) holds \(error.description)",
+                hint: "peer ids come from ctx.self, join's peer, on_message's from, or config"
+            )))
             return nil
         }
     }

@@ -57,6 +57,8 @@ public struct MembershipSettings: Sendable, Equatable {
 /// The overlay script as the membership core sees it. `OverlayScript` (a Lua script) is the
 /// implementation; tests may provide others.
 public protocol OverlayStrategy: AnyObject {
+    /// The script's file name, for error reports.
+    var fileName: String { get }
     /// Milliseconds between `on_tick` calls, when the script chose.
     var tickInterval: Int? { get }
     func start(_ ctx: OverlayContext) throws(ScriptError) -> [String]?

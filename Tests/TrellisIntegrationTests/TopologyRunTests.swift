@@ -9,7 +9,7 @@ final class TopologyRunTests: XCTestCase {
         .deletingLastPathComponent().appendingPathComponent("examples/topologies")
 
     func run(_ file: String) async throws -> UpReport {
-        let topology = try TopologyParser.load(path: Self.examples.appendingPathComponent(file).path)
+        let topology = try Topology.load(path: Self.examples.appendingPathComponent(file).path)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let report = try await UpRunner(topology: topology, group: group).run()
         try await group.shutdownGracefully()

@@ -6,6 +6,7 @@ import XCTest
 
 /// An overlay written in Swift, so the core's bookkeeping can be tested on its own.
 final class ScriptedOverlay: OverlayStrategy {
+    let fileName = "scripted.lua"
     var tickInterval: Int? = 1_000
     var calls: [String] = []
     var next = OverlayOutcome(members: nil, messages: [])
@@ -71,7 +72,7 @@ final class MembershipCoreTests: XCTestCase {
         var core = makeCore(overlay)
         overlay.next = OverlayOutcome(members: [a.description], messages: [])
         _ = core.handle(.join(a), now: 1)
-        overlay.failure = ScriptError(kind: .runtime, file: "x.lua", line: 3, callback: "on_message", message: "boom")
+        overlay.failure = ScriptError(.runtime, file: "x.lua", line: 3, callback: "on_message", message: "boom")
         let directives = core.handle(.message(.nil, from: a), now: 2)
         XCTAssertEqual(directives.count, 1)
         XCTAssertEqual(core.members, [a, me].sorted())

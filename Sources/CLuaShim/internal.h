@@ -1,0 +1,45 @@
+/* Shared between the C files of the shim; not visible to Swift. */
+#ifndef TRELLIS_LUA_INTERNAL_H
+#define TRELLIS_LUA_INTERNAL_H
+
+#include <lua5.4/lua.h>
+#include <lua5.4/lauxlib.h>
+#include <lua5.4/lualib.h>
+
+#include "trellis_lua_shim.h"
+
+/* Instructions between two checks of the budget. */
+#define TRELLIS_HOOK_STEP 1000
+
+struct trellis_vm {
+    lua_State *L;
+    size_t memory_used;
+    size_t memory_peak;
+    size_t memory_cap;
+    int64_t budget;
+    int64_t instructions;
+    int budget_exhausted;
+    int error_line;
+    trellis_log_fn log;
+    void *log_context;
+};
+
+/* The VM that owns L (any of its threads). */
+trellis_vm *trellis_vm_of(lua_State *L);
+
+/* Starts a budgeted run: resets the counters and arms the hook on the main thread. */
+void trellis_arm_budget(trellis_vm *vm, int64_t budget);
+
+/* The message handler for protected calls: records the line of the innermost Lua function
+ * and turns a non-string error object into a message. */
+int trellis_message_handler(lua_State *L);
+
+/* Pushes the value encoded as MessagePack at *cursor (before end), advancing the cursor.
+ * Raises on malformed input. */
+void trellis_push_msgpack(lua_State *L, const uint8_t **cursor, const uint8_t *end, int depth);
+
+/* Registry keys. */
+extern const char trellis_script_key;
+extern const char trellis_state_key;
+
+#endif

@@ -1,0 +1,178 @@
+/* Running scripts: loading the chunk, calling callbacks with their arguments, keeping state. */
+#include <string.h>
+
+#include "internal.h"
+
+/* Deepest value nesting accepted in arguments (the encoder's values are shallower). */
+#define TRELLIS_MAX_ARG_DEPTH 64
+
+static uint64_t read_big_endian(lua_State *L, const uint8_t **cursor, const uint8_t *end, int bytes) {
+    if (end - *cursor < bytes) luaL_error(L, "truncated argument encoding");
+    uint64_t value = 0;
+    for (int i = 0; i < bytes; i++) value = (value << 8) | (*cursor)[i];
+    *cursor += bytes;
+    return value;
+}
+
+static void push_bytes(lua_State *L, const uint8_t **cursor, const uint8_t *end, uint64_t length) {
+    if ((uint64_t)(end - *cursor) < length) luaL_error(L, "truncated argument encoding");
+    lua_pushlstring(L, (const char *)*cursor, (size_t)length);
+    *cursor += length;
+}
+
+static void push_array(lua_State *L, const uint8_t **cursor, const uint8_t *end, uint64_t count, int depth) {
+    if (count > (uint64_t)(end - *cursor)) luaL_error(L, "truncated argument encoding");
+    lua_createtable(L, (int)count, 0);
+    for (uint64_t i = 0; i < count; i++) {
+        trellis_push_msgpack(L, cursor, end, depth + 1);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+static void push_map(lua_State *L, const uint8_t **cursor, const uint8_t *end, uint64_t count, int depth) {
+    if (count > (uint64_t)(end - *cursor) / 2) luaL_error(L, "truncated argument encoding");
+    lua_createtable(L, 0, (int)count);
+    for (uint64_t i = 0; i < count; i++) {
+        trellis_push_msgpack(L, cursor, end, depth + 1);
+        trellis_push_msgpack(L, cursor, end, depth + 1);
+        lua_rawset(L, -3);
+    }
+}
+
+void trellis_push_msgpack(lua_State *L, const uint8_t **cursor, const uint8_t *end, int depth) {
+    if (depth > TRELLIS_MAX_ARG_DEPTH) luaL_error(L, "argument nested too deeply");
+    luaL_checkstack(L, 4, "argument nested too deeply");
+    if (*cursor >= end) luaL_error(L, "truncated argument encoding");
+    uint8_t type = *(*cursor)++;
+    if (type <= 0x7f) { lua_pushinteger(L, type); return; }
+    if (type >= 0xe0) { lua_pushinteger(L, (int8_t)type); return; }
+    if ((type & 0xf0) == 0x80) { push_map(L, cursor, end, type & 0x0f, depth); return; }
+    if ((type & 0xf0) == 0x90) { push_array(L, cursor, end, type & 0x0f, depth); return; }
+    if ((type & 0xe0) == 0xa0) { push_bytes(L, cursor, end, type & 0x1f); return; }
+    switch (type) {
+    case 0xc0: lua_pushnil(L); return;
+    case 0xc2: lua_pushboolean(L, 0); return;
+    case 0xc3: lua_pushboolean(L, 1); return;
+    case 0xc4: case 0xd9: push_bytes(L, cursor, end, read_big_endian(L, cursor, end, 1)); return;
+    case 0xc5: case 0xda: push_bytes(L, cursor, end, read_big_endian(L, cursor, end, 2)); return;
+    case 0xc6: case 0xdb: push_bytes(L, cursor, end, read_big_endian(L, cursor, end, 4)); return;
+    case 0xca: {
+        uint32_t bits = (uint32_t)read_big_endian(L, cursor, end, 4);
+        float value;
+        memcpy(&value, &bits, sizeof value);
+        lua_pushnumber(L, value);
+        return;
+    }
+    case 0xcb: {
+        uint64_t bits = read_big_endian(L, cursor, end, 8);
+        double value;
+        memcpy(&value, &bits, sizeof value);
+        lua_pushnumber(L, value);
+        return;
+    }
+    case 0xcc: lua_pushinteger(L, (lua_Integer)read_big_endian(L, cursor, end, 1)); return;
+    case 0xcd: lua_pushinteger(L, (lua_Integer)read_big_endian(L, cursor, end, 2)); return;
+    case 0xce: lua_pushinteger(L, (lua_Integer)read_big_endian(L, cursor, end, 4)); return;
+    case 0xcf: {
+        uint64_t value = read_big_endian(L, cursor, end, 8);
+        if (value > (uint64_t)LUA_MAXINTEGER) luaL_error(L, "argument integer out of range");
+        lua_pushinteger(L, (lua_Integer)value);
+        return;
+    }
+    case 0xd0: lua_pushinteger(L, (int8_t)read_big_endian(L, cursor, end, 1)); return;
+    case 0xd1: lua_pushinteger(L, (int16_t)read_big_endian(L, cursor, end, 2)); return;
+    case 0xd2: lua_pushinteger(L, (int32_t)read_big_endian(L, cursor, end, 4)); return;
+    case 0xd3: lua_pushinteger(L, (lua_Integer)(int64_t)read_big_endian(L, cursor, end, 8)); return;
+    case 0xdc: push_array(L, cursor, end, read_big_endian(L, cursor, end, 2), depth); return;
+    case 0xdd: push_array(L, cursor, end, read_big_endian(L, cursor, end, 4), depth); return;
+    case 0xde: push_map(L, cursor, end, read_big_endian(L, cursor, end, 2), depth); return;
+    case 0xdf: push_map(L, cursor, end, read_big_endian(L, cursor, end, 4), depth); return;
+    default: luaL_error(L, "unsupported argument type byte 0x%02x", type);
+    }
+}
+
+/* Moves the message handler at index 1 out of the way, leaving what the call left. */
+static int finish_call(lua_State *L, int status) {
+    lua_remove(L, 1);
+    return status;
+}
+
+static int store_body(lua_State *L) {
+    lua_settop(L, 2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, lua_touserdata(L, 1));
+    return 0;
+}
+
+static int store(trellis_vm *vm, const char *key, int index) {
+    lua_State *L = vm->L;
+    if (!lua_checkstack(L, 3)) return TRELLIS_ERRMEM;
+    index = lua_absindex(L, index);
+    lua_pushcfunction(L, store_body);
+    lua_pushlightuserdata(L, (void *)key);
+    lua_pushvalue(L, index);
+    return lua_pcall(L, 2, 0, 0);
+}
+
+int trellis_vm_store_state(trellis_vm *vm, int index) { return store(vm, &trellis_state_key, index); }
+
+int trellis_vm_load_script(trellis_vm *vm, const char *source, size_t length, const char *chunk_name,
+                           int64_t instruction_budget) {
+    lua_State *L = vm->L;
+    lua_settop(L, 0);
+    trellis_arm_budget(vm, instruction_budget);
+    lua_pushcfunction(L, trellis_message_handler);
+    int status = luaL_loadbufferx(L, source, length, chunk_name, "t");
+    if (status != LUA_OK) return finish_call(L, status);
+    status = lua_pcall(L, 0, 1, 1);
+    if (status == LUA_OK && vm->budget_exhausted) status = LUA_ERRRUN;
+    finish_call(L, status);
+    if (status == LUA_OK && lua_type(L, 1) == LUA_TTABLE) status = store(vm, &trellis_script_key, 1);
+    return status;
+}
+
+struct invoke_params {
+    const char *callback;
+    int pass_state;
+    const uint8_t *args;
+    size_t args_length;
+    int nresults;
+};
+
+static int invoke_body(lua_State *L) {
+    const struct invoke_params *params = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_script_key);
+    if (lua_type(L, 1) != LUA_TTABLE) return luaL_error(L, "no script is loaded");
+    lua_pushstring(L, params->callback);
+    if (lua_rawget(L, 1) != LUA_TFUNCTION) {
+        return luaL_error(L, "the script has no function '%s'", params->callback);
+    }
+    lua_remove(L, 1);
+    if (params->pass_state) lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_state_key);
+    const uint8_t *cursor = params->args;
+    const uint8_t *end = params->args + params->args_length;
+    if (cursor < end) {
+        uint8_t type = *cursor;
+        uint64_t count;
+        if ((type & 0xf0) == 0x90) { count = type & 0x0f; cursor++; }
+        else if (type == 0xdc) { cursor++; count = read_big_endian(L, &cursor, end, 2); }
+        else return luaL_error(L, "arguments must be encoded as an array");
+        for (uint64_t i = 0; i < count; i++) trellis_push_msgpack(L, &cursor, end, 1);
+    }
+    lua_call(L, lua_gettop(L) - 1, params->nresults);
+    return params->nresults;
+}
+
+int trellis_vm_invoke(trellis_vm *vm, const char *callback, int pass_state, const uint8_t *args, size_t args_length,
+                      int nresults, int64_t instruction_budget) {
+    lua_State *L = vm->L;
+    lua_settop(L, 0);
+    struct invoke_params params = {callback, pass_state, args, args_length, nresults};
+    trellis_arm_budget(vm, instruction_budget);
+    lua_pushcfunction(L, trellis_message_handler);
+    lua_pushcfunction(L, invoke_body);
+    lua_pushlightuserdata(L, &params);
+    int status = lua_pcall(L, 1, nresults, 1);
+    if (status == LUA_OK && vm->budget_exhausted) status = LUA_ERRRUN;
+    return finish_call(L, status);
+}

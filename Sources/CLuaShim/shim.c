@@ -1,1 +1,0 @@
-int trellis_placeholder_shim;

@@ -1,0 +1,157 @@
+/* The VM's lifecycle, its memory cap, its instruction budget and the plain stack reads. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+const char trellis_script_key = 's';
+const char trellis_state_key = 't';
+
+/* Every allocation of the VM goes through here; growing past the cap fails, which Lua turns
+ * into a "not enough memory" error after an emergency collection. */
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    trellis_vm *vm = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        vm->memory_used -= old;
+        return NULL;
+    }
+    if (nsize > old && vm->memory_used - old + nsize > vm->memory_cap) return NULL;
+    void *block = realloc(ptr, nsize);
+    if (block == NULL) return NULL;
+    vm->memory_used = vm->memory_used - old + nsize;
+    if (vm->memory_used > vm->memory_peak) vm->memory_peak = vm->memory_used;
+    return block;
+}
+
+trellis_vm *trellis_vm_of(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+/* Runs every TRELLIS_HOOK_STEP instructions, on every thread of the VM (coroutines inherit
+ * the hook). Once the budget is spent it fires on every instruction of the thread, so a
+ * script that catches the error with pcall cannot run on. */
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+    trellis_vm *vm = trellis_vm_of(L);
+    if (!vm->budget_exhausted) {
+        vm->instructions += lua_gethookcount(L);
+        if (vm->instructions < vm->budget) return;
+        vm->budget_exhausted = 1;
+    }
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    lua_getinfo(L, "Sl", ar);
+    if (ar->currentline > 0) vm->error_line = ar->currentline;
+    luaL_error(L, "%s:%d: instruction budget of %I exhausted", ar->short_src, ar->currentline,
+               (LUAI_UACINT)vm->budget);
+}
+
+void trellis_arm_budget(trellis_vm *vm, int64_t budget) {
+    vm->budget = budget > 0 ? budget : 1;
+    vm->instructions = 0;
+    vm->budget_exhausted = 0;
+    vm->error_line = 0;
+    int step = vm->budget < TRELLIS_HOOK_STEP ? (int)vm->budget : TRELLIS_HOOK_STEP;
+    lua_sethook(vm->L, budget_hook, LUA_MASKCOUNT, step);
+}
+
+int trellis_message_handler(lua_State *L) {
+    trellis_vm *vm = trellis_vm_of(L);
+    lua_Debug ar;
+    for (int level = 0; vm->error_line == 0 && lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) vm->error_line = ar.currentline;
+    }
+    if (lua_type(L, 1) != LUA_TSTRING && lua_type(L, 1) != LUA_TNUMBER) {
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    return 1;
+}
+
+trellis_vm *trellis_vm_new(size_t memory_cap, trellis_log_fn log, void *log_context) {
+    trellis_vm *vm = calloc(1, sizeof *vm);
+    if (vm == NULL) return NULL;
+    vm->memory_cap = memory_cap;
+    vm->log = log;
+    vm->log_context = log_context;
+    vm->budget = 1;
+    vm->L = lua_newstate(capped_alloc, vm);
+    if (vm->L == NULL) {
+        free(vm);
+        return NULL;
+    }
+    return vm;
+}
+
+void trellis_vm_close(trellis_vm *vm) {
+    if (vm == NULL) return;
+    lua_sethook(vm->L, NULL, 0, 0);
+    lua_close(vm->L);
+    free(vm);
+}
+
+size_t trellis_vm_memory_used(const trellis_vm *vm) { return vm->memory_used; }
+size_t trellis_vm_memory_peak(const trellis_vm *vm) { return vm->memory_peak; }
+int trellis_vm_budget_exhausted(const trellis_vm *vm) { return vm->budget_exhausted; }
+int trellis_vm_error_line(const trellis_vm *vm) { return vm->error_line; }
+
+static int collect_body(lua_State *L) {
+    lua_gc(L, LUA_GCCOLLECT);
+    return 0;
+}
+
+int trellis_vm_collect(trellis_vm *vm) {
+    if (!lua_checkstack(vm->L, 1)) return TRELLIS_ERRMEM;
+    lua_pushcfunction(vm->L, collect_body);
+    return lua_pcall(vm->L, 0, 0, 0);
+}
+
+int trellis_top(trellis_vm *vm) { return lua_gettop(vm->L); }
+void trellis_settop(trellis_vm *vm, int index) { lua_settop(vm->L, index); }
+int trellis_type(trellis_vm *vm, int index) { return lua_type(vm->L, index); }
+const char *trellis_type_name(trellis_vm *vm, int type) { return lua_typename(vm->L, type); }
+int trellis_is_integer(trellis_vm *vm, int index) { return lua_isinteger(vm->L, index); }
+int64_t trellis_to_integer(trellis_vm *vm, int index) { return (int64_t)lua_tointegerx(vm->L, index, NULL); }
+double trellis_to_number(trellis_vm *vm, int index) { return (double)lua_tonumberx(vm->L, index, NULL); }
+int trellis_to_boolean(trellis_vm *vm, int index) { return lua_toboolean(vm->L, index); }
+uint64_t trellis_raw_length(trellis_vm *vm, int index) { return (uint64_t)lua_rawlen(vm->L, index); }
+const void *trellis_to_pointer(trellis_vm *vm, int index) { return lua_topointer(vm->L, index); }
+
+const char *trellis_to_string(trellis_vm *vm, int index, size_t *length) {
+    if (lua_type(vm->L, index) != LUA_TSTRING) return NULL;
+    return lua_tolstring(vm->L, index, length);
+}
+
+int trellis_push_nil(trellis_vm *vm) {
+    if (!lua_checkstack(vm->L, 1)) return -1;
+    lua_pushnil(vm->L);
+    return 1;
+}
+
+int trellis_next(trellis_vm *vm, int table_index) {
+    if (!lua_checkstack(vm->L, 2)) return -1;
+    return lua_next(vm->L, table_index);
+}
+
+uint64_t trellis_stable_hash(const uint8_t *bytes, size_t length) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < length; i++) {
+        h ^= bytes[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+int trellis_function_line(trellis_vm *vm, int index) {
+    lua_State *L = vm->L;
+    if (lua_type(L, index) != LUA_TFUNCTION || !lua_checkstack(L, 1)) return 0;
+    lua_Debug ar;
+    lua_pushvalue(L, index);
+    if (!lua_getinfo(L, ">S", &ar)) return 0;
+    return ar.linedefined > 0 ? ar.linedefined : 0;
+}

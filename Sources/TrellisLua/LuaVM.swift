@@ -1,0 +1,215 @@
+import CLuaShim
+import TrellisWire
+
+/// One Lua 5.4 VM running one script in the sandbox, under the instruction budget and memory
+/// cap of its `ScriptLimits`.
+///
+/// Not `Sendable`: a VM belongs to one owner (an actor, or the simulator's single thread) and
+/// never leaves it. Every Lua call that can raise runs protected, in C; Swift only reads the
+/// stack, so Lua's longjmp never crosses a Swift frame.
+public final class LuaVM {
+    /// The script's file name, used in every error report.
+    public let fileName: String
+    /// The limits the script runs under.
+    public let limits: ScriptLimits
+
+    let handle: OpaquePointer
+    private let logSink: LogSink
+
+    /// Creates a VM with the sandboxed libraries and `math.random` seeded with `seed`. Lines the
+    /// script logs (`trellis.log`, `print`) go to `log`.
+    public init(
+        fileName: String, limits: ScriptLimits = .init(), seed: UInt64, log: @escaping (String) -> Void = { _ in }
+    ) throws(ScriptError) {
+        let sink = LogSink(log)
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        let created = trellis_vm_new(limits.memoryCap, { context, line, length in
+            guard let context, let line else { return }
+            let bytes = UnsafeRawBufferPointer(start: line, count: length)
+            Unmanaged<LogSink>.fromOpaque(context).takeUnretainedValue().write(String(decoding: bytes, as: UTF8.self))
+        }, context)
+        guard let created else {
+            throw ScriptError(
+                .memoryExceeded, file: fileName, callback: "load",
+                message: "cannot create a Lua VM within \(limits.memoryCap) bytes", hint: "raise the memory cap"
+            )
+        }
+        self.fileName = fileName
+        self.limits = limits
+        self.handle = created
+        self.logSink = sink
+        let status = trellis_vm_open_sandbox(handle, Int64(bitPattern: seed))
+        if status != TRELLIS_OK { throw failure(status, callback: "load") }
+    }
+
+    deinit { trellis_vm_close(handle) }
+
+    /// Bytes the VM holds now.
+    public var memoryUsed: Int { trellis_vm_memory_used(handle) }
+    /// The most bytes the VM ever held.
+    public var memoryPeak: Int { trellis_vm_memory_peak(handle) }
+
+    /// Compiles `source` (text only, never a binary chunk), runs it under the budget and keeps
+    /// the table it returns as the script. Returns what that table holds.
+    public func loadScript(_ source: String) throws(ScriptError) -> ScriptExports {
+        let status = source.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { text in
+                trellis_vm_load_script(handle, text.baseAddress, text.count, "@\(fileName)", limits.instructionBudget)
+            }
+        } ?? Array(source.utf8).withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { text in
+                trellis_vm_load_script(handle, text.baseAddress, text.count, "@\(fileName)", limits.instructionBudget)
+            }
+        }
+        defer { trellis_settop(handle, 0) }
+        if status != TRELLIS_OK { throw failure(status, callback: "load") }
+        guard trellis_type(handle, 1) == TRELLIS_TTABLE else {
+            throw ScriptError(
+                .invalidScript, file: fileName, callback: "load",
+                message: "the chunk returned \(typeName(at: 1)), not a table",
+                hint: "end the script with `return { name = ..., version = ..., ... }`"
+            )
+        }
+        return try exports(ofTableAt: 1)
+    }
+
+    /// Calls the script's `callback` with the stored state first (when `passingState`) and then
+    /// `arguments`, under the budget, and hands its first `results` return values to `read`
+    /// while they are on the Lua stack.
+    public func invoke<Result>(
+        _ callback: String, passingState: Bool, arguments: [Value], results: Int32, definedAt line: Int? = nil,
+        _ read: (CallResults) throws(ScriptError) -> Result
+    ) throws(ScriptError) -> Result {
+        let encoded = MessagePack.encode(.array(arguments))
+        let status = encoded.withUnsafeBufferPointer { args in
+            trellis_vm_invoke(handle, callback, passingState ? 1 : 0, args.baseAddress, args.count, results, limits.instructionBudget)
+        }
+        defer { trellis_settop(handle, 0) }
+        if status != TRELLIS_OK {
+            let error = failure(status, callback: callback)
+            _ = trellis_vm_collect(handle)
+            throw error
+        }
+        return try read(CallResults(vm: self, callback: callback, line: line))
+    }
+
+    /// The return values of one callback; valid only while `invoke`'s closure runs.
+    public struct CallResults {
+        let vm: LuaVM
+        /// The callback that returned them.
+        public let callback: String
+        let line: Int?
+
+        /// Whether return value `position` (1-based) is nil.
+        public func isNil(_ position: Int32) -> Bool { trellis_type(vm.handle, position) <= TRELLIS_TNIL }
+
+        /// Return value `position` as a value; `name` names it in errors (e.g. `members`).
+        public func value(_ position: Int32, named name: String) throws(ScriptError) -> Value {
+            var reader = LuaValueReader(handle: vm.handle, limits: vm.limits, root: name)
+            do {
+                return try reader.read(at: position)
+            } catch {
+                throw badReturn(error.message, hint: error.hint)
+            }
+        }
+
+        /// Keeps return value `position` as the script's state, whatever Lua value it is.
+        public func keepAsState(_ position: Int32) throws(ScriptError) {
+            let status = trellis_vm_store_state(vm.handle, position)
+            if status != TRELLIS_OK { throw vm.failure(status, callback: callback) }
+        }
+
+        /// A report that this callback returned the wrong shape.
+        public func badReturn(_ message: String, hint: String? = nil) -> ScriptError {
+            ScriptError(.badReturn, file: vm.fileName, line: line, callback: callback, message: message, hint: hint)
+        }
+    }
+
+    private func exports(ofTableAt index: Int32) throws(ScriptError) -> ScriptExports {
+        var exports = ScriptExports()
+        guard trellis_push_nil(handle) > 0 else { throw failure(Int32(TRELLIS_ERRMEM), callback: "load") }
+        while true {
+            let more = trellis_next(handle, index)
+            if more == 0 { break }
+            if more < 0 { throw failure(Int32(TRELLIS_ERRMEM), callback: "load") }
+            let valueIndex = trellis_top(handle)
+            defer { trellis_settop(handle, valueIndex - 1) }
+            guard case .string(let key) = LuaValueReader.string(handle, at: valueIndex - 1) else { continue }
+            if trellis_type(handle, valueIndex) == TRELLIS_TFUNCTION {
+                exports.functions[key] = Int(trellis_function_line(handle, valueIndex))
+                continue
+            }
+            var reader = LuaValueReader(handle: handle, limits: limits, root: key)
+            if let value = try? reader.read(at: valueIndex) {
+                exports.values[key] = value
+            } else {
+                exports.others[key] = typeName(at: valueIndex)
+            }
+        }
+        return exports
+    }
+
+    func typeName(at index: Int32) -> String {
+        String(cString: trellis_type_name(handle, trellis_type(handle, index)))
+    }
+
+    /// The error for a failed protected call whose message is at stack index 1.
+    func failure(_ status: Int32, callback: String) -> ScriptError {
+        let raw = LuaValueReader.string(handle, at: 1).stringValue ?? "unknown error"
+        let (line, message) = splitLocation(raw)
+        let where_ = line ?? nonZero(trellis_vm_error_line(handle))
+        if trellis_vm_budget_exhausted(handle) != 0 {
+            return ScriptError(
+                .budgetExceeded, file: fileName, line: where_, callback: callback,
+                message: "ran past its instruction budget of \(limits.instructionBudget) instructions",
+                hint: "do less per call (spread the work over on_tick) or raise the instruction budget"
+            )
+        }
+        switch Int(status) {
+        case TRELLIS_ERRMEM:
+            return ScriptError(
+                .memoryExceeded, file: fileName, line: where_, callback: callback,
+                message: "ran past its memory cap of \(limits.memoryCap) bytes",
+                hint: "keep less in the state or raise the memory cap"
+            )
+        case TRELLIS_ERRSYNTAX:
+            return ScriptError(.syntax, file: fileName, line: where_, callback: callback, message: message)
+        default:
+            return ScriptError(.runtime, file: fileName, line: where_, callback: callback, message: message, hint: sandboxHint(message))
+        }
+    }
+
+    /// Splits `file.lua:12: message` into 12 and `message`, for messages about this script.
+    private func splitLocation(_ raw: String) -> (Int?, String) {
+        let prefix = fileName + ":"
+        guard raw.hasPrefix(prefix) else { return (nil, raw) }
+        let rest = raw.dropFirst(prefix.count)
+        let digits = rest.prefix { $0.isASCII && $0.isNumber }
+        guard let line = Int(digits), rest.dropFirst(digits.count).hasPrefix(": ") else { return (nil, raw) }
+        return (line, String(rest.dropFirst(digits.count + 2)))
+    }
+
+    private func nonZero(_ line: Int32) -> Int? { line > 0 ? Int(line) : nil }
+
+    private func sandboxHint(_ message: String) -> String? {
+        let unavailable = ["io", "os", "package", "require", "debug", "dofile", "loadfile", "collectgarbage"]
+        guard unavailable.contains(where: { message.contains("global '\($0)'") }) else { return nil }
+        return "io, os, package, require, debug, dofile, loadfile and collectgarbage are not available in the sandbox"
+    }
+}
+
+/// What a script's table holds, read once when the script loads.
+public struct ScriptExports: Sendable, Equatable {
+    /// Fields holding functions, with the line each is defined on.
+    public var functions: [String: Int] = [:]
+    /// Fields holding values (strings, numbers, tables of them).
+    public var values: [String: Value] = [:]
+    /// Fields holding anything else, with its Lua type.
+    public var others: [String: String] = [:]
+}
+
+/// Receives a script's log lines. A class so that C can hold a pointer to it.
+private final class LogSink {
+    let write: (String) -> Void
+    init(_ write: @escaping (String) -> Void) { self.write = write }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import TrellisWire
+
+/// An overlay (membership strategy) script, loaded and checked against the contract.
+///
+/// Each call runs one callback under the budget; its `state` return value replaces the stored
+/// state only when the whole return has the contract's shape, so a failed callback leaves the
+/// previous state in force. Not `Sendable`: it owns a `LuaVM`.
+public final class OverlayScript {
+    /// Callbacks every overlay must define.
+    public static let requiredCallbacks = ["init", "join", "leave", "on_message", "on_tick"]
+    /// Callbacks an overlay may define.
+    public static let optionalCallbacks = ["on_up", "on_down", "migrate"]
+
+    /// The script's `name`.
+    public let name: String
+    /// The script's `version`.
+    public let version: Int64
+    /// Milliseconds between `on_tick` calls, when the script sets `tick`.
+    public let tickInterval: Int?
+    /// Every callback the script defines, with the line it starts on.
+    public let callbacks: [String: Int]
+
+    private let vm: LuaVM
+
+    /// Loads `source` in a fresh sandboxed VM and checks its table against the contract.
+    public init(
+        source: String, fileName: String, limits: ScriptLimits = .init(), seed: UInt64 = 0,
+        log: @escaping (String) -> Void = { _ in }
+    ) throws(ScriptError) {
+        vm = try LuaVM(fileName: fileName, limits: limits, seed: seed, log: log)
+        let exports = try vm.loadScript(source)
+        (name, version, tickInterval) = try Self.validate(exports, file: fileName)
+        callbacks = exports.functions
+    }
+
+    /// Loads the overlay in the file at `path`.
+    public convenience init(
+        contentsOf path: String, limits: ScriptLimits = .init(), seed: UInt64 = 0, log: @escaping (String) -> Void = { _ in }
+    ) throws(ScriptError) {
+        let fileName = URL(fileURLWithPath: path).lastPathComponent
+        let source: String
+        do {
+            source = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ScriptError(
+                .cannotRead, file: fileName, callback: "load", message: "cannot read \(path): \(error.localizedDescription)",
+                hint: "check the path; relative paths start at the current directory"
+            )
+        }
+        try self.init(source: source, fileName: fileName, limits: limits, seed: seed, log: log)
+    }
+
+    /// The script's file name.
+    public var fileName: String { vm.fileName }
+    /// Bytes the script's VM holds.
+    public var memoryUsed: Int { vm.memoryUsed }
+
+    /// Runs `init(ctx)`; returns the initial members, if the script gave any.
+    public func start(_ ctx: OverlayContext) throws(ScriptError) -> [String]? {
+        try vm.invoke("init", passingState: false, arguments: [ctx.value], results: 2, definedAt: callbacks["init"]) {
+            results throws(ScriptError) in
+            let members = try Self.members(results, at: 2)
+            try results.keepAsState(1)
+            return members
+        }
+    }
+
+    public func join(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
+        try call("join", [.string(peer)])
+    }
+
+    public func leave(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
+        try call("leave", [.string(peer)])
+    }
+
+    public func receive(_ message: Value, from peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
+        try call("on_message", [.string(peer), message])
+    }
+
+    public func tick(now: Int64) throws(ScriptError) -> OverlayOutcome {
+        try call("on_tick", [.int(now)])
+    }
+
+    public func connectionUp(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
+        try call("on_up", [.string(peer)])
+    }
+
+    public func connectionDown(_ peer: String, reason: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
+        try call("on_down", [.string(peer), .string(reason)])
+    }
+
+    /// Calls `callback(state, arguments...)`, an optional callback the script lacks being a
+    /// no-op, and checks that it returned `state, members, messages`.
+    private func call(_ callback: String, _ arguments: [Value]) throws(ScriptError) -> OverlayOutcome {
+        guard let line = callbacks[callback] else { return .unchanged }
+        return try vm.invoke(callback, passingState: true, arguments: arguments, results: 3, definedAt: line) {
+            results throws(ScriptError) in
+            let outcome = OverlayOutcome(members: try Self.members(results, at: 2), messages: try Self.messages(results, at: 3))
+            try results.keepAsState(1)
+            return outcome
+        }
+    }
+
+    private static func members(_ results: LuaVM.CallResults, at position: Int32) throws(ScriptError) -> [String]? {
+        if results.isNil(position) { return nil }
+        let value = try results.value(position, named: "members")
+        let hint = "return an array of peer ids such as { \"n1@127.0.0.1:7101\" }, or nil to leave the members unchanged"
+        guard let elements = value.arrayValue else {
+            throw results.badReturn("members (return value \(position)) is \(describe(value)), not an array", hint: hint)
+        }
+        var ids: [String] = []
+        ids.reserveCapacity(elements.count)
+        for (offset, element) in elements.enumerated() {
+            guard case .string(let id) = element else {
+                throw results.badReturn("members[\(offset + 1)] is \(describe(element)), not a peer id string", hint: hint)
+            }
+            ids.append(id)
+        }
+        return ids
+    }
+
+    private static func messages(_ results: LuaVM.CallResults, at position: Int32) throws(ScriptError) -> [OverlayMessage] {
+        if results.isNil(position) { return [] }
+        let value = try results.value(position, named: "messages")
+        let hint = "return an array of { to = <peer id>, msg = <value> }, or nil to send nothing"
+        guard let elements = value.arrayValue else {
+            throw results.badReturn("messages (return value \(position)) is \(describe(value)), not an array", hint: hint)
+        }
+        var messages: [OverlayMessage] = []
+        messages.reserveCapacity(elements.count)
+        for (offset, element) in elements.enumerated() {
+            guard case .string(let to) = element["to"] ?? .nil else {
+                throw results.badReturn("messages[\(offset + 1)].to is \(describe(element["to"] ?? .nil)), not a peer id string", hint: hint)
+            }
+            messages.append(OverlayMessage(to: to, message: element["msg"] ?? .nil))
+        }
+        return messages
+    }
+
+    private static func validate(_ exports: ScriptExports, file: String) throws(ScriptError) -> (String, Int64, Int?) {
+        var problems: [String] = []
+        let name = exports.values["name"]?.stringValue
+        if name == nil { problems.append("`name` must be a string") }
+        let version = exports.values["version"].flatMap { value -> Int64? in
+            if case .int(let number) = value { return number }
+            return nil
+        }
+        if version == nil { problems.append("`version` must be an integer") }
+        var tick: Int?
+        if let value = exports.values["tick"] {
+            if case .int(let ms) = value, ms > 0, ms <= Int64(Int32.max) { tick = Int(ms) } else {
+                problems.append("`tick` must be a positive number of milliseconds")
+            }
+        }
+        for callback in requiredCallbacks where exports.functions[callback] == nil {
+            problems.append("`\(callback)` must be a function")
+        }
+        for callback in optionalCallbacks where exports.functions[callback] == nil {
+            if exports.values[callback] != nil || exports.others[callback] != nil {
+                problems.append("`\(callback)` must be a function when present")
+            }
+        }
+        guard problems.isEmpty, let name, let version else {
+            throw ScriptError(
+                .invalidScript, file: file, callback: "load", message: problems.joined(separator: "; "),
+                hint: "an overlay returns { name, version, init, join, leave, on_message, on_tick [, tick, on_up, on_down, migrate] }"
+            )
+        }
+        return (name, version, tick)
+    }
+}
+
+/// A short description of a value for error messages: its kind, and its text when short.
+func describe(_ value: Value) -> String {
+    switch value {
+    case .nil: return "nil"
+    case .bool(let b): return "the boolean \(b)"
+    case .int, .float: return "the number \(value)"
+    case .string(let s): return s.count <= 40 ? "the string \(String(reflecting: s))" : "a string"
+    case .bytes: return "a byte string"
+    case .array: return "an array"
+    case .map: return "a table with non-sequence keys"
+    }
+}

@@ -1,0 +1,49 @@
+import TrellisWire
+
+/// What an overlay's `init` receives as `ctx`.
+public struct OverlayContext: Sendable, Equatable {
+    /// This node's peer id, `name@host:port`.
+    public var selfID: String
+    /// The overlay's config table from the topology file or the command line.
+    public var config: Value
+    /// Milliseconds on the node's monotonic clock (virtual in the simulator).
+    public var now: Int64
+
+    public init(selfID: String, config: Value, now: Int64) {
+        self.selfID = selfID
+        self.config = config
+        self.now = now
+    }
+
+    /// The `ctx` table as the script sees it.
+    var value: Value { .map(["self": .string(selfID), "config": config, "now": .int(now)]) }
+}
+
+/// One message an overlay asked to send on the membership channel.
+public struct OverlayMessage: Sendable, Equatable {
+    /// The destination peer id, as the script wrote it.
+    public var to: String
+    /// The message.
+    public var message: Value
+
+    public init(to: String, message: Value) {
+        self.to = to
+        self.message = message
+    }
+}
+
+/// What an overlay callback returned, besides its state (which stays in the VM).
+public struct OverlayOutcome: Sendable, Equatable {
+    /// The new member list, or `nil` for unchanged.
+    public var members: [String]?
+    /// Messages to send, in order.
+    public var messages: [OverlayMessage]
+
+    public init(members: [String]?, messages: [OverlayMessage]) {
+        self.members = members
+        self.messages = messages
+    }
+
+    /// Nothing changes, nothing is sent.
+    public static let unchanged = OverlayOutcome(members: nil, messages: [])
+}

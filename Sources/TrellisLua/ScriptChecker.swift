@@ -1,0 +1,80 @@
+import TrellisWire
+
+/// `trellis check`: loads a script in the sandbox and checks it against the contract, without
+/// a node.
+///
+/// The kind of script is told by its fields: `handle_call` makes an actor, `owner` or `assign`
+/// a placement policy, anything else is checked as an overlay. An overlay's `init` is run
+/// once with a sample context, so errors in it show up here rather than on a running node.
+public enum ScriptChecker {
+    /// The kinds of script the contract defines.
+    public enum Kind: String, Sendable {
+        case overlay, placement, actor
+    }
+
+    /// A one-line summary of a sound script, or the first problem found.
+    public static func check(source: String, fileName: String, limits: ScriptLimits = .init()) -> Result<String, ScriptError> {
+        do {
+            let vm = try LuaVM(fileName: fileName, limits: limits, seed: 1)
+            let exports = try vm.loadScript(source)
+            switch kind(of: exports) {
+            case .overlay:
+                return .success(try checkOverlay(source: source, fileName: fileName, limits: limits))
+            case .placement:
+                return .success(try checkPlacement(exports, fileName: fileName))
+            case .actor:
+                return .success(try checkActor(exports, fileName: fileName))
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The kind of script a table is, by the fields it defines.
+    public static func kind(of exports: ScriptExports) -> Kind {
+        if exports.functions["handle_call"] != nil { return .actor }
+        if exports.functions["owner"] != nil || exports.functions["assign"] != nil { return .placement }
+        return .overlay
+    }
+
+    private static func checkOverlay(source: String, fileName: String, limits: ScriptLimits) throws(ScriptError) -> String {
+        let overlay = try OverlayScript(source: source, fileName: fileName, limits: limits, seed: 1)
+        let sample = OverlayContext(selfID: "check@127.0.0.1:7100", config: .map([:]), now: 0)
+        _ = try overlay.start(sample)
+        let defined = (OverlayScript.requiredCallbacks + OverlayScript.optionalCallbacks).filter { overlay.callbacks[$0] != nil }
+        let tick = overlay.tickInterval.map { ", tick \($0) ms" } ?? ""
+        return "overlay '\(overlay.name)' version \(overlay.version)\(tick): \(defined.joined(separator: ", ")); init ran"
+    }
+
+    private static func checkPlacement(_ exports: ScriptExports, fileName: String) throws(ScriptError) -> String {
+        let (name, version) = try identity(exports, fileName: fileName, kind: "placement policy")
+        let provides = ["owner", "assign"].filter { exports.functions[$0] != nil }
+        return "placement policy '\(name)' version \(version): \(provides.joined(separator: ", "))"
+    }
+
+    private static func checkActor(_ exports: ScriptExports, fileName: String) throws(ScriptError) -> String {
+        let (name, version) = try identity(exports, fileName: fileName, kind: "actor")
+        var problems: [String] = []
+        let capability = exports.values["capability"]?.stringValue
+        if capability == nil { problems.append("`capability` must be a string") }
+        if exports.functions["init"] == nil { problems.append("`init` must be a function") }
+        guard problems.isEmpty, let capability else {
+            throw ScriptError(
+                .invalidScript, file: fileName, callback: "load", message: problems.joined(separator: "; "),
+                hint: "an actor returns { name, version, capability, init, handle_call [, handle_cast, handoff, resume] }"
+            )
+        }
+        let defined = ["init", "handle_call", "handle_cast", "handoff", "resume"].filter { exports.functions[$0] != nil }
+        return "actor '\(name)' version \(version) for capability '\(capability)': \(defined.joined(separator: ", "))"
+    }
+
+    private static func identity(_ exports: ScriptExports, fileName: String, kind: String) throws(ScriptError) -> (String, Int64) {
+        guard let name = exports.values["name"]?.stringValue, case .int(let version) = exports.values["version"] ?? .nil else {
+            throw ScriptError(
+                .invalidScript, file: fileName, callback: "load", message: "`name` must be a string and `version` an integer",
+                hint: "every \(kind) names itself: return { name = \"...\", version = 1, ... }"
+            )
+        }
+        return (name, version)
+    }
+}
