@@ -100,6 +100,14 @@ let package = Package(
         .testTarget(name: "TrellisMembershipTests", dependencies: ["TrellisMembership", "TrellisSimulator"]),
         .testTarget(name: "TrellisTransportTests", dependencies: ["TrellisTransport"]),
         .testTarget(name: "TrellisTopologyTests", dependencies: ["TrellisTopology"]),
-        .testTarget(name: "TrellisIntegrationTests", dependencies: ["Trellis", "TrellisTopology"]),
+        .testTarget(
+            name: "TrellisIntegrationTests",
+            dependencies: [
+                "Trellis", "TrellisTopology", "TrellisLua", "TrellisWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
     ]
 )

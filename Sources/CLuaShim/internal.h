@@ -19,7 +19,9 @@ struct trellis_vm {
     int64_t budget;
     int64_t instructions;
     int budget_exhausted;
+    int memory_refusals;
     int error_line;
+    int last_line;
     trellis_log_fn log;
     void *log_context;
 };

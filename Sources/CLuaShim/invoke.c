@@ -130,6 +130,51 @@ int trellis_vm_load_script(trellis_vm *vm, const char *source, size_t length, co
     return status;
 }
 
+/* Deepest table nesting in a script's state. */
+#define TRELLIS_MAX_STATE_DEPTH 200
+
+/* Replaces the value on top of the stack with a deep copy. Tables are copied once each (the
+ * memo table at index memo maps originals to copies), so sharing and cycles survive; keys are
+ * copied like values, metatables are shared, and everything else is kept as it is. */
+static void copy_value(lua_State *L, int memo, int depth) {
+    if (lua_type(L, -1) != LUA_TTABLE) return;
+    if (depth > TRELLIS_MAX_STATE_DEPTH) luaL_error(L, "the state is nested deeper than %d levels", TRELLIS_MAX_STATE_DEPTH);
+    luaL_checkstack(L, 6, "the state is nested too deeply");
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, memo) != LUA_TNIL) {
+        lua_remove(L, -2);
+        return;
+    }
+    lua_pop(L, 1);
+    int original = lua_gettop(L);
+    lua_newtable(L);
+    int copy = original + 1;
+    lua_pushvalue(L, original);
+    lua_pushvalue(L, copy);
+    lua_rawset(L, memo);
+    lua_pushnil(L);
+    while (lua_next(L, original)) {
+        lua_pushvalue(L, -2);
+        copy_value(L, memo, depth + 1);
+        lua_pushvalue(L, -2);
+        copy_value(L, memo, depth + 1);
+        lua_rawset(L, copy);
+        lua_pop(L, 1);
+    }
+    if (lua_getmetatable(L, original)) lua_setmetatable(L, copy);
+    lua_remove(L, original);
+}
+
+/* Pushes a copy of the stored state, so that a callback that fails halfway leaves the stored
+ * state exactly as it was. */
+static void push_state_copy(lua_State *L) {
+    lua_newtable(L);
+    int memo = lua_gettop(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_state_key);
+    copy_value(L, memo, 0);
+    lua_remove(L, memo);
+}
+
 struct invoke_params {
     const char *callback;
     int pass_state;
@@ -148,7 +193,7 @@ static int invoke_body(lua_State *L) {
         return luaL_error(L, "the script has no function '%s'", params->callback);
     }
     lua_remove(L, 1);
-    if (params->pass_state) lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_state_key);
+    if (params->pass_state) push_state_copy(L);
     const uint8_t *cursor = params->args;
     const uint8_t *end = params->args + params->args_length;
     if (cursor < end) {

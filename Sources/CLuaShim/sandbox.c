@@ -70,6 +70,35 @@ static int sandbox_setmetatable(lua_State *L) {
     return 1;
 }
 
+/* The message handler given to xpcall, guarded: once the budget is spent it is not called.
+ * An error raised from the budget hook calls the message handler while Lua has hooks turned
+ * off, so a handler that loops would otherwise run without any budget. */
+static int guarded_handler(lua_State *L) {
+    if (trellis_vm_of(L)->budget_exhausted) return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+static int finish_xpcall(lua_State *L, int status, lua_KContext base) {
+    (void)status;
+    return lua_gettop(L) - (int)base;
+}
+
+/* xpcall(f, handler, ...) with the handler guarded. */
+static int sandbox_xpcall(lua_State *L) {
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, guarded_handler, 1);
+    lua_replace(L, 2);
+    int count = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_callk(L, count, LUA_MULTRET, 0, finish_xpcall);
+    return finish_xpcall(L, LUA_OK, 0);
+}
+
 static void wrap_global(lua_State *L, const char *name, lua_CFunction wrapper) {
     lua_getglobal(L, name);
     lua_pushcclosure(L, wrapper, 1);
@@ -99,6 +128,7 @@ static int open_body(lua_State *L) {
     remove_field(L, LUA_STRLIBNAME, "dump");
     wrap_global(L, "load", sandbox_load);
     wrap_global(L, "setmetatable", sandbox_setmetatable);
+    wrap_global(L, "xpcall", sandbox_xpcall);
 
     static const luaL_Reg trellis[] = {{"hash", trellis_hash}, {"shard", trellis_shard}, {"log", trellis_log}, {NULL, NULL}};
     luaL_newlib(L, trellis);

@@ -7,7 +7,9 @@ const char trellis_script_key = 's';
 const char trellis_state_key = 't';
 
 /* Every allocation of the VM goes through here; growing past the cap fails, which Lua turns
- * into a "not enough memory" error after an emergency collection. */
+ * into a "not enough memory" error after an emergency collection. Each refusal costs a tenth
+ * of the budget: a script that catches memory errors and retries would otherwise force a
+ * full collection per attempt, for as long as it liked. */
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     trellis_vm *vm = ud;
     size_t old = ptr ? osize : 0;
@@ -16,7 +18,11 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         vm->memory_used -= old;
         return NULL;
     }
-    if (nsize > old && vm->memory_used - old + nsize > vm->memory_cap) return NULL;
+    if (nsize > old && vm->memory_used - old + nsize > vm->memory_cap) {
+        vm->memory_refusals++;
+        vm->instructions += vm->budget / 10 + 1;
+        return NULL;
+    }
     void *block = realloc(ptr, nsize);
     if (block == NULL) return NULL;
     vm->memory_used = vm->memory_used - old + nsize;
@@ -35,6 +41,7 @@ trellis_vm *trellis_vm_of(lua_State *L) {
  * script that catches the error with pcall cannot run on. */
 static void budget_hook(lua_State *L, lua_Debug *ar) {
     trellis_vm *vm = trellis_vm_of(L);
+    if (lua_getinfo(L, "l", ar) && ar->currentline > 0) vm->last_line = ar->currentline;
     if (!vm->budget_exhausted) {
         vm->instructions += lua_gethookcount(L);
         if (vm->instructions < vm->budget) return;
@@ -51,7 +58,9 @@ void trellis_arm_budget(trellis_vm *vm, int64_t budget) {
     vm->budget = budget > 0 ? budget : 1;
     vm->instructions = 0;
     vm->budget_exhausted = 0;
+    vm->memory_refusals = 0;
     vm->error_line = 0;
+    vm->last_line = 0;
     int step = vm->budget < TRELLIS_HOOK_STEP ? (int)vm->budget : TRELLIS_HOOK_STEP;
     lua_sethook(vm->L, budget_hook, LUA_MASKCOUNT, step);
 }
@@ -93,7 +102,8 @@ void trellis_vm_close(trellis_vm *vm) {
 size_t trellis_vm_memory_used(const trellis_vm *vm) { return vm->memory_used; }
 size_t trellis_vm_memory_peak(const trellis_vm *vm) { return vm->memory_peak; }
 int trellis_vm_budget_exhausted(const trellis_vm *vm) { return vm->budget_exhausted; }
-int trellis_vm_error_line(const trellis_vm *vm) { return vm->error_line; }
+int trellis_vm_error_line(const trellis_vm *vm) { return vm->error_line > 0 ? vm->error_line : vm->last_line; }
+int trellis_vm_memory_refused(const trellis_vm *vm) { return vm->memory_refusals > 0; }
 
 static int collect_body(lua_State *L) {
     lua_gc(L, LUA_GCCOLLECT);

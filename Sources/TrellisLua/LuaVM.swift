@@ -86,7 +86,7 @@ public final class LuaVM {
         }
         defer { trellis_settop(handle, 0) }
         if status != TRELLIS_OK {
-            let error = failure(status, callback: callback)
+            let error = failure(status, callback: callback, definedAt: line)
             _ = trellis_vm_collect(handle)
             throw error
         }
@@ -153,12 +153,14 @@ public final class LuaVM {
         String(cString: trellis_type_name(handle, trellis_type(handle, index)))
     }
 
-    /// The error for a failed protected call whose message is at stack index 1.
-    func failure(_ status: Int32, callback: String) -> ScriptError {
+    /// The error for a failed protected call whose message is at stack index 1; `definedAt`
+    /// is the callback's first line, the last resort for the error's line.
+    func failure(_ status: Int32, callback: String, definedAt: Int? = nil) -> ScriptError {
         let raw = LuaValueReader.string(handle, at: 1).stringValue ?? "unknown error"
         let (line, message) = splitLocation(raw)
-        let where_ = line ?? nonZero(trellis_vm_error_line(handle))
-        if trellis_vm_budget_exhausted(handle) != 0 {
+        let where_ = line ?? nonZero(trellis_vm_error_line(handle)) ?? definedAt
+        let memoryRefused = trellis_vm_memory_refused(handle) != 0
+        if trellis_vm_budget_exhausted(handle) != 0 && !memoryRefused {
             return ScriptError(
                 .budgetExceeded, file: fileName, line: where_, callback: callback,
                 message: "ran past its instruction budget of \(limits.instructionBudget) instructions",
@@ -166,7 +168,7 @@ public final class LuaVM {
             )
         }
         switch Int(status) {
-        case TRELLIS_ERRMEM:
+        case _ where memoryRefused, TRELLIS_ERRMEM:
             return ScriptError(
                 .memoryExceeded, file: fileName, line: where_, callback: callback,
                 message: "ran past its memory cap of \(limits.memoryCap) bytes",

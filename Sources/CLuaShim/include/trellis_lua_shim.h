@@ -56,7 +56,11 @@ size_t trellis_vm_memory_peak(const trellis_vm *vm);
 /* Whether the last load or invoke ran out of its instruction budget. */
 int trellis_vm_budget_exhausted(const trellis_vm *vm);
 
-/* The line of the innermost Lua function when the last error was raised, or 0. */
+/* Whether the last load or invoke was refused memory at least once. */
+int trellis_vm_memory_refused(const trellis_vm *vm);
+
+/* The line of the innermost Lua function when the last error was raised (or, failing that,
+ * where the budget was last checked), or 0. */
 int trellis_vm_error_line(const trellis_vm *vm);
 
 /* Loads source text (never binary) named chunk_name, runs it under the budget and stores its

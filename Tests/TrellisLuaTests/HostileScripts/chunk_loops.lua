@@ -1,0 +1,3 @@
+-- expect: budgetExceeded load
+-- spins while the chunk itself runs
+while true do end

@@ -1,0 +1,10 @@
+-- expect: badReturn join
+-- returns members as a map
+local ok = function(state) return state end
+local script = {
+  name = "hostile", version = 1,
+  init = function(ctx) return { n = 0 } end,
+  join = ok, leave = ok, on_message = ok, on_tick = ok,
+}
+script.join = function(state, peer) return state, { first = peer } end
+return script

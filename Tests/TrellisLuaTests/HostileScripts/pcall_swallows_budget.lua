@@ -1,0 +1,12 @@
+-- expect: budgetExceeded on_tick
+-- catches the budget error with pcall and keeps spinning
+local ok = function(state) return state end
+local script = {
+  name = "hostile", version = 1,
+  init = function(ctx) return { n = 0 } end,
+  join = ok, leave = ok, on_message = ok, on_tick = ok,
+}
+script.on_tick = function(state)
+  while true do pcall(function() while true do end end) end
+end
+return script

@@ -1,0 +1,13 @@
+-- expect: budgetExceeded on_tick
+-- an xpcall message handler that loops
+local ok = function(state) return state end
+local script = {
+  name = "hostile", version = 1,
+  init = function(ctx) return { n = 0 } end,
+  join = ok, leave = ok, on_message = ok, on_tick = ok,
+}
+script.on_tick = function(state)
+  xpcall(function() error("x") end, function() while true do end end)
+  while true do end
+end
+return script
