@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 import TrellisTopology
 
 /// `trellis up FILE`: runs a topology's nodes in this process and checks its expectations.
@@ -43,24 +44,38 @@ struct UpCommand: AsyncParsableCommand {
 
     private func run(_ topology: Topology, on group: MultiThreadedEventLoopGroup) async throws -> UpReport {
         let runner = UpRunner(topology: topology, group: group, logger: makeLogger(level: logLevel))
-        let showProgress = !json
-        if showProgress { print("\(topology.name): \(topology.nodes.count) nodes, overlay \(topology.overlayPath)") }
+        let progressLine = ProgressLine(enabled: !json)
+        if !json { print("\(topology.name): \(topology.nodes.count) nodes, overlay \(topology.overlayPath)") }
         let report: UpReport
         do {
-            report = try await runner.run { progress in
-                guard showProgress else { return }
-                let line = String(
-                    format: "\r[%5.1fs] converged %d/%d live nodes, expectations %d/%d ",
-                    Double(progress.elapsedMs) / 1_000, progress.converged, progress.live,
-                    progress.checksPassed, progress.checksTotal
-                )
-                FileHandle.standardError.write(Data(line.utf8))
-            }
+            report = try await runner.run { progress in progressLine.show(progress) }
         } catch {
             FileHandle.standardError.write(Data("\n\(error)\n".utf8))
             try? await group.shutdownGracefully()
             throw ExitCode(2)
         }
         return report
+    }
+}
+
+/// Live progress on standard error: rewritten in place on a terminal, one line per change
+/// otherwise (so logs and CI output stay readable).
+final class ProgressLine: Sendable {
+    private let enabled: Bool
+    private let terminal = isatty(STDERR_FILENO) != 0
+    private let last = Mutex<String?>(nil)
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func show(_ progress: UpProgress) {
+        guard enabled else { return }
+        let summary = "converged \(progress.converged)/\(progress.live) live nodes, expectations \(progress.checksPassed)/\(progress.checksTotal)"
+        let changed = last.withLock { previous in
+            defer { previous = summary }
+            return previous != summary
+        }
+        guard terminal || changed else { return }
+        let line = String(format: "[%5.1fs] ", Double(progress.elapsedMs) / 1_000) + summary
+        FileHandle.standardError.write(Data((terminal ? "\r\(line) " : "\(line)\n").utf8))
     }
 }

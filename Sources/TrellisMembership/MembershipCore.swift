@@ -105,12 +105,18 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
             for peer in connected.sorted() {
                 directives.append(.sendHeartbeat(to: peer))
             }
-            nextHeartbeatAt = now + settings.heartbeatInterval
+            nextHeartbeatAt = Self.nextOccurrence(of: nextHeartbeatAt, every: settings.heartbeatInterval, after: now)
         }
         if now >= nextTickAt {
-            nextTickAt = now + tickInterval
+            nextTickAt = Self.nextOccurrence(of: nextTickAt, every: tickInterval, after: now)
             run("on_tick", now: now, into: &directives) { s throws(ScriptError) in try s.tick(now: now) }
         }
+    }
+
+    /// The first time after `now` on the cadence of `due` plus multiples of `period`: periodic
+    /// work keeps its rhythm whatever the timer's jitter, and skips what a pause missed.
+    private static func nextOccurrence(of due: Int64, every period: Int64, after now: Int64) -> Int64 {
+        due + ((now - due) / period + 1) * period
     }
 
     private mutating func reportDown(
