@@ -29,6 +29,7 @@ public actor TrellisNode {
     private var nextSubscriber = 0
     private var loops: [Task<Void, Never>] = []
     private var stopped = false
+    private var failureLog = LogThrottle()
 
     /// Starts a node: loads the overlay, binds the listener, runs the overlay's `init`.
     public static func start(_ config: NodeConfiguration, group: any EventLoopGroup) async throws(NodeError) -> TrellisNode {
@@ -205,7 +206,11 @@ public actor TrellisNode {
                 logger.info("member down", metadata: ["peer": "\(peer)"])
                 publish(.down(peer))
             case .scriptFailed(let error):
-                logger.error("overlay script failed; previous state and members kept", metadata: ["error": "\(error)"])
+                guard let held = failureLog.admit(error.description, now: now) else { continue }
+                logger.error(
+                    "overlay script failed; previous state and members kept",
+                    metadata: ["error": "\(error)", "repeats_not_logged": "\(held)"]
+                )
             }
         }
     }

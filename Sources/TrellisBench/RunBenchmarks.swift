@@ -28,7 +28,14 @@ struct RunBenchmarks: AsyncParsableCommand {
         let configuration = try NodeConfiguration(name: "bench_a", clusterName: "bench", cookie: cookie, overlayPath: overlay)
         let node = try await TrellisNode.start(configuration, group: group)
         let bench = Benchmarks(node: node, server: server.id)
+        do {
+            try await measure(bench, node: node)
+        } catch {
+            throw ValidationError("\(error)\(server.exitReport)")
+        }
+    }
 
+    private func measure(_ bench: Benchmarks, node: TrellisNode) async throws {
         try await bench.warmUp()
         var runs: [[String: Double]] = []
         for run in 1...sizes.runs {
@@ -69,6 +76,13 @@ struct ServerProcess {
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("ready ") else { throw ValidationError("unexpected output from serve: \(text)") }
         id = try PeerID(parsing: String(text.dropFirst("ready ".count)))
+    }
+
+    /// How the serve process ended, if it has.
+    var exitReport: String {
+        guard !process.isRunning else { return "" }
+        let how = process.terminationReason == .uncaughtSignal ? "was killed by signal" : "exited with status"
+        return "; the serve process \(how) \(process.terminationStatus)"
     }
 
     func terminate() {

@@ -15,8 +15,8 @@ public struct OverlayContext: Sendable, Equatable {
         self.now = now
     }
 
-    /// The `ctx` table as the script sees it.
-    var value: Value { .map(["self": .string(selfID), "config": config, "now": .int(now)]) }
+    /// The `ctx` table as the script sees it; a missing config is an empty table.
+    var value: Value { .map(["self": .string(selfID), "config": config.isNil ? .map([:]) : config, "now": .int(now)]) }
 }
 
 /// One message an overlay asked to send on the membership channel.
