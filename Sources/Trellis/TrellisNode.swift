@@ -15,14 +15,14 @@ public actor TrellisNode {
     /// This node's id, `name@host:port`, with the port actually bound.
     public nonisolated let id: PeerID
     /// Messages that arrived on application channels, in arrival order per connection.
-    public nonisolated let messages: AsyncStream<InboundMessage>
+    public nonisolated let messages: InboundMessages
 
     private let transport: Transport
     private let logger: Logger
     private let clock = ContinuousClock()
     private let startedAt: ContinuousClock.Instant
     private let requestHandlers: RequestHandlerBox
-    private let messageSink: AsyncStream<InboundMessage>.Continuation
+    private let messageSink: AsyncStream<[InboundMessage]>.Continuation
     private var core: MembershipCore<OverlayScript>
     private var peerMetadata: [PeerID: PeerMetadata] = [:]
     private var subscribers: [Int: AsyncStream<MemberEvent>.Continuation] = [:]
@@ -45,7 +45,7 @@ public actor TrellisNode {
             throw .script(error)
         }
         let handlers = RequestHandlerBox()
-        let (messages, sink) = AsyncStream<InboundMessage>.makeStream()
+        let (batches, sink) = AsyncStream<[InboundMessage]>.makeStream()
         let transportConfig = TransportConfig(
             name: config.name, host: config.host, port: config.port, clusterName: config.clusterName,
             cookie: config.cookie, metadata: PeerMetadata(tags: config.tags, capabilities: config.capabilities),
@@ -55,7 +55,7 @@ public actor TrellisNode {
         do {
             transport = try await Transport.start(
                 transportConfig, group: group,
-                onMessage: { sink.yield($0) },
+                onMessages: { sink.yield($0) },
                 onRequest: { handlers.handle($0, $1) }
             )
         } catch {
@@ -64,7 +64,7 @@ public actor TrellisNode {
         logger[metadataKey: "node"] = "\(transport.localID)"
         let node = TrellisNode(
             transport: transport, overlay: overlay, config: config, logger: logger,
-            messages: messages, sink: sink, handlers: handlers
+            messages: InboundMessages(batches: batches), sink: sink, handlers: handlers
         )
         await node.startLoops()
         return node
@@ -72,7 +72,7 @@ public actor TrellisNode {
 
     private init(
         transport: Transport, overlay: OverlayScript, config: NodeConfiguration, logger: Logger,
-        messages: AsyncStream<InboundMessage>, sink: AsyncStream<InboundMessage>.Continuation, handlers: RequestHandlerBox
+        messages: InboundMessages, sink: AsyncStream<[InboundMessage]>.Continuation, handlers: RequestHandlerBox
     ) {
         self.id = transport.localID
         self.transport = transport

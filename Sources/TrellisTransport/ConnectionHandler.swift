@@ -33,6 +33,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var isUp = false
     private var logger: Logger
     private var remote = "unknown"
+    /// Application messages decoded from the current read, handed over together at its end.
+    private var arrived: [InboundMessage] = []
 
     init(transport: Transport, connection: Connection, role: Role) {
         self.transport = transport
@@ -75,6 +77,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             buffered.writeBuffer(&input)
             input = buffered
         }
+        defer { deliverArrived() }
         do {
             while let frame = try reader.nextFrame(&input) {
                 var body = frame
@@ -86,6 +89,13 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         if input.readableBytes > 0 { cumulation = input }
+    }
+
+    private func deliverArrived() {
+        guard !arrived.isEmpty else { return }
+        let batch = arrived
+        arrived.removeAll(keepingCapacity: true)
+        transport.onMessages(batch)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -172,9 +182,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .message(let value) where channel == .membership:
             transport.emit(.membershipMessage(value, from: peer))
         case .message(let value):
-            transport.onMessage(InboundMessage(from: peer, channel: channel, payload: .value(value)))
+            arrived.append(InboundMessage(from: peer, channel: channel, payload: .value(value)))
         case .bytes(let bytes):
-            transport.onMessage(InboundMessage(from: peer, channel: channel, payload: .bytes(bytes)))
+            arrived.append(InboundMessage(from: peer, channel: channel, payload: .bytes(bytes)))
         case .request(let id, let value):
             let message = InboundMessage(from: peer, channel: channel, payload: .value(value))
             transport.onRequest(message, Responder(connection: connection, id: id))

@@ -22,7 +22,7 @@ public final class Transport: Sendable {
     /// The cookie's bytes; `SymmetricKey` is not `Sendable`, so keys are made per handshake.
     private let cookie: [UInt8]
     let metadataValue: Value
-    let onMessage: @Sendable (InboundMessage) -> Void
+    let onMessages: @Sendable ([InboundMessage]) -> Void
     let onRequest: @Sendable (InboundMessage, Responder) -> Void
     let group: any EventLoopGroup
     let state = NIOLockedValueBox(LinkTable())
@@ -31,14 +31,14 @@ public final class Transport: Sendable {
 
     private init(
         config: TransportConfig, localID: PeerID, group: any EventLoopGroup, serverChannel: any Channel,
-        onMessage: @escaping @Sendable (InboundMessage) -> Void,
+        onMessages: @escaping @Sendable ([InboundMessage]) -> Void,
         onRequest: @escaping @Sendable (InboundMessage, Responder) -> Void
     ) {
         self.config = config
         self.localID = localID
         self.group = group
         self.serverChannel = serverChannel
-        self.onMessage = onMessage
+        self.onMessages = onMessages
         self.onRequest = onRequest
         var logger = config.logger
         logger[metadataKey: "node"] = "\(localID)"
@@ -51,13 +51,15 @@ public final class Transport: Sendable {
     /// Binds the listener and starts accepting authenticated connections.
     ///
     /// - Parameters:
-    ///   - onMessage: called on an event loop for each application message; keep it short.
+    ///   - onMessages: called on an event loop with the application messages of one socket read,
+    ///     in arrival order (so a flood costs one call per read, not one per message); keep it
+    ///     short.
     ///   - onRequest: called on an event loop for each request; answer through the `Responder`,
     ///     synchronously or later from any thread.
     /// - Throws: the bind error when the address is unavailable.
     public static func start(
         _ config: TransportConfig, group: any EventLoopGroup,
-        onMessage: @escaping @Sendable (InboundMessage) -> Void,
+        onMessages: @escaping @Sendable ([InboundMessage]) -> Void,
         onRequest: @escaping @Sendable (InboundMessage, Responder) -> Void
     ) async throws -> Transport {
         let ready = NIOLockedValueBox<Transport?>(nil)
@@ -77,7 +79,7 @@ public final class Transport: Sendable {
         let port = server.localAddress?.port ?? config.port
         let transport = Transport(
             config: config, localID: PeerID(name: config.name, host: config.host, port: port), group: group,
-            serverChannel: server, onMessage: onMessage, onRequest: onRequest)
+            serverChannel: server, onMessages: onMessages, onRequest: onRequest)
         ready.withLockedValue { $0 = transport }
         try await server.setOption(.autoRead, value: true).get()
         transport.logger.info("listening")

@@ -31,7 +31,7 @@ final class TestNode: Sendable {
         configure(&config)
         let messages = NIOLockedValueBox<[InboundMessage]>([])
         let transport = try await Transport.start(
-            config, group: group, onMessage: { message in messages.withLockedValue { $0.append(message) } },
+            config, group: group, onMessages: { batch in messages.withLockedValue { $0 += batch } },
             onRequest: onRequest)
         return TestNode(transport: transport, messages: messages)
     }

@@ -1,0 +1,34 @@
+import TrellisTransport
+
+/// The application messages a node receives, in arrival order per connection.
+///
+/// The transport hands over the messages of each socket read together, and this sequence gives
+/// them out one by one: a flood wakes the consuming task once per read, not once per message.
+/// Iterate it from one task.
+public struct InboundMessages: AsyncSequence, Sendable {
+    public typealias Element = InboundMessage
+
+    let batches: AsyncStream<[InboundMessage]>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var batches: AsyncStream<[InboundMessage]>.AsyncIterator
+        var batch: [InboundMessage] = []
+        var position = 0
+
+        /// The next message, waiting for the next batch when this one is used up; `nil` once
+        /// the node has stopped.
+        public mutating func next() async -> InboundMessage? {
+            while position == batch.count {
+                guard let next = await batches.next() else { return nil }
+                batch = next
+                position = 0
+            }
+            defer { position += 1 }
+            return batch[position]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(batches: batches.makeAsyncIterator())
+    }
+}
