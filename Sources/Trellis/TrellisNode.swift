@@ -238,6 +238,17 @@ public actor TrellisNode {
         try await transport.request(value, to: peer, channel: channel, timeout: timeout)
     }
 
+    /// Runs `body` on the event loop of the connection to `peer`: requests it sends to `peer`
+    /// on `channel` then complete without waking another thread, which is the lowest latency
+    /// for request/response loops. Keep `body` free of blocking work: it shares the loop with
+    /// that connection's I/O.
+    public nonisolated func withAffinity<Result: Sendable>(
+        to peer: PeerID, channel: ChannelName = .default, _ body: @Sendable () async throws -> Result
+    ) async rethrows -> Result {
+        guard let loop = transport.eventLoop(for: peer, channel: channel) else { return try await body() }
+        return try await withTaskExecutorPreference(EventLoopTaskExecutor(loop), operation: body)
+    }
+
     /// Answers requests with `handler`, which runs on the connection's event loop: keep it
     /// short and non-blocking, or reply later through the `Responder`.
     public nonisolated func onRequest(_ handler: @escaping @Sendable (InboundMessage, Responder) -> Void) {

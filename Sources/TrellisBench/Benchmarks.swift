@@ -32,6 +32,12 @@ struct Benchmarks {
 
     /// One caller, one request at a time.
     func sequentialCalls(count: Int) async throws -> [String: Double] {
+        let node = self.node
+        let server = self.server
+        return try await node.withAffinity(to: server) { try await Self.sequentialCalls(count: count, node: node, server: server) }
+    }
+
+    private static func sequentialCalls(count: Int, node: TrellisNode, server: PeerID) async throws -> [String: Double] {
         var latencies: [Double] = []
         latencies.reserveCapacity(count)
         let start = ContinuousClock.now

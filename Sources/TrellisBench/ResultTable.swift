@@ -70,7 +70,8 @@ struct ResultTable {
         }
         return ([lines[0], widths.map { String(repeating: "-", count: $0) }.joined(separator: "-|-")] + lines.dropFirst())
             .joined(separator: "\n")
-            + "\n(medians of \(trellisRuns.count) run(s); ratio = Trellis / Erlang, inverted for latencies so higher is better)"
+            + "\n(medians of \(trellisRuns.count) run(s); ratio = Trellis / Erlang, inverted for latencies so higher is better;"
+            + "\n sequential calls run on the connection's event loop via TrellisNode.withAffinity)"
     }
 
     private func format(_ value: Double) -> String {

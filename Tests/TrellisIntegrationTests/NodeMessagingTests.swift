@@ -66,6 +66,12 @@ final class NodeMessagingTests: XCTestCase {
         XCTAssertEqual(received, (0..<1_000).map(Int64.init), "delivered complete and in order")
         let reply = try await a.request(21, to: b.id, timeout: .seconds(5))
         XCTAssertEqual(reply, 42)
+        let replies = try await a.withAffinity(to: b.id) {
+            var replies: [Value] = []
+            for n in 0..<100 { replies.append(try await a.request(.int(Int64(n)), to: b.id, timeout: .seconds(5))) }
+            return replies
+        }
+        XCTAssertEqual(replies, (0..<100).map { .int(Int64($0) * 2) }, "requests from the connection's loop complete in order")
         do {
             _ = try await a.request("not a number", to: b.id, timeout: .seconds(5))
             XCTFail("a failing handler must fail the call")
