@@ -103,39 +103,37 @@ public final class OverlayScript {
     }
 
     private static func members(_ results: LuaVM.CallResults, at position: Int32) throws(ScriptError) -> [String]? {
-        if results.isNil(position) { return nil }
-        let value = try results.value(position, named: "members")
         let hint = "return an array of peer ids such as { \"n1@127.0.0.1:7101\" }, or nil to leave the members unchanged"
-        guard let elements = value.arrayValue else {
-            throw results.badReturn("members (return value \(position)) is \(describe(value)), not an array", hint: hint)
-        }
-        var ids: [String] = []
-        ids.reserveCapacity(elements.count)
-        for (offset, element) in elements.enumerated() {
+        guard let elements = try array(results, at: position, named: "members", hint: hint) else { return nil }
+        return try elements.enumerated().map { (offset, element) throws(ScriptError) in
             guard case .string(let id) = element else {
                 throw results.badReturn("members[\(offset + 1)] is \(describe(element)), not a peer id string", hint: hint)
             }
-            ids.append(id)
+            return id
         }
-        return ids
     }
 
     private static func messages(_ results: LuaVM.CallResults, at position: Int32) throws(ScriptError) -> [OverlayMessage] {
-        if results.isNil(position) { return [] }
-        let value = try results.value(position, named: "messages")
         let hint = "return an array of { to = <peer id>, msg = <value> }, or nil to send nothing"
-        guard let elements = value.arrayValue else {
-            throw results.badReturn("messages (return value \(position)) is \(describe(value)), not an array", hint: hint)
-        }
-        var messages: [OverlayMessage] = []
-        messages.reserveCapacity(elements.count)
-        for (offset, element) in elements.enumerated() {
+        guard let elements = try array(results, at: position, named: "messages", hint: hint) else { return [] }
+        return try elements.enumerated().map { (offset, element) throws(ScriptError) in
             guard case .string(let to) = element["to"] ?? .nil else {
                 throw results.badReturn("messages[\(offset + 1)].to is \(describe(element["to"] ?? .nil)), not a peer id string", hint: hint)
             }
-            messages.append(OverlayMessage(to: to, message: element["msg"] ?? .nil))
+            return OverlayMessage(to: to, message: element["msg"] ?? .nil)
         }
-        return messages
+    }
+
+    /// Return value `position` as an array, or `nil` when the script returned nil there.
+    private static func array(
+        _ results: LuaVM.CallResults, at position: Int32, named name: String, hint: String
+    ) throws(ScriptError) -> [Value]? {
+        if results.isNil(position) { return nil }
+        let value = try results.value(position, named: name)
+        guard let elements = value.arrayValue else {
+            throw results.badReturn("\(name) (return value \(position)) is \(describe(value)), not an array", hint: hint)
+        }
+        return elements
     }
 
     private static func validate(_ exports: ScriptExports, file: String) throws(ScriptError) -> (String, Int64, Int?) {
