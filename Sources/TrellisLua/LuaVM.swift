@@ -52,13 +52,10 @@ public final class LuaVM {
     /// Compiles `source` (text only, never a binary chunk), runs it under the budget and keeps
     /// the table it returns as the script. Returns what that table holds.
     public func loadScript(_ source: String) throws(ScriptError) -> ScriptExports {
-        let status = source.utf8.withContiguousStorageIfAvailable { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { text in
-                trellis_vm_load_script(handle, text.baseAddress, text.count, "@\(fileName)", limits.instructionBudget)
-            }
-        } ?? Array(source.utf8).withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { text in
-                trellis_vm_load_script(handle, text.baseAddress, text.count, "@\(fileName)", limits.instructionBudget)
+        var text = source
+        let status = text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                trellis_vm_load_script(handle, chars.baseAddress, chars.count, "@\(fileName)", limits.instructionBudget)
             }
         }
         defer { trellis_settop(handle, 0) }
@@ -158,11 +155,11 @@ public final class LuaVM {
     func failure(_ status: Int32, callback: String, definedAt: Int? = nil) -> ScriptError {
         let raw = LuaValueReader.string(handle, at: 1).stringValue ?? "unknown error"
         let (line, message) = splitLocation(raw)
-        let where_ = line ?? nonZero(trellis_vm_error_line(handle)) ?? definedAt
+        let errorLine = line ?? nonZero(trellis_vm_error_line(handle)) ?? definedAt
         let memoryRefused = trellis_vm_memory_refused(handle) != 0
         if trellis_vm_budget_exhausted(handle) != 0 && !memoryRefused {
             return ScriptError(
-                .budgetExceeded, file: fileName, line: where_, callback: callback,
+                .budgetExceeded, file: fileName, line: errorLine, callback: callback,
                 message: "ran past its instruction budget of \(limits.instructionBudget) instructions",
                 hint: "do less per call (spread the work over on_tick) or raise the instruction budget"
             )
@@ -170,14 +167,14 @@ public final class LuaVM {
         switch Int(status) {
         case _ where memoryRefused, TRELLIS_ERRMEM:
             return ScriptError(
-                .memoryExceeded, file: fileName, line: where_, callback: callback,
+                .memoryExceeded, file: fileName, line: errorLine, callback: callback,
                 message: "ran past its memory cap of \(limits.memoryCap) bytes",
                 hint: "keep less in the state or raise the memory cap"
             )
         case TRELLIS_ERRSYNTAX:
-            return ScriptError(.syntax, file: fileName, line: where_, callback: callback, message: message)
+            return ScriptError(.syntax, file: fileName, line: errorLine, callback: callback, message: message)
         default:
-            return ScriptError(.runtime, file: fileName, line: where_, callback: callback, message: message, hint: sandboxHint(message))
+            return ScriptError(.runtime, file: fileName, line: errorLine, callback: callback, message: message, hint: sandboxHint(message))
         }
     }
 

@@ -24,13 +24,18 @@ public final class OverlayScript {
     private let vm: LuaVM
 
     /// Loads `source` in a fresh sandboxed VM and checks its table against the contract.
-    public init(
+    public convenience init(
         source: String, fileName: String, limits: ScriptLimits = .init(), seed: UInt64 = 0,
         log: @escaping (String) -> Void = { _ in }
     ) throws(ScriptError) {
-        vm = try LuaVM(fileName: fileName, limits: limits, seed: seed, log: log)
-        let exports = try vm.loadScript(source)
-        (name, version, tickInterval) = try Self.validate(exports, file: fileName)
+        let vm = try LuaVM(fileName: fileName, limits: limits, seed: seed, log: log)
+        try self.init(loaded: vm, exports: try vm.loadScript(source))
+    }
+
+    /// Adopts a VM that has loaded a script, once its table passes the overlay contract.
+    init(loaded vm: LuaVM, exports: ScriptExports) throws(ScriptError) {
+        self.vm = vm
+        (name, version, tickInterval) = try Self.validate(exports, file: vm.fileName)
         callbacks = exports.functions
     }
 

@@ -19,7 +19,7 @@ public enum ScriptChecker {
             let exports = try vm.loadScript(source)
             switch kind(of: exports) {
             case .overlay:
-                return .success(try checkOverlay(source: source, fileName: fileName, limits: limits))
+                return .success(try checkOverlay(OverlayScript(loaded: vm, exports: exports)))
             case .placement:
                 return .success(try checkPlacement(exports, fileName: fileName))
             case .actor:
@@ -37,8 +37,7 @@ public enum ScriptChecker {
         return .overlay
     }
 
-    private static func checkOverlay(source: String, fileName: String, limits: ScriptLimits) throws(ScriptError) -> String {
-        let overlay = try OverlayScript(source: source, fileName: fileName, limits: limits, seed: 1)
+    private static func checkOverlay(_ overlay: OverlayScript) throws(ScriptError) -> String {
         let sample = OverlayContext(selfID: "check@127.0.0.1:7100", config: .map([:]), now: 0)
         _ = try overlay.start(sample)
         let defined = (OverlayScript.requiredCallbacks + OverlayScript.optionalCallbacks).filter { overlay.callbacks[$0] != nil }
