@@ -16,15 +16,20 @@ public struct InboundMessages: AsyncSequence, Sendable {
         var position = 0
 
         /// The next message, waiting for the next batch when this one is used up; `nil` once
-        /// the node has stopped.
-        public mutating func next() async -> InboundMessage? {
+        /// the node has stopped. Runs on the caller's isolation, so taking a message from the
+        /// current batch costs no executor switch.
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> InboundMessage? {
             while position == batch.count {
-                guard let next = await batches.next() else { return nil }
+                guard let next = await batches.next(isolation: actor) else { return nil }
                 batch = next
                 position = 0
             }
             defer { position += 1 }
             return batch[position]
+        }
+
+        public mutating func next() async -> InboundMessage? {
+            await next(isolation: nil)
         }
     }
 
