@@ -27,6 +27,10 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
     public private(set) var scriptErrors = 0
 
     private var detector: FailureDetector
+    /// Peers this node sent membership messages to, with when it last did. A non-member among
+    /// them has a connection only for those messages: it is reported down if it cannot be
+    /// reached, and its connection is closed once idle.
+    private var contacted: [PeerID: Int64] = [:]
     private var nextTickAt: Int64
     private var nextHeartbeatAt: Int64
 
@@ -101,6 +105,7 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
                 try s.connectionDown(peer.description, reason: "heartbeat timeout", now: now)
             }
         }
+        closeIdleConnections(now: now, into: &directives)
         if now >= nextHeartbeatAt {
             for peer in connected.sorted() {
                 directives.append(.sendHeartbeat(to: peer))
@@ -113,6 +118,20 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
         }
     }
 
+    /// Drops connections to non-members not sent to for `idleConnectionTimeout`, and forgets
+    /// such peers that never connected.
+    private mutating func closeIdleConnections(now: Int64, into directives: inout [MembershipDirective]) {
+        let idleSince = now - settings.idleConnectionTimeout
+        let memberSet = Set(members)
+        for peer in connected.sorted() where !memberSet.contains(peer) && contacted[peer, default: .min] <= idleSince {
+            directives.append(.disconnect(peer))
+            connected.remove(peer)
+            detector.unwatch(peer)
+            contacted[peer] = nil
+        }
+        contacted = contacted.filter { $0.value > idleSince || memberSet.contains($0.key) || connected.contains($0.key) }
+    }
+
     /// The first time after `now` on the cadence of `due` plus multiples of `period`: periodic
     /// work keeps its rhythm whatever the timer's jitter, and skips what a pause missed.
     private static func nextOccurrence(of due: Int64, every period: Int64, after now: Int64) -> Int64 {
@@ -123,8 +142,9 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
         _ peer: PeerID, reason: String, now: Int64, into directives: inout [MembershipDirective]
     ) {
         let wasConnected = connected.remove(peer) != nil
+        let wasContacted = contacted.removeValue(forKey: peer) != nil
         detector.unwatch(peer)
-        guard wasConnected || members.contains(peer) else { return }
+        guard wasConnected || wasContacted || members.contains(peer) else { return }
         run("on_down", now: now, into: &directives) { s throws(ScriptError) in
             try s.connectionDown(peer.description, reason: reason, now: now)
         }
@@ -147,7 +167,10 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
             guard let peer = parsePeer(message.to, field: "messages[].to", callback: callback, into: &directives) else {
                 continue
             }
-            if peer != selfID { directives.append(.send(message.message, to: peer)) }
+            if peer != selfID {
+                directives.append(.send(message.message, to: peer))
+                contacted[peer] = now
+            }
         }
         apply(members: outcome.members, from: callback, into: &directives)
     }
@@ -168,6 +191,7 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
             directives.append(.disconnect(peer))
             connected.remove(peer)
             detector.unwatch(peer)
+            contacted[peer] = nil
         }
         members = next.sorted()
     }

@@ -46,11 +46,18 @@ public struct MembershipSettings: Sendable, Equatable {
     public var failureTimeout: Int64
     /// How often `on_tick` runs when the script names no `tick`.
     public var defaultTickInterval: Int64
+    /// How long a connection opened only to send to a non-member stays open after the last
+    /// message sent on it.
+    public var idleConnectionTimeout: Int64
 
-    public init(heartbeatInterval: Int64 = 300, failureTimeout: Int64 = 2_000, defaultTickInterval: Int64 = 1_000) {
+    public init(
+        heartbeatInterval: Int64 = 300, failureTimeout: Int64 = 2_000, defaultTickInterval: Int64 = 1_000,
+        idleConnectionTimeout: Int64 = 10_000
+    ) {
         self.heartbeatInterval = heartbeatInterval
         self.failureTimeout = failureTimeout
         self.defaultTickInterval = defaultTickInterval
+        self.idleConnectionTimeout = idleConnectionTimeout
     }
 }
 

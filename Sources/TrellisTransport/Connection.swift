@@ -61,6 +61,21 @@ final class Connection: Sendable {
         return dropped
     }
 
+    /// Closes the connection once the frames already queued are written, so that a goodbye
+    /// queued just before still arrives; later frames are refused. A connection that is not
+    /// up yet closes at once.
+    func closeAfterQueued(reason: String) {
+        guard let channel = state.withLockedValue({ $0.channel }), let pending = outbox.seal(reason: reason) else {
+            close(reason: reason)
+            return
+        }
+        channel.eventLoop.execute {
+            let written = pending.readableBytes > 0
+                ? channel.writeAndFlush(pending) : channel.eventLoop.makeSucceededVoidFuture()
+            written.whenComplete { _ in self.close(reason: reason) }
+        }
+    }
+
     /// Completes when the socket has closed; `nil` if there never was one.
     var closeFuture: EventLoopFuture<Void>? { state.withLockedValue { $0.channel?.closeFuture } }
 

@@ -163,6 +163,23 @@ final class Outbox: Sendable {
         return dropped
     }
 
+    /// Refuses further frames and hands back what is queued, so that it can still be written
+    /// before the connection closes; `nil` (and nothing changes) while the connection is not up,
+    /// since then there is nowhere to write.
+    func seal(reason: String) -> ByteBuffer? {
+        let (pending, waiters): (ByteBuffer?, [UnsafeContinuation<Bool, Never>]) = state.withLockedValue { state in
+            guard state.closedReason == nil, state.channel != nil else { return (nil, []) }
+            state.closedReason = reason
+            let pending = state.buffer
+            state.buffer.clear()
+            state.spare = nil
+            defer { state.waiters = [] }
+            return (pending, state.waiters)
+        }
+        for waiter in waiters { waiter.resume(returning: false) }
+        return pending
+    }
+
     /// Why the outbox was closed, or `nil` while it is open.
     var closedReason: String? { state.withLockedValue { $0.closedReason } }
 }

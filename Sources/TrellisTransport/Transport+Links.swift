@@ -49,14 +49,15 @@ extension Transport {
         for connection in fresh { dial(connection) }
     }
 
-    /// Closes every outbound connection to `peer` and stops reconnecting to it.
+    /// Closes every outbound connection to `peer`, once what is already queued on it is written,
+    /// and stops reconnecting to it.
     public func disconnect(from peer: PeerID) {
         let connections: [Connection] = state.withLockedValue { table in
             table.wanted.remove(peer)
             let keys = table.links.keys.filter { $0.peer == peer }
             return keys.compactMap { table.links.removeValue(forKey: $0)?.connection }
         }
-        for connection in connections { connection.close(reason: "disconnected") }
+        for connection in connections { connection.closeAfterQueued(reason: "disconnected") }
     }
 
     /// The connection to queue on for `peer` and `channel`, dialing one on demand (without

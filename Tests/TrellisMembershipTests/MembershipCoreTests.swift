@@ -111,4 +111,30 @@ final class MembershipCoreTests: XCTestCase {
         XCTAssertEqual(overlay.calls.last, "on_tick 1000")
         XCTAssertEqual(core.nextDeadline, 1_100)
     }
+
+    func testAnUnreachablePeerThatWasOnlySentToIsReportedDown() {
+        let overlay = ScriptedOverlay()
+        var core = makeCore(overlay)
+        overlay.next = OverlayOutcome(members: nil, messages: [.init(to: a.description, message: "neighbor?")])
+        _ = core.handle(.join(b), now: 1)
+        overlay.next = .unchanged
+        _ = core.handle(.connectionDown(a, reason: "connection refused"), now: 2)
+        XCTAssertEqual(overlay.calls.last, "on_down \(a) connection refused")
+        _ = core.handle(.connectionDown(a, reason: "connection refused"), now: 3)
+        XCTAssertEqual(overlay.calls.filter { $0.hasPrefix("on_down") }.count, 1, "reported once")
+    }
+
+    func testIdleConnectionsToNonMembersAreClosedButMembersStay() {
+        let overlay = ScriptedOverlay()
+        let settings = MembershipSettings(heartbeatInterval: 100, failureTimeout: 5_000, defaultTickInterval: 1_000, idleConnectionTimeout: 2_000)
+        var core = MembershipCore.start(selfID: me, strategy: overlay, config: .nil, settings: settings, now: 0).0
+        overlay.next = OverlayOutcome(members: [b.description], messages: [.init(to: a.description, message: "shuffle reply")])
+        _ = core.handle(.join(b), now: 0)
+        overlay.next = .unchanged
+        _ = core.handle(.connectionUp(a), now: 1)
+        _ = core.handle(.connectionUp(b), now: 1)
+        XCTAssertFalse(core.handle(.timer, now: 1_999).contains(.disconnect(a)), "not idle yet")
+        XCTAssertTrue(core.handle(.timer, now: 2_001).contains(.disconnect(a)))
+        XCTAssertEqual(core.connected, [b], "a member's connection stays")
+    }
 }

@@ -48,6 +48,24 @@ final class MessagingTests: XCTestCase {
         await b.shutdown()
     }
 
+    func testDisconnectWritesWhatIsAlreadyQueued() async throws {
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group)
+        try await a.transport.send("hello", to: b.id)
+        await waitUntil("the connection is up") { b.receivedCount == 1 }
+        for i in 0..<2_000 { try await a.transport.send(.int(Int64(i)), to: b.id) }
+        a.transport.disconnect(from: b.id)
+        await waitUntil("everything queued before the disconnect") { b.receivedCount == 2_001 }
+        XCTAssertEqual(b.received.last?.payload, .value(1_999))
+        do {
+            try await a.transport.send("late", to: b.id)
+        } catch {
+            XCTFail("a send after disconnect dials a fresh connection: \(error)")
+        }
+        await a.shutdown()
+        await b.shutdown()
+    }
+
     func testRequestResponseFailureAndTimeout() async throws {
         let a = try await TestNode.start("a", group: group)
         let b = try await TestNode.start("b", group: group, onRequest: { message, responder in
