@@ -1,3 +1,5 @@
+import TrellisWire
+
 /// Decides, snapshot after snapshot, whether each expectation of a topology has held.
 ///
 /// An expectation holds the first time a snapshot satisfies it, and fails when its deadline
@@ -76,6 +78,26 @@ struct ExpectationChecker {
             let holders = snapshot.live.filter { $0.name != name && $0.members.contains(target.id) }
             if holders.isEmpty { return (true, "\(name) is in no live node's members") }
             return (false, "\(name) still a member at " + holders.map(\.name).joined(separator: ", "))
+        case .connected:
+            return checkConnected(snapshot)
         }
+    }
+
+    private static func checkConnected(_ snapshot: ClusterSnapshot) -> (Bool, String) {
+        let live = Dictionary(uniqueKeysWithValues: snapshot.live.map { ($0.id, $0) })
+        guard let first = snapshot.live.first else { return (false, "no live node") }
+        for node in snapshot.live {
+            let peers = node.members.filter { $0 != node.id }
+            if let dead = peers.first(where: { live[$0] == nil }) { return (false, "\(node.name) still lists \(dead)") }
+            if peers.isEmpty && live.count > 1 { return (false, "\(node.name) has no peer") }
+        }
+        var reached: Set<PeerID> = []
+        var frontier = [first.id]
+        while let next = frontier.popLast() {
+            guard reached.insert(next).inserted else { continue }
+            frontier += live[next]?.members ?? []
+        }
+        if reached.count == live.count { return (true, "\(live.count) live nodes form one component") }
+        return (false, "\(reached.count) of \(live.count) live nodes reachable from \(first.name)")
     }
 }

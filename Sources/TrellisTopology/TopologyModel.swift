@@ -43,6 +43,7 @@ import TrellisWire
 /// within = "5s"                   # deadline from start (default: timeout)
 /// after = "start"                 # or "schedule": check once the last scheduled action ran
 /// # kind = "absent" with node = "n5": n5 is in no live node's member list
+/// # kind = "connected": the members graph of the live nodes is one component, without dead nodes
 /// ```
 ///
 /// Durations are strings with a unit (`"250ms"`, `"5s"`, `"1.5s"`, `"2m"`) or integer milliseconds.
@@ -145,6 +146,10 @@ public struct Expectation: Sendable, Equatable {
         case members(count: Int)
         /// The named node is in no live node's member list.
         case absent(node: String)
+        /// The live nodes' member lists, read as a graph, form one connected component, every
+        /// live node has a live peer, and no list holds a node that is not live: what a
+        /// partial-view overlay (HyParView) promises, where member counts vary.
+        case connected
     }
 
     /// From when on the expectation is checked.

@@ -147,7 +147,7 @@ struct TopologyPlanParser {
     func parseExpectations(_ entries: [TopologyTableReader], schedule: [ScheduledAction]) throws(TopologyError) -> [Expectation] {
         var expectations: [Expectation] = []
         for entry in entries {
-            let kindName = try entry.require(entry.choice("kind", ["members", "absent"]), "kind", example: "kind = \"members\"")
+            let kindName = try entry.require(entry.choice("kind", ["members", "absent", "connected"]), "kind", example: "kind = \"members\"")
             let common = ["name", "kind", "within", "after"]
             let kind: Expectation.Kind
             if kindName == "members" {
@@ -157,6 +157,9 @@ struct TopologyPlanParser {
                     throw entry.error(.invalidValue, "count", "\(count) members is impossible with \(nodeNames.count) nodes", fix: "Use a count from 1 to \(nodeNames.count)")
                 }
                 kind = .members(count: count)
+            } else if kindName == "connected" {
+                try entry.allowOnly(common)
+                kind = .connected
             } else {
                 try entry.allowOnly(common + ["node"])
                 let node = try entry.require(entry.string("node", example: "node = \"\(nodeNames[0])\""), "node", example: "node = \"\(nodeNames[0])\"")
@@ -186,6 +189,7 @@ struct TopologyPlanParser {
         switch kind {
         case .members(let count): return "every live node sees \(count) members"
         case .absent(let node): return "\(node) is absent"
+        case .connected: return "the live nodes form one connected overlay"
         }
     }
 }

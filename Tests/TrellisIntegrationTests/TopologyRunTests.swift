@@ -27,6 +27,15 @@ final class TopologyRunTests: XCTestCase {
         }
     }
 
+    func testHyParViewStaysOneOverlayWhenNodesAreKilled() async throws {
+        let report = try await run("hyparview-16.toml")
+        XCTAssertTrue(report.ok, report.table())
+        for node in report.nodes where node.state == "running" {
+            XCTAssertLessThanOrEqual(node.members.count, 4, "active view of 3 plus self: \(report.table())")
+            XCTAssertEqual(node.scriptErrors, 0)
+        }
+    }
+
     func testStaticMembersFormTheCluster() async throws {
         let report = try await run("static.toml")
         XCTAssertTrue(report.ok, report.table())

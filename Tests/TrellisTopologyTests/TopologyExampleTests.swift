@@ -12,6 +12,7 @@ final class TopologyExampleTests: XCTestCase {
         scratch = try TopologyScratch()
         try scratch.write("-- stub\n", to: "plugins/overlays/full_mesh.lua")
         try scratch.write("-- stub\n", to: "plugins/overlays/static.lua")
+        try scratch.write("-- stub\n", to: "plugins/overlays/hyparview.lua")
     }
 
     private func loadExample(_ name: String) throws -> Topology {
@@ -58,6 +59,18 @@ final class TopologyExampleTests: XCTestCase {
         XCTAssertEqual(topology.schedule, [])
         XCTAssertEqual(topology.expectations, [
             Expectation(name: "every live node sees 4 members", kind: .members(count: 4), withinMs: 10_000, after: .start)
+        ])
+    }
+
+    func testHyParView() throws {
+        let topology = try loadExample("hyparview-16.toml")
+        XCTAssertEqual(topology.overlayPath, scratch.path("plugins/overlays/hyparview.lua"))
+        XCTAssertEqual(topology.overlayConfig, .map(["active": 3, "passive": 12]))
+        XCTAssertEqual(topology.nodes.count, 16)
+        XCTAssertEqual(topology.schedule, [ScheduledAction(atMs: 6_000, action: .kill, nodes: ["n4", "n9", "n13"])])
+        XCTAssertEqual(topology.expectations, [
+            Expectation(name: "one connected overlay", kind: .connected, withinMs: 6_000, after: .start),
+            Expectation(name: "connected again without the killed nodes", kind: .connected, withinMs: 20_000, after: .schedule),
         ])
     }
 

@@ -1,0 +1,113 @@
+import Foundation
+import TrellisLua
+import TrellisSimulator
+import TrellisWire
+import XCTest
+
+@testable import TrellisMembership
+
+/// `plugins/overlays/hyparview.lua` on the simulator: the classic overlay acceptance checks.
+final class HyParViewTests: XCTestCase {
+    let settings = MembershipSettings(heartbeatInterval: 200, failureTimeout: 1_000, defaultTickInterval: 1_000)
+
+    func ids(_ count: Int) -> [PeerID] { (1...count).map { PeerID(name: "n\($0)", host: "10.0.0.1", port: 7000 + $0) } }
+
+    /// `count` nodes, each joining through a random earlier one, run until the joins settle.
+    func cluster(_ count: Int, active: Int = 5, seed: UInt64 = 1) throws -> (SimulatedCluster<OverlayScript>, [PeerID]) {
+        let path = ShippedOverlayTests.overlays.appendingPathComponent("hyparview.lua").path
+        let nodes = ids(count)
+        let cluster = SimulatedCluster<OverlayScript>(latency: 2)
+        let config = Value.map(["active": .int(Int64(active))])
+        var random = SplitMix(seed)
+        for (index, id) in nodes.enumerated() {
+            cluster.addNode(id, strategy: try OverlayScript(contentsOf: path, seed: seed &* 1_000 &+ UInt64(index)), config: config, settings: settings)
+            if index > 0 {
+                cluster.join(id, through: nodes[Int(random.next() % UInt64(index))])
+                cluster.run(for: 20)
+            }
+        }
+        cluster.run(for: 10_000)
+        XCTAssertTrue(cluster.scriptFailures.isEmpty, "\(cluster.scriptFailures.prefix(3))")
+        return (cluster, nodes)
+    }
+
+    /// Each live node's active view, without itself.
+    func views(_ cluster: SimulatedCluster<OverlayScript>) -> [PeerID: Set<PeerID>] {
+        Dictionary(uniqueKeysWithValues: cluster.liveNodes.map { node in (node, Set(cluster.members(of: node)).subtracting([node])) })
+    }
+
+    func assertHealthy(_ cluster: SimulatedCluster<OverlayScript>, active: Int, file: StaticString = #filePath, line: UInt = #line) {
+        let views = views(cluster)
+        for (node, view) in views {
+            XCTAssertFalse(view.isEmpty, "\(node) is isolated", file: file, line: line)
+            XCTAssertLessThanOrEqual(view.count, active, "\(node) has \(view.count) active peers", file: file, line: line)
+            for peer in view {
+                XCTAssertNotNil(views[peer], "\(node) keeps \(peer), which is not live", file: file, line: line)
+                XCTAssertTrue(views[peer]?.contains(node) ?? true, "\(node) → \(peer) is not symmetric", file: file, line: line)
+            }
+        }
+        var reached: Set<PeerID> = []
+        var frontier = Array(views.keys.prefix(1))
+        while let next = frontier.popLast() {
+            guard reached.insert(next).inserted else { continue }
+            frontier += views[next] ?? []
+        }
+        XCTAssertEqual(reached.count, views.count, "the active views form \(reached.count)/\(views.count) of one component", file: file, line: line)
+    }
+
+    func testActiveViewsFormAConnectedSymmetricGraph() throws {
+        for active in [5, 3] {
+            let (cluster, _) = try cluster(64, active: active)
+            assertHealthy(cluster, active: active)
+        }
+    }
+
+    func testKilledNodesDisappearFromEveryViewAndTheRestHeals() throws {
+        let (cluster, nodes) = try cluster(64)
+        var random = SplitMix(7)
+        let victims = Set((0..<13).map { _ in nodes[Int(random.next() % 64)] })
+        for victim in victims { cluster.kill(victim) }
+        cluster.run(for: 10_000)
+        for (node, view) in views(cluster) {
+            XCTAssertTrue(view.isDisjoint(with: victims), "\(node) still lists \(view.intersection(victims))")
+        }
+        assertHealthy(cluster, active: 5)
+    }
+
+    func testANodeThatLeavesAndRejoinsGetsBackIn() throws {
+        let (cluster, nodes) = try cluster(32)
+        let leaver = nodes[5]
+        cluster.leave(leaver)
+        cluster.run(for: 5_000)
+        for (node, view) in views(cluster) where node != leaver {
+            XCTAssertFalse(view.contains(leaver), "\(node) still lists the node that left")
+        }
+        cluster.join(leaver, through: nodes[20])
+        cluster.run(for: 10_000)
+        XCTAssertFalse(views(cluster)[leaver]?.isEmpty ?? true, "the node that rejoined has no active peers")
+        assertHealthy(cluster, active: 5)
+    }
+
+    func testRunsRepeat() throws {
+        func snapshot() throws -> [[PeerID]] {
+            let (cluster, nodes) = try cluster(24, seed: 42)
+            cluster.kill(nodes[3])
+            cluster.run(for: 3_000)
+            return nodes.map { cluster.members(of: $0) }
+        }
+        XCTAssertEqual(try snapshot(), try snapshot())
+    }
+}
+
+/// A small deterministic random generator for test plans.
+struct SplitMix {
+    private var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
