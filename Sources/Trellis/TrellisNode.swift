@@ -82,7 +82,7 @@ public actor TrellisNode {
         self.requestHandlers = handlers
         self.startedAt = clock.now
         let (core, directives) = MembershipCore.start(
-            selfID: transport.localID, strategy: overlay, config: config.overlayConfig,
+            selfID: transport.localID, strategy: overlay, config: config.overlayConfig, tags: config.tags,
             settings: config.membership, now: 0
         )
         self.core = core

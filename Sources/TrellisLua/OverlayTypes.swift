@@ -8,15 +8,23 @@ public struct OverlayContext: Sendable, Equatable {
     public var config: Value
     /// Milliseconds on the node's monotonic clock (virtual in the simulator).
     public var now: Int64
+    /// This node's tags, e.g. `role = "server"`: what it announces to peers in the handshake.
+    public var tags: [String: String]
 
-    public init(selfID: String, config: Value, now: Int64) {
+    public init(selfID: String, config: Value, now: Int64, tags: [String: String] = [:]) {
         self.selfID = selfID
         self.config = config
         self.now = now
+        self.tags = tags
     }
 
     /// The `ctx` table as the script sees it; a missing config is an empty table.
-    var value: Value { .map(["self": .string(selfID), "config": config.isNil ? .map([:]) : config, "now": .int(now)]) }
+    var value: Value {
+        .map([
+            "self": .string(selfID), "config": config.isNil ? .map([:]) : config, "now": .int(now),
+            "tags": .map(tags.mapValues(Value.string)),
+        ])
+    }
 }
 
 /// One message an overlay asked to send on the membership channel.

@@ -34,14 +34,15 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
     private var nextTickAt: Int64
     private var nextHeartbeatAt: Int64
 
-    /// Creates the core and runs the script's `init`. The directives connect to the initial
-    /// members, if the script returned any.
+    /// Creates the core and runs the script's `init` with `config` and this node's `tags`. The
+    /// directives connect to the initial members, if the script returned any.
     public static func start(
-        selfID: PeerID, strategy: Strategy, config: Value, settings: MembershipSettings = .init(), now: Int64
+        selfID: PeerID, strategy: Strategy, config: Value, tags: [String: String] = [:],
+        settings: MembershipSettings = .init(), now: Int64
     ) -> (MembershipCore, [MembershipDirective]) {
         var core = MembershipCore(selfID: selfID, strategy: strategy, settings: settings, now: now)
         var directives: [MembershipDirective] = []
-        let context = OverlayContext(selfID: selfID.description, config: config, now: now)
+        let context = OverlayContext(selfID: selfID.description, config: config, now: now, tags: tags)
         do {
             let initial = try strategy.start(context)
             core.apply(members: initial, from: "init", into: &directives)

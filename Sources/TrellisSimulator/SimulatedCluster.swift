@@ -45,8 +45,12 @@ public final class SimulatedCluster<Strategy: OverlayStrategy> {
     }
 
     /// Adds a node and runs its script's `init`.
-    public func addNode(_ id: PeerID, strategy: Strategy, config: Value, settings: MembershipSettings = .init()) {
-        let (core, directives) = MembershipCore.start(selfID: id, strategy: strategy, config: config, settings: settings, now: now)
+    public func addNode(
+        _ id: PeerID, strategy: Strategy, config: Value, tags: [String: String] = [:], settings: MembershipSettings = .init()
+    ) {
+        let (core, directives) = MembershipCore.start(
+            selfID: id, strategy: strategy, config: config, tags: tags, settings: settings, now: now
+        )
         nodes[id] = Node(core: core)
         execute(directives, at: id)
         scheduleTimer(for: id)

@@ -30,7 +30,7 @@ struct ExpectationChecker {
 
     /// Live nodes whose member count matches the first pending or held `members` expectation.
     func converged(_ snapshot: ClusterSnapshot) -> Int {
-        let target = expectations.lazy.compactMap { if case .members(let count) = $0.kind { return count } else { return nil } }.first
+        let target = expectations.lazy.compactMap { if case .members(let count, nil) = $0.kind { return count } else { return nil } }.first
         guard let target else { return snapshot.liveCount }
         return snapshot.live.filter { $0.members.count == target }.count
     }
@@ -68,10 +68,11 @@ struct ExpectationChecker {
 
     private static func check(_ kind: Expectation.Kind, _ snapshot: ClusterSnapshot) -> (Bool, String) {
         switch kind {
-        case .members(let count):
-            let off = snapshot.live.filter { $0.members.count != count }
-            guard !snapshot.live.isEmpty else { return (false, "no live node") }
-            if off.isEmpty { return (true, "\(snapshot.liveCount) live nodes see \(count) members") }
+        case .members(let count, let names):
+            let checked = snapshot.live.filter { node in names.map { $0.contains(node.name) } ?? true }
+            let off = checked.filter { $0.members.count != count }
+            guard !checked.isEmpty else { return (false, "no live node to check") }
+            if off.isEmpty { return (true, "\(checked.count) live nodes see \(count) members") }
             return (false, off.prefix(5).map { "\($0.name) sees \($0.members.count)" }.joined(separator: ", "))
         case .absent(let name):
             guard let target = snapshot.nodes.first(where: { $0.name == name }) else { return (true, "no node \(name)") }

@@ -39,6 +39,7 @@ import TrellisWire
 /// [[expect]]                      # checked by the runner
 /// name = "all converge"           # default: derived from the kind
 /// kind = "members"                # every live node sees exactly `count` members
+/// # nodes = ["n1", "n2"]          # optional: only these nodes are checked
 /// count = 5
 /// within = "5s"                   # deadline from start (default: timeout)
 /// after = "start"                 # or "schedule": check once the last scheduled action ran
@@ -142,8 +143,9 @@ public struct ScheduledAction: Sendable, Equatable {
 public struct Expectation: Sendable, Equatable {
     /// What is checked.
     public enum Kind: Sendable, Equatable {
-        /// Every live (not left or killed) node sees exactly this many members.
-        case members(count: Int)
+        /// Every live (not left or killed) node sees exactly this many members; with `nodes`,
+        /// every live node among those named.
+        case members(count: Int, nodes: [String]? = nil)
         /// The named node is in no live node's member list.
         case absent(node: String)
         /// The live nodes' member lists, read as a graph, form one connected component, every

@@ -151,12 +151,14 @@ struct TopologyPlanParser {
             let common = ["name", "kind", "within", "after"]
             let kind: Expectation.Kind
             if kindName == "members" {
-                try entry.allowOnly(common + ["count"])
+                try entry.allowOnly(common + ["count", "nodes"])
                 let count = try entry.require(entry.int("count", example: "count = \(nodeNames.count)"), "count", example: "count = \(nodeNames.count)")
                 guard (1...nodeNames.count).contains(count) else {
                     throw entry.error(.invalidValue, "count", "\(count) members is impossible with \(nodeNames.count) nodes", fix: "Use a count from 1 to \(nodeNames.count)")
                 }
-                kind = .members(count: count)
+                let only = try entry.stringArray("nodes", example: "nodes = [\"\(nodeNames[0])\"]")
+                for name in only ?? [] { try requireNode(name, in: entry, key: "nodes") }
+                kind = .members(count: count, nodes: only)
             } else if kindName == "connected" {
                 try entry.allowOnly(common)
                 kind = .connected
@@ -187,7 +189,8 @@ struct TopologyPlanParser {
 
     private func defaultName(_ kind: Expectation.Kind) -> String {
         switch kind {
-        case .members(let count): return "every live node sees \(count) members"
+        case .members(let count, nil): return "every live node sees \(count) members"
+        case .members(let count, let nodes?): return "\(nodes.joined(separator: ", ")) see \(count) members"
         case .absent(let node): return "\(node) is absent"
         case .connected: return "the live nodes form one connected overlay"
         }

@@ -36,6 +36,11 @@ final class TopologyRunTests: XCTestCase {
         }
     }
 
+    func testClientServerServersSeeEveryoneClientsSeeServers() async throws {
+        let report = try await run("client-server.toml")
+        XCTAssertTrue(report.ok, report.table())
+    }
+
     func testStaticMembersFormTheCluster() async throws {
         let report = try await run("static.toml")
         XCTAssertTrue(report.ok, report.table())

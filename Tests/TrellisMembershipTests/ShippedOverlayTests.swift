@@ -112,4 +112,28 @@ final class ShippedOverlayTests: XCTestCase {
         cluster.run(for: 5_000)
         XCTAssertEqual(cluster.members(of: nodes[1]), nodes, "a static member stays a member while down")
     }
+
+    func testClientServerServersSeeEveryoneAndClientsSeeServers() throws {
+        let path = Self.overlays.appendingPathComponent("client_server.lua").path
+        let servers = (1...2).map { PeerID(name: "s\($0)", host: "127.0.0.1", port: 7200 + $0) }
+        let clients = (1...8).map { PeerID(name: "c\($0)", host: "127.0.0.1", port: 7300 + $0) }
+        let cluster = SimulatedCluster<OverlayScript>(latency: 2)
+        for (index, id) in (servers + clients).enumerated() {
+            let role = servers.contains(id) ? "server" : "client"
+            cluster.addNode(id, strategy: try OverlayScript(contentsOf: path, seed: UInt64(index + 1)), config: .nil,
+                            tags: ["role": role], settings: settings)
+        }
+        cluster.join(servers[1], through: servers[0])
+        for client in clients { cluster.join(client, through: servers[0]) }
+        cluster.run(for: 3_000)
+        XCTAssertTrue(cluster.scriptFailures.isEmpty, "\(cluster.scriptFailures)")
+        for server in servers { XCTAssertEqual(cluster.members(of: server), (servers + clients).sorted(), "\(server)") }
+        for client in clients { XCTAssertEqual(cluster.members(of: client), (servers + [client]).sorted(), "\(client)") }
+
+        cluster.kill(clients[0])
+        cluster.kill(servers[1])
+        cluster.run(for: 5_000)
+        XCTAssertEqual(cluster.members(of: servers[0]), ([servers[0]] + clients.dropFirst()).sorted())
+        for client in clients.dropFirst() { XCTAssertEqual(cluster.members(of: client), [servers[0], client].sorted(), "\(client)") }
+    }
 }

@@ -13,6 +13,7 @@ final class TopologyExampleTests: XCTestCase {
         try scratch.write("-- stub\n", to: "plugins/overlays/full_mesh.lua")
         try scratch.write("-- stub\n", to: "plugins/overlays/static.lua")
         try scratch.write("-- stub\n", to: "plugins/overlays/hyparview.lua")
+        try scratch.write("-- stub\n", to: "plugins/overlays/client_server.lua")
     }
 
     private func loadExample(_ name: String) throws -> Topology {
@@ -72,6 +73,14 @@ final class TopologyExampleTests: XCTestCase {
             Expectation(name: "one connected overlay", kind: .connected, withinMs: 6_000, after: .start),
             Expectation(name: "connected again without the killed nodes", kind: .connected, withinMs: 20_000, after: .schedule),
         ])
+    }
+
+    func testClientServer() throws {
+        let topology = try loadExample("client-server.toml")
+        XCTAssertEqual(topology.nodes.map(\.name), ["s1", "s2", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"])
+        XCTAssertEqual(topology.nodes[0].tags, ["role": "server"])
+        XCTAssertEqual(topology.nodes[2].tags, ["role": "client"])
+        XCTAssertEqual(topology.expectations.first?.kind, .members(count: 10, nodes: ["s1", "s2"]))
     }
 
     func testLoadReportsUnreadableFile() {

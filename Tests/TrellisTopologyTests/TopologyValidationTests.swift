@@ -97,6 +97,9 @@ final class TopologyValidationTests: XCTestCase {
             key: "schedule[1].nodes")
         scratch.assertError(
             minimalTopology + "[[expect]]\nkind = \"absent\"\nnode = \"n0\"\n", .unknownNode, line: 8, key: "expect[0].node")
+        scratch.assertError(
+            minimalTopology + "[[expect]]\nkind = \"members\"\ncount = 2\nnodes = [\"n1\", \"n9\"]\n", .unknownNode, line: 9,
+            key: "expect[0].nodes")
     }
 
     func testJoinRules() {
