@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import TrellisLua
 import TrellisMembership
@@ -16,8 +17,11 @@ public actor TrellisNode {
     public nonisolated let id: PeerID
     /// Messages that arrived on application channels, in arrival order per connection.
     public nonisolated let messages: InboundMessages
+    /// Messages broadcast by any node of the cluster (this one excepted), each once.
+    public nonisolated var broadcasts: AsyncStream<BroadcastMessage> { relay.delivered }
 
     private let transport: Transport
+    private let relay: BroadcastRelay
     private let logger: Logger
     private let clock = ContinuousClock()
     private let startedAt: ContinuousClock.Instant
@@ -46,6 +50,7 @@ public actor TrellisNode {
         }
         let handlers = RequestHandlerBox()
         let (batches, sink) = AsyncStream<[InboundMessage]>.makeStream()
+        let relayHandle = NIOLockedValueBox<BroadcastRelay?>(nil)
         let transportConfig = TransportConfig(
             name: config.name, host: config.host, port: config.port, clusterName: config.clusterName,
             cookie: config.cookie, metadata: PeerMetadata(tags: config.tags, capabilities: config.capabilities),
@@ -55,14 +60,26 @@ public actor TrellisNode {
         do {
             transport = try await Transport.start(
                 transportConfig, group: group,
-                onMessages: { sink.yield($0) },
+                onMessages: { batch in
+                    guard batch.contains(where: { $0.channel == .broadcast }) else {
+                        sink.yield(batch)
+                        return
+                    }
+                    let relay = relayHandle.withLockedValue { $0 }
+                    for message in batch where message.channel == .broadcast { relay?.receive(message) }
+                    let application = batch.filter { $0.channel != .broadcast }
+                    if !application.isEmpty { sink.yield(application) }
+                },
                 onRequest: { handlers.handle($0, $1) }
             )
         } catch {
             throw .cannotListen("\(config.host):\(config.port)", "\(error)")
         }
         logger[metadataKey: "node"] = "\(transport.localID)"
+        let relay = BroadcastRelay(selfID: transport.localID, transport: transport)
+        relayHandle.withLockedValue { $0 = relay }
         let node = TrellisNode(
+            relay: relay,
             transport: transport, overlay: overlay, config: config, logger: logger,
             messages: InboundMessages(batches: batches), sink: sink, handlers: handlers
         )
@@ -71,11 +88,12 @@ public actor TrellisNode {
     }
 
     private init(
-        transport: Transport, overlay: OverlayScript, config: NodeConfiguration, logger: Logger,
+        relay: BroadcastRelay, transport: Transport, overlay: OverlayScript, config: NodeConfiguration, logger: Logger,
         messages: InboundMessages, sink: AsyncStream<[InboundMessage]>.Continuation, handlers: RequestHandlerBox
     ) {
         self.id = transport.localID
         self.transport = transport
+        self.relay = relay
         self.logger = logger
         self.messages = messages
         self.messageSink = sink
@@ -150,6 +168,7 @@ public actor TrellisNode {
         for loop in loops { loop.cancel() }
         await transport.shutdown()
         messageSink.finish()
+        relay.finish()
         for subscriber in subscribers.values { subscriber.finish() }
         subscribers = [:]
     }
@@ -188,6 +207,8 @@ public actor TrellisNode {
     }
 
     private func execute(_ directives: [MembershipDirective]) {
+        var membersChanged = false
+        defer { if membersChanged { relay.setMembers(core.members) } }
         for directive in directives {
             switch directive {
             case .connect(let peer):
@@ -200,9 +221,11 @@ public actor TrellisNode {
             case .sendHeartbeat(let peer):
                 transport.sendHeartbeat(to: peer)
             case .memberUp(let peer):
+                membersChanged = true
                 logger.info("member up", metadata: ["peer": "\(peer)"])
                 publish(.up(peer))
             case .memberDown(let peer):
+                membersChanged = true
                 logger.info("member down", metadata: ["peer": "\(peer)"])
                 publish(.down(peer))
             case .scriptFailed(let error):
@@ -220,6 +243,13 @@ public actor TrellisNode {
     }
 
     // MARK: Messaging (never through the actor)
+
+    /// Broadcasts `value` to every node reachable through the overlay's members graph: each
+    /// node delivers it once on `broadcasts` and relays it to its own members. Returns the
+    /// message's sequence number at this node. Never waits: a relay whose connection queue is
+    /// full skips that hop (other paths usually cover it).
+    @discardableResult
+    public nonisolated func broadcast(_ value: Value) -> Int64 { relay.broadcast(value) }
 
     /// Sends `value` to `peer` on `channel`; waits only while the connection's outbox is full.
     public nonisolated func send(_ value: Value, to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {

@@ -115,6 +115,17 @@ public final class Transport: Sendable {
         try await send(to: peer, channel: channel) { FrameCodec.writeValue(.message, value, into: &$0) }
     }
 
+    /// Queues `value` on `channel` without waiting: `false` (and nothing is queued) while that
+    /// connection's queue is over its watermark or closed. For relaying, where a message that
+    /// cannot go now is better dropped than waited for. Opens a connection if there is none.
+    public func trySend(_ value: Value, to peer: PeerID, channel: ChannelName) -> Bool {
+        guard let connection = connection(to: peer, channel: channel) else { return false }
+        if case .enqueued = connection.outbox.enqueue(.wait, { FrameCodec.writeValue(.message, value, into: &$0) }) {
+            return true
+        }
+        return false
+    }
+
     /// Sends raw bytes on `channel`; they arrive as `Payload.bytes`.
     public func send(bytes: [UInt8], to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
         try await send(to: peer, channel: channel) { FrameCodec.writeBytes(bytes, into: &$0) }

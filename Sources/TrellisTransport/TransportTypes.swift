@@ -18,6 +18,8 @@ public struct ChannelName: Hashable, Sendable, ExpressibleByStringLiteral, Custo
     public static let membership: ChannelName = "membership"
     /// Application traffic.
     public static let `default`: ChannelName = "default"
+    /// The node's broadcasts, relayed from member to member.
+    public static let broadcast: ChannelName = "broadcast"
 }
 
 /// What a node says about itself in the handshake.
