@@ -61,14 +61,13 @@ public actor TrellisNode {
             transport = try await Transport.start(
                 transportConfig, group: group,
                 onMessages: { batch in
-                    guard batch.contains(where: { $0.channel == .broadcast }) else {
+                    // A batch is one read of one connection, and a connection carries one channel.
+                    guard batch.first?.channel == .broadcast else {
                         sink.yield(batch)
                         return
                     }
                     let relay = relayHandle.withLockedValue { $0 }
-                    for message in batch where message.channel == .broadcast { relay?.receive(message) }
-                    let application = batch.filter { $0.channel != .broadcast }
-                    if !application.isEmpty { sink.yield(application) }
+                    for message in batch { relay?.receive(message) }
                 },
                 onRequest: { handlers.handle($0, $1) }
             )
