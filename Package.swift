@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "TrellisTopology",
             dependencies: [
-                "Trellis", "TrellisWire",
+                "Trellis", "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisSimulator",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

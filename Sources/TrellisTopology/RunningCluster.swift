@@ -146,7 +146,7 @@ actor RunningCluster {
 }
 
 /// Replaces every string in `value` that names a node by that node's id.
-private func substituteNodeNames(in value: Value, _ ids: [String: String]) -> Value {
+func substituteNodeNames(in value: Value, _ ids: [String: String]) -> Value {
     switch value {
     case .string(let text): return .string(ids[text] ?? text)
     case .array(let elements): return .array(elements.map { substituteNodeNames(in: $0, ids) })
