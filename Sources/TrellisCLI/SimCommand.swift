@@ -23,13 +23,7 @@ struct SimCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let topology: Topology
-        do {
-            topology = try Topology.load(path: file)
-        } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let topology = try loadTopology(file)
         guard latency >= 1 else { throw ValidationError("--latency must be at least 1 ms") }
         let report: SimReport
         do {

@@ -23,13 +23,7 @@ struct UpCommand: AsyncParsableCommand {
     var logLevel: String = "error"
 
     func run() async throws {
-        let topology: Topology
-        do {
-            topology = try Topology.load(path: file)
-        } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let topology = try loadTopology(file)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let report = try await run(topology, on: group)
         try? await group.shutdownGracefully()
@@ -77,5 +71,15 @@ final class ProgressLine: Sendable {
         guard terminal || changed else { return }
         let line = String(format: "[%5.1fs] ", Double(progress.elapsedMs) / 1_000) + summary
         FileHandle.standardError.write(Data((terminal ? "\r\(line) " : "\(line)\n").utf8))
+    }
+}
+
+/// Reads a topology file; a bad file is reported on standard error and exits with status 2.
+func loadTopology(_ path: String) throws -> Topology {
+    do {
+        return try Topology.load(path: path)
+    } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        throw ExitCode(2)
     }
 }

@@ -121,10 +121,10 @@ actor RunningCluster {
                 logger.error("restart failed", metadata: ["node": "\(members[index].spec.name)", "error": "\(error)"])
                 return
             }
-            let seed = topology.join.steps.first { $0.joiner == members[index].spec.name }?.target
-            let target = members.first { $0.spec.name == seed && $0.state == .running }
-                ?? members.first { $0.state == .running && $0.spec.name != members[index].spec.name }
-            if let target { await members[index].node?.join(target.id) }
+            let members = self.members
+            if let target = topology.rejoinTarget(for: index, isRunning: { members[$0].state == .running }) {
+                await members[index].node?.join(members[target].id)
+            }
         }
     }
 

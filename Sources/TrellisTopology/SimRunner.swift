@@ -26,11 +26,7 @@ public struct SimReport: Codable, Sendable, Equatable {
     }
 
     /// The report as one line of JSON.
-    public func json() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{\"ok\": false}"
-    }
+    public func json() -> String { oneLineJSON(self) }
 
     /// The report as a table for people.
     public func table() -> String {
@@ -109,10 +105,9 @@ public struct SimRunner {
                 case .action(.restart, let index) where states[index] != .running:
                     try start(index)
                     states[index] = .running
-                    let seedName = topology.join.steps.first { $0.joiner == topology.nodes[index].name }?.target
-                    let target = ids.indices.first { topology.nodes[$0].name == seedName && states[$0] == .running }
-                        ?? ids.indices.first { $0 != index && states[$0] == .running }
-                    if let target { cluster.join(ids[index], through: ids[target]) }
+                    if let target = topology.rejoinTarget(for: index, isRunning: { states[$0] == .running }) {
+                        cluster.join(ids[index], through: ids[target])
+                    }
                 case .action:
                     continue
                 }

@@ -171,3 +171,13 @@ public struct Expectation: Sendable, Equatable {
     /// From when on the expectation is checked.
     public var after: Anchor
 }
+
+extension Topology {
+    /// Whom the restarted node at `index` joins through: the node its join step named, if that
+    /// one runs, otherwise the first other running node.
+    func rejoinTarget(for index: Int, isRunning: (Int) -> Bool) -> Int? {
+        let seed = join.steps.first { $0.joiner == nodes[index].name }?.target
+        return nodes.indices.first { nodes[$0].name == seed && isRunning($0) }
+            ?? nodes.indices.first { $0 != index && isRunning($0) }
+    }
+}

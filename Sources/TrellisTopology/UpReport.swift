@@ -35,11 +35,7 @@ public struct UpReport: Codable, Sendable, Equatable {
     }
 
     /// The report as one line of JSON.
-    public func json() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{\"ok\": false}"
-    }
+    public func json() -> String { oneLineJSON(self) }
 
     /// The report as a table for people.
     public func table() -> String {
@@ -59,4 +55,11 @@ public struct UpReport: Codable, Sendable, Equatable {
         lines.append("\(ok ? "all expectations held" : "some expectations failed") in \(elapsedMs) ms")
         return lines.joined(separator: "\n")
     }
+}
+
+/// `value` as one line of JSON with sorted keys: what the reports' `--json` prints.
+func oneLineJSON(_ value: some Encodable) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "{\"ok\": false}"
 }

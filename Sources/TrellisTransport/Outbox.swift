@@ -150,25 +150,21 @@ final class Outbox: Sendable {
     /// Refuses further frames and drops what is queued; returns the number of bytes dropped.
     @discardableResult
     func close(reason: String) -> Int {
-        let (dropped, waiters): (Int, [UnsafeContinuation<Bool, Never>]) = state.withLockedValue { state in
-            guard state.closedReason == nil else { return (0, []) }
-            state.closedReason = reason
-            let dropped = state.buffer.readableBytes
-            state.buffer.clear()
-            state.spare = nil
-            defer { state.waiters = [] }
-            return (dropped, state.waiters)
-        }
-        for waiter in waiters { waiter.resume(returning: false) }
-        return dropped
+        shut(reason: reason, onlyIfUp: false)?.readableBytes ?? 0
     }
 
     /// Refuses further frames and hands back what is queued, so that it can still be written
     /// before the connection closes; `nil` (and nothing changes) while the connection is not up,
     /// since then there is nowhere to write.
     func seal(reason: String) -> ByteBuffer? {
+        shut(reason: reason, onlyIfUp: true)
+    }
+
+    /// Refuses further frames, wakes waiting senders with `false` and takes what is queued;
+    /// `nil` if already closed, or (with `onlyIfUp`) while the connection is not up.
+    private func shut(reason: String, onlyIfUp: Bool) -> ByteBuffer? {
         let (pending, waiters): (ByteBuffer?, [UnsafeContinuation<Bool, Never>]) = state.withLockedValue { state in
-            guard state.closedReason == nil, state.channel != nil else { return (nil, []) }
+            guard state.closedReason == nil, !onlyIfUp || state.channel != nil else { return (nil, []) }
             state.closedReason = reason
             let pending = state.buffer
             state.buffer.clear()
