@@ -48,7 +48,9 @@ struct ExpectationChecker {
             if holds {
                 statuses[index] = .held(atMs: now)
             } else if now > expectation.withinMs {
-                statuses[index] = .failed(detail: "not within \(expectation.withinMs) ms: \(detail)")
+                // What was seen before the deadline explains the miss; the state now may not.
+                guard case .pending(let seen) = statuses[index] else { continue }
+                statuses[index] = .failed(detail: "not within \(expectation.withinMs) ms: last seen: \(seen)")
             } else {
                 statuses[index] = .pending(lastDetail: detail)
             }

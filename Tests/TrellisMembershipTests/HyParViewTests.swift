@@ -88,6 +88,22 @@ final class HyParViewTests: XCTestCase {
         assertHealthy(cluster, active: 5)
     }
 
+    func testANodeWhoseJoinFailedAsksItsSeedAgain() throws {
+        let path = ShippedOverlayTests.overlays.appendingPathComponent("hyparview.lua").path
+        let nodes = ids(2)
+        let cluster = SimulatedCluster<OverlayScript>(latency: 2)
+        for (index, id) in nodes.enumerated() {
+            cluster.addNode(id, strategy: try OverlayScript(contentsOf: path, seed: UInt64(index + 1)), config: .nil, settings: settings)
+        }
+        cluster.kill(nodes[0])
+        cluster.join(nodes[1], through: nodes[0])
+        cluster.run(for: 3_000)
+        cluster.addNode(nodes[0], strategy: try OverlayScript(contentsOf: path, seed: 9), config: .nil, settings: settings)
+        cluster.run(for: 3_000)
+        XCTAssertEqual(cluster.members(of: nodes[1]), nodes.sorted())
+        XCTAssertEqual(cluster.members(of: nodes[0]), nodes.sorted())
+    }
+
     func testRunsRepeat() throws {
         func snapshot() throws -> [[PeerID]] {
             let (cluster, nodes) = try cluster(24, seed: 42)

@@ -160,7 +160,7 @@ return {
 
   join = function(s, seed)
     local out = {}
-    s.left = false
+    s.left, s.seed = false, seed
     add_active(s, seed, out)
     send(out, seed, { type = "join" })
     return s, members(s), out
@@ -191,6 +191,10 @@ return {
       if now - asked > s.cfg.neighbor_timeout then s.pending[peer], s.passive[peer] = nil, nil end
     end
     promote(s, out)
+    if not next(s.active) and not next(s.pending) and not next(s.passive) and s.seed then
+      add_active(s, s.seed, out)                -- alone (the join failed): ask the seed again
+      send(out, s.seed, { type = "join" })
+    end
     local target = pick(s.active)
     if target then
       local nodes = { s.self }
