@@ -151,6 +151,19 @@ public actor TrellisNode {
     /// Asks the overlay to join the cluster through `seed`.
     public func join(_ seed: PeerID) { handleMembership(.join(seed)) }
 
+    /// Replaces the set of peers this node is partitioned from (for fault injection), and
+    /// returns once the connections it cut have closed.
+    ///
+    /// Every connection to or from a peer in `peers` closes at once, which the overlay sees as
+    /// a lost connection (`on_down`); new connections to them fail at once as unreachable
+    /// (partitioned), and their connections to this node are refused in the handshake.
+    /// Application sends to them throw `TransportError.partitioned`. The cut holds on this
+    /// side alone; call it on both sides for a symmetric partition. An empty set heals:
+    /// connections can be made again (the overlay may need a `join` to find its peers).
+    public func setUnreachable(_ peers: Set<PeerID>) async {
+        await transport.setUnreachable(peers)
+    }
+
     /// Leaves the cluster gracefully: the overlay's `leave` runs for this node, its messages
     /// are sent, then the node stops.
     public func leave() async {

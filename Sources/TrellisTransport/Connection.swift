@@ -76,6 +76,9 @@ final class Connection: Sendable {
         }
     }
 
+    /// Whether a socket was attached; once `close(reason:)` ran, this no longer changes.
+    var isAttached: Bool { state.withLockedValue { $0.channel != nil } }
+
     /// Completes when the socket has closed; `nil` if there never was one.
     var closeFuture: EventLoopFuture<Void>? { state.withLockedValue { $0.channel?.closeFuture } }
 

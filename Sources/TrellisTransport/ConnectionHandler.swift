@@ -147,6 +147,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         do throws(Handshake.Failure) {
             let (transcript, peer, _) = try Handshake.verifyHello(
                 value, acceptorNonce: nonce, cluster: transport.config.clusterName, key: transport.key)
+            guard transport.admitInbound(connection, from: peer) else { throw .partitioned(peer) }
             let welcome = Handshake.welcome(
                 transcript, acceptorID: transport.localID, metadata: transport.metadataValue, key: transport.key)
             writeHandshake(context, .welcome, welcome)

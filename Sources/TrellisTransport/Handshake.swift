@@ -24,6 +24,8 @@ enum Handshake {
         case wrongCookie
         case wrongPeer(expected: PeerID, actual: String)
         case malformed(String)
+        /// The connector is a peer the acceptor is partitioned from (`setUnreachable`).
+        case partitioned(PeerID)
 
         var description: String {
             switch self {
@@ -37,6 +39,8 @@ enum Handshake {
                 return "peer identifies as \(actual) but \(expected) was dialed; check the peer's configured name and address"
             case .malformed(let what):
                 return "malformed handshake: \(what)"
+            case .partitioned(let peer):
+                return "unreachable (partitioned): the accepting node is cut off from \(peer) and refuses its connections until the partition heals"
             }
         }
     }

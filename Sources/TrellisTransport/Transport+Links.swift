@@ -18,12 +18,25 @@ struct Link {
     var failures: Int
 }
 
+/// An accepted connection, and the peer it authenticated as once its handshake is done.
+struct InboundLink {
+    let connection: Connection
+    var peer: PeerID?
+}
+
 /// Everything `Transport` tracks across connections, behind one lock.
 struct LinkTable {
     var links: [LinkKey: Link] = [:]
     var wanted: Set<PeerID> = []
-    var inbound: [ObjectIdentifier: Connection] = [:]
+    var inbound: [ObjectIdentifier: InboundLink] = [:]
+    /// Peers this node is partitioned from (`setUnreachable`): no connection to or from them.
+    var unreachable: Set<PeerID> = []
     var isShutDown = false
+
+    /// Whether `peer` is cut off; cheap while there is no partition.
+    func isUnreachable(_ peer: PeerID) -> Bool {
+        !unreachable.isEmpty && unreachable.contains(peer)
+    }
 }
 
 extension Transport {
@@ -61,18 +74,46 @@ extension Transport {
     }
 
     /// The connection to queue on for `peer` and `channel`, dialing one on demand (without
-    /// redialing if it fails); `nil` once shut down.
+    /// redialing if it fails); `nil` once shut down. For a peer this node is partitioned from,
+    /// the dial fails at once, so membership traffic reports the peer down as for a refused
+    /// connection.
     func connection(to peer: PeerID, channel: ChannelName) -> Connection? {
-        let key = LinkKey(peer: peer, channel: channel)
-        let (connection, isNew): (Connection?, Bool) = state.withLockedValue { table in
-            if let link = table.links[key] { return (link.connection, false) }
-            guard !table.isShutDown else { return (nil, false) }
+        switch lookUp(LinkKey(peer: peer, channel: channel), refusingUnreachable: false) {
+        case .found(let connection): return connection
+        case .shutDown, .unreachable: return nil
+        }
+    }
+
+    /// The connection to queue application traffic on, as `connection(to:channel:)`, except
+    /// that a peer this node is partitioned from is refused at once, without a connection.
+    ///
+    /// - Throws: `.partitioned` for such a peer, `.shutDown` once shut down.
+    func sendingConnection(to peer: PeerID, channel: ChannelName) throws(TransportError) -> Connection {
+        switch lookUp(LinkKey(peer: peer, channel: channel), refusingUnreachable: true) {
+        case .found(let connection): return connection
+        case .unreachable: throw .partitioned(peer)
+        case .shutDown: throw .shutDown
+        }
+    }
+
+    private enum LookUp {
+        case found(Connection)
+        case unreachable
+        case shutDown
+    }
+
+    /// Finds or creates (and dials) the link for `key`, with one lock acquisition.
+    private func lookUp(_ key: LinkKey, refusingUnreachable: Bool) -> LookUp {
+        let (result, isNew): (LookUp, Bool) = state.withLockedValue { table in
+            if refusingUnreachable, table.isUnreachable(key.peer) { return (.unreachable, false) }
+            if let link = table.links[key] { return (.found(link.connection), false) }
+            guard !table.isShutDown else { return (.shutDown, false) }
             let connection = newConnection(key)
             table.links[key] = Link(connection: connection, persistent: false, failures: 0)
-            return (connection, true)
+            return (.found(connection), true)
         }
-        if isNew, let connection { dial(connection) }
-        return connection
+        if isNew, case .found(let connection) = result { dial(connection) }
+        return result
     }
 
     /// Called on the event loop when an outbound connection completed its handshake.
@@ -84,12 +125,11 @@ extension Transport {
     /// handshake, or closed after being up. Redials persistent links after a backoff delay.
     func connectionEnded(_ connection: Connection, wasUp: Bool, reason: String) {
         guard connection.markEnded() else { return }
-        let dropped = connection.close(reason: reason)
         guard let peer = connection.peer, let channel = connection.channelName else {
+            connection.close(reason: reason)
             _ = state.withLockedValue { $0.inbound.removeValue(forKey: ObjectIdentifier(connection)) }
             return
         }
-        if dropped > 0 { logger.warning("dropped \(dropped) queued byte(s) for \(peer) on \(channel): \(reason)") }
         let key = LinkKey(peer: peer, channel: channel)
         let (current, retry): (Bool, (Connection, TimeAmount)?) = state.withLockedValue { table in
             guard let link = table.links[key], link.connection === connection else { return (false, nil) }
@@ -102,6 +142,10 @@ extension Transport {
             table.links[key] = Link(connection: next, persistent: true, failures: failures)
             return (true, (next, backoff(failures: failures)))
         }
+        // Closed only once unlinked: a sender that `close` fails may retry at once, and must then
+        // get a new connection, not this one again (whose requests all fail with this reason).
+        let dropped = connection.close(reason: reason)
+        if dropped > 0 { logger.warning("dropped \(dropped) queued byte(s) for \(peer) on \(channel): \(reason)") }
         if wasUp {
             logger.info("connection to \(peer) on \(channel) down: \(reason)")
             if channel == .membership { emit(.connectionDown(peer, reason: reason)) }
@@ -125,6 +169,10 @@ extension Transport {
 
     private func dial(_ connection: Connection) {
         guard let peer = connection.peer else { return }
+        if state.withLockedValue({ $0.isUnreachable(peer) }) {
+            connectionEnded(connection, wasUp: false, reason: Self.partitionReason(peer))
+            return
+        }
         ClientBootstrap(group: connection.eventLoop)
             .connectTimeout(TimeAmount(config.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

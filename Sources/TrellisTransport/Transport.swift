@@ -111,6 +111,9 @@ public final class Transport: Sendable {
     ///
     /// Returns once the message is queued; waits while the connection's queue is over
     /// `outboxHighWatermark`. Opens a connection if there is none.
+    ///
+    /// - Throws: `.partitioned` at once for a peer passed to `setUnreachable`,
+    ///   `.peerUnreachable` when the connection closes first.
     public func send(_ value: Value, to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
         try await send(to: peer, channel: channel) { FrameCodec.writeValue(.message, value, into: &$0) }
     }
@@ -119,7 +122,7 @@ public final class Transport: Sendable {
     /// connection's queue is over its watermark or closed. For relaying, where a message that
     /// cannot go now is better dropped than waited for. Opens a connection if there is none.
     public func trySend(_ value: Value, to peer: PeerID, channel: ChannelName) -> Bool {
-        guard let connection = connection(to: peer, channel: channel) else { return false }
+        guard let connection = try? sendingConnection(to: peer, channel: channel) else { return false }
         if case .enqueued = connection.outbox.enqueue(.wait, { FrameCodec.writeValue(.message, value, into: &$0) }) {
             return true
         }
@@ -140,13 +143,12 @@ public final class Transport: Sendable {
     ///
     /// - Throws: `.timeout` when no reply arrives within `timeout` (checked every 10 ms),
     ///   `.remoteFailure` when the peer's handler fails it, `.peerUnreachable` when the
-    ///   connection fails first.
+    ///   connection fails first, `.partitioned` at once for a peer passed to `setUnreachable`.
     public func request(
         _ value: Value, to peer: PeerID, channel: ChannelName = .default, timeout: Duration
     ) async throws(TransportError) -> Value {
-        guard let connection = connection(to: peer, channel: channel), let pending = connection.pending else {
-            throw .shutDown
-        }
+        let connection = try sendingConnection(to: peer, channel: channel)
+        guard let pending = connection.pending else { throw .shutDown }
         if !connection.outbox.hasRoom, await !connection.outbox.waitForRoom() {
             throw .peerUnreachable(peer, connection.outbox.closedReason ?? "connection closed")
         }
@@ -178,7 +180,7 @@ public final class Transport: Sendable {
                 table.links = [:]
                 table.inbound = [:]
             }
-            return table.links.values.map(\.connection) + Array(table.inbound.values)
+            return table.links.values.map(\.connection) + table.inbound.values.map(\.connection)
         }
         try? await serverChannel.close()
         for connection in connections { connection.close(reason: "transport shut down") }
@@ -198,7 +200,7 @@ public final class Transport: Sendable {
         to peer: PeerID, channel: ChannelName, _ body: (inout ByteBuffer) -> Void
     ) async throws(TransportError) {
         while true {
-            guard let connection = connection(to: peer, channel: channel) else { throw .shutDown }
+            let connection = try sendingConnection(to: peer, channel: channel)
             switch connection.outbox.enqueue(.wait, body) {
             case .enqueued:
                 return
@@ -218,7 +220,7 @@ public final class Transport: Sendable {
         let connection = Connection(inboundOn: channel.eventLoop, config: config)
         let accepted = state.withLockedValue { table in
             guard !table.isShutDown else { return false }
-            table.inbound[ObjectIdentifier(connection)] = connection
+            table.inbound[ObjectIdentifier(connection)] = InboundLink(connection: connection)
             return true
         }
         guard accepted else { throw TransportError.shutDown }

@@ -10,6 +10,8 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
     case remoteFailure(String)
     /// The message's encoding is larger than the maximum frame size.
     case messageTooLarge(size: Int, limit: Int)
+    /// This node was told to cut itself off from the peer (`Transport.setUnreachable`).
+    case partitioned(PeerID)
     /// The transport has been shut down.
     case shutDown
 
@@ -23,6 +25,8 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
             return "the peer's request handler failed: \(message); see the peer's log"
         case .messageTooLarge(let size, let limit):
             return "message of \(size) bytes exceeds the maximum frame size of \(limit); split it or raise maxFrameSize on every node"
+        case .partitioned(let peer):
+            return "peer \(peer) is unreachable (partitioned): this node was cut off from it with setUnreachable; call setUnreachable without it to heal"
         case .shutDown:
             return "the transport has been shut down; start a new one to communicate again"
         }

@@ -49,7 +49,8 @@ public enum TransportEvent: Sendable {
     case membershipMessage(Value, from: PeerID)
     /// A pong answering our ping arrived.
     case heartbeatAck(from: PeerID)
-    /// An inbound connection failed authentication and was closed.
+    /// An inbound connection failed authentication, or came from a peer this node is
+    /// partitioned from, and was closed.
     case handshakeRejected(remote: String, reason: String)
 }
 
