@@ -27,7 +27,7 @@ public actor TrellisNode {
     private let startedAt: ContinuousClock.Instant
     private let requestHandlers: RequestHandlerBox
     private let messageSink: AsyncStream<[InboundMessage]>.Continuation
-    private var core: MembershipCore<OverlayScript>
+    private var core: MembershipCore
     private var peerMetadata: [PeerID: PeerMetadata] = [:]
     private var subscribers: [Int: AsyncStream<MemberEvent>.Continuation] = [:]
     private var nextSubscriber = 0

@@ -19,15 +19,19 @@ struct SimCommand: ParsableCommand {
     @Option(help: "One-way network latency in milliseconds.")
     var latency: Int64 = 1
 
+    @Option(help: "The fraction of membership messages and heartbeats the network loses (0 to 1).")
+    var loss: Double = 0
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
     func run() throws {
         let topology = try loadTopology(file)
         guard latency >= 1 else { throw ValidationError("--latency must be at least 1 ms") }
+        guard (0..<1).contains(loss) else { throw ValidationError("--loss must be from 0 up to (not including) 1") }
         let report: SimReport
         do {
-            report = try SimRunner(topology: topology, seed: seed, latencyMs: latency).run()
+            report = try SimRunner(topology: topology, seed: seed, latencyMs: latency, lossRate: loss).run()
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)

@@ -11,11 +11,11 @@ import TrellisWire
 /// list into connect/disconnect and member up/down directives, pings connected peers and runs
 /// the failure detector, and calls the script's `on_tick` on its period. A script callback that
 /// fails leaves the previous members in force and yields a `.scriptFailed` directive.
-public struct MembershipCore<Strategy: OverlayStrategy> {
+public struct MembershipCore {
     /// This node.
     public let selfID: PeerID
     /// The overlay script.
-    public private(set) var strategy: Strategy
+    public private(set) var strategy: any OverlayStrategy
     /// Timing of heartbeats, failure detection and ticks.
     public let settings: MembershipSettings
 
@@ -33,11 +33,14 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
     private var contacted: [PeerID: Int64] = [:]
     private var nextTickAt: Int64
     private var nextHeartbeatAt: Int64
+    /// The member list the script returned last, as it returned it: most callbacks return the
+    /// same list again, which then needs no parsing.
+    private var lastReturned: [String] = []
 
     /// Creates the core and runs the script's `init` with `config` and this node's `tags`. The
     /// directives connect to the initial members, if the script returned any.
     public static func start(
-        selfID: PeerID, strategy: Strategy, config: Value, tags: [String: String] = [:],
+        selfID: PeerID, strategy: any OverlayStrategy, config: Value, tags: [String: String] = [:],
         settings: MembershipSettings = .init(), now: Int64
     ) -> (MembershipCore, [MembershipDirective]) {
         var core = MembershipCore(selfID: selfID, strategy: strategy, settings: settings, now: now)
@@ -53,7 +56,7 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
         return (core, directives)
     }
 
-    private init(selfID: PeerID, strategy: Strategy, settings: MembershipSettings, now: Int64) {
+    private init(selfID: PeerID, strategy: any OverlayStrategy, settings: MembershipSettings, now: Int64) {
         self.selfID = selfID
         self.strategy = strategy
         self.settings = settings
@@ -153,7 +156,7 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
 
     private mutating func run(
         _ callback: String, now: Int64, into directives: inout [MembershipDirective],
-        _ body: (Strategy) throws(ScriptError) -> OverlayOutcome
+        _ body: (any OverlayStrategy) throws(ScriptError) -> OverlayOutcome
     ) {
         let outcome: OverlayOutcome
         do {
@@ -177,11 +180,17 @@ public struct MembershipCore<Strategy: OverlayStrategy> {
     }
 
     private mutating func apply(members returned: [String]?, from callback: String, into directives: inout [MembershipDirective]) {
-        guard let returned else { return }
+        guard let returned, returned != lastReturned else { return }
         var next: Set<PeerID> = [selfID]
+        var allParsed = true
         for text in returned {
-            if let peer = parsePeer(text, field: "members", callback: callback, into: &directives) { next.insert(peer) }
+            if let peer = parsePeer(text, field: "members", callback: callback, into: &directives) {
+                next.insert(peer)
+            } else {
+                allParsed = false
+            }
         }
+        lastReturned = allParsed ? returned : []
         let previous = Set(members)
         for peer in next.subtracting(previous).sorted() {
             directives.append(.memberUp(peer))

@@ -14,6 +14,8 @@ struct ExpectationChecker {
 
     private let expectations: [Expectation]
     private var statuses: [Status]
+    /// Each expectation's verdict on the last snapshot, reused while the cluster is unchanged.
+    private var verdicts: [Int: (holds: Bool, detail: String)] = [:]
 
     init(expectations: [Expectation]) {
         self.expectations = expectations
@@ -35,7 +37,10 @@ struct ExpectationChecker {
         return snapshot.live.filter { $0.members.count == target }.count
     }
 
-    mutating func evaluate(_ snapshot: ClusterSnapshot, now: Int, scheduleDone: Bool) {
+    /// Checks the pending expectations against `snapshot`. With `changed` false the snapshot
+    /// is the one checked last time, and its verdicts are reused.
+    mutating func evaluate(_ snapshot: ClusterSnapshot, now: Int, scheduleDone: Bool, changed: Bool = true) {
+        if changed { verdicts = [:] }
         for (index, expectation) in expectations.enumerated() {
             guard case .pending = statuses[index] else { continue }
             if expectation.after == .schedule && !scheduleDone {
@@ -44,7 +49,8 @@ struct ExpectationChecker {
                     : .pending(lastDetail: "waiting for the schedule")
                 continue
             }
-            let (holds, detail) = Self.check(expectation.kind, snapshot)
+            let (holds, detail) = verdicts[index] ?? Self.check(expectation.kind, snapshot)
+            verdicts[index] = (holds, detail)
             if holds {
                 statuses[index] = .held(atMs: now)
             } else if now > expectation.withinMs {

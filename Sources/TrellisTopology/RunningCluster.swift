@@ -2,12 +2,15 @@ import Foundation
 import Logging
 import NIOCore
 import Trellis
+import TrellisSimulator
 import TrellisWire
 
 /// The nodes of a topology while `trellis up` runs them.
 actor RunningCluster {
     enum State: String, Sendable {
         case running, left, killed
+        /// A node that a scheduled `add` has not started yet.
+        case notStarted = "not started"
     }
 
     struct Member {
@@ -25,10 +28,15 @@ actor RunningCluster {
     private let overlayConfig: Value
     private var members: [Member]
     private(set) var scheduleDone: Bool
+    /// Picks the nodes of `fraction` actions and `add`'s join targets.
+    private var random = SimRandom(seed: 1)
 
     /// Starts every node of `topology`. Ports are chosen first, so that strings in the overlay
     /// config that name a node can be replaced by that node's id before any script starts.
     static func start(_ topology: Topology, group: any EventLoopGroup, logger: Logger) async throws(TopologyRunError) -> RunningCluster {
+        guard topology.nodes.count <= Topology.maximumRealNodes else {
+            throw .tooManyNodes(topology.nodes.count, limit: Topology.maximumRealNodes)
+        }
         let free = try FreePorts.allocate(topology.nodes.filter { $0.port == 0 }.count, host: topology.host)
         var nextFree = free.makeIterator()
         let ids = topology.nodes.map { spec in
@@ -44,9 +52,9 @@ actor RunningCluster {
         let cluster = RunningCluster(
             topology: topology, group: group, logger: logger, source: source,
             config: substituteNodeNames(in: topology.overlayConfig, byName),
-            members: zip(topology.nodes, ids).map { Member(spec: $0, id: $1, node: nil, state: .killed) }
+            members: zip(topology.nodes, ids).map { Member(spec: $0, id: $1, node: nil, state: .notStarted) }
         )
-        for index in ids.indices { try await cluster.startNode(at: index) }
+        for index in ids.indices where topology.nodes[index].addedAtMs == nil { try await cluster.startNode(at: index) }
         return cluster
     }
 
@@ -95,12 +103,43 @@ actor RunningCluster {
         for action in topology.schedule {
             try? await Task.sleep(until: startedAt + .milliseconds(action.atMs), clock: .continuous)
             if Task.isCancelled { return }
-            for name in action.nodes {
-                guard let index = index(of: name) else { continue }
-                await perform(action.action, at: index)
-            }
+            await perform(action)
         }
         scheduleDone = true
+    }
+
+    private var running: [Int] { members.indices.filter { members[$0].state == .running } }
+
+    private func perform(_ action: ScheduledAction) async {
+        let byName = Dictionary(uniqueKeysWithValues: members.enumerated().map { ($1.spec.name, $0) })
+        switch action.action {
+        case .leave, .kill, .restart:
+            for index in action.targets(running: running, index: byName, random: &random) {
+                await perform(action.action, at: index)
+            }
+        case .partition:
+            let groups = action.partitionGroups(running: running, index: byName, random: &random)
+            for group in groups {
+                let inside = Set(group)
+                let outside = Set(groups.joined().filter { !inside.contains($0) }.map { members[$0].id })
+                for index in group { await members[index].node?.setUnreachable(outside) }
+            }
+        case .heal:
+            for index in running { await members[index].node?.setUnreachable([]) }
+        case .add:
+            for name in action.nodes {
+                guard let index = byName[name] else { continue }
+                let targets = running
+                do {
+                    try await startNode(at: index)
+                } catch {
+                    logger.error("adding a node failed", metadata: ["node": "\(name)", "error": "\(error)"])
+                    continue
+                }
+                guard let target = action.via.flatMap({ byName[$0] }) ?? (targets.isEmpty ? nil : targets[random.below(targets.count)]) else { continue }
+                await members[index].node?.join(members[target].id)
+            }
+        }
     }
 
     private func perform(_ action: ScheduledAction.Action, at index: Int) async {
@@ -114,7 +153,7 @@ actor RunningCluster {
             members[index].state = .killed
             await members[index].node?.stop()
         case .restart:
-            guard members[index].state != .running else { return }
+            guard members[index].state == .killed else { return }
             do {
                 try await startNode(at: index)
             } catch {
@@ -125,6 +164,8 @@ actor RunningCluster {
             if let target = topology.rejoinTarget(for: index, isRunning: { members[$0].state == .running }) {
                 await members[index].node?.join(members[target].id)
             }
+        case .partition, .heal, .add:
+            return
         }
     }
 

@@ -34,7 +34,16 @@ import TrellisWire
 /// [[schedule]]                    # timed actions, run in order of `at`
 /// at = "2s"
 /// action = "leave"                # "leave" (graceful), "kill" (abrupt) or "restart" (a killed node)
-/// node = "n5"                     # or nodes = ["n4", "n5"]
+/// node = "n5"                     # or nodes = ["n4", "n5"]; kill also takes fraction = 0.2
+/// # action = "partition" with groups = [["n1", "n2"], ["n3"]] (running nodes in no group form
+/// #   one more) or fraction = 0.5 (a random half cut off from the rest)
+/// # action = "heal": every partition ends
+/// # action = "add" with count = 3 (new nodes n6, n7, n8) and optional via = "n1" (default:
+/// #   a random running node) to join through
+///
+/// [[report]]                      # `trellis sim`: overlay figures at this time
+/// at = "10s"
+/// broadcasts = 20                 # floods from random live nodes to measure reliability
 ///
 /// [[expect]]                      # checked by the runner
 /// name = "all converge"           # default: derived from the kind
@@ -72,6 +81,19 @@ public struct Topology: Sendable, Equatable {
     public var schedule: [ScheduledAction]
     /// The expectations the runner checks, in file order.
     public var expectations: [Expectation]
+    /// When `trellis sim` reports the overlay's figures, sorted by time.
+    public var reports: [ReportPoint] = []
+
+    /// The nodes that run from the start (not added by the schedule).
+    public var initialNodes: [NodeSpec] { nodes.filter { $0.addedAtMs == nil } }
+}
+
+/// A time at which the simulator measures the overlay.
+public struct ReportPoint: Sendable, Equatable {
+    /// When, in milliseconds from start.
+    public var atMs: Int
+    /// How many floods from random live nodes measure broadcast reliability.
+    public var broadcasts: Int
 }
 
 /// One node of a topology.
@@ -82,6 +104,8 @@ public struct NodeSpec: Sendable, Equatable {
     public var port: Int
     /// The node's tags: the `[nodes]` defaults with its `tags_by_node` entry merged over them.
     public var tags: [String: String]
+    /// When a scheduled `add` starts the node; `nil` for nodes that run from the start.
+    public var addedAtMs: Int? = nil
 }
 
 /// How the nodes join each other after they start.
@@ -129,14 +153,28 @@ public struct ScheduledAction: Sendable, Equatable {
         case kill
         /// A killed node starts again on its old port and re-joins.
         case restart
+        /// The network splits into groups that cannot reach one another.
+        case partition
+        /// Every partition ends.
+        case heal
+        /// New nodes start and join.
+        case add
     }
 
     /// When the action happens, in milliseconds from start.
     public var atMs: Int
     /// What happens.
     public var action: Action
-    /// The nodes it happens to.
+    /// The nodes it happens to (for `add`, the new nodes).
     public var nodes: [String]
+    /// `kill`, `partition`: the fraction of the running nodes, picked at random when the
+    /// action runs, that is killed or cut off from the rest.
+    public var fraction: Double? = nil
+    /// `partition`: groups whose nodes can only reach one another; running nodes in no group
+    /// form one more group.
+    public var groups: [[String]] = []
+    /// `add`: the node the new nodes join through; `nil` for a random running node.
+    public var via: String? = nil
 }
 
 /// A property of the cluster that the runner checks.

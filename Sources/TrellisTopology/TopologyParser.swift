@@ -3,8 +3,10 @@ import TOMLKit
 import TrellisWire
 
 extension Topology {
-    /// The most nodes a topology may start.
-    public static let maximumNodes = 1024
+    /// The most nodes a topology may have (`trellis sim` runs them all).
+    public static let maximumNodes = 100_000
+    /// The most nodes `trellis up` starts in one process.
+    public static let maximumRealNodes = 1024
     /// The time limit when the file sets no `timeout`.
     public static let defaultTimeoutMs = 30_000
 
@@ -51,7 +53,7 @@ struct TopologyParser {
     var file: String { root.context.file }
 
     func parse() throws(TopologyError) -> Topology {
-        try root.allowOnly(["name", "cluster", "cookie", "overlay", "timeout", "host", "overlay_config", "nodes", "join", "schedule", "expect"])
+        try root.allowOnly(["name", "cluster", "cookie", "overlay", "timeout", "host", "overlay_config", "nodes", "join", "schedule", "expect", "report"])
         let name = try root.require(root.string("name", example: "name = \"my-cluster\""), "name", example: "name = \"my-cluster\"")
         try nonEmpty(name, "name", in: root)
         let cluster = try root.string("cluster", example: "cluster = \"\(name)\"") ?? name
@@ -69,16 +71,22 @@ struct TopologyParser {
         guard let nodesTable = try root.table("nodes", example: "[nodes] count = 3") else {
             throw root.error(.missingKey, "nodes", "missing the [nodes] table", fix: "Add a `[nodes]` table with `count = 3` or `names = [\"a\", \"b\"]`")
         }
-        let nodes = try parseNodes(nodesTable)
-        let names = nodes.map(\.name)
-        let plans = TopologyPlanParser(nodeNames: names, timeoutMs: timeoutMs)
+        var (nodes, defaultTags) = try parseNodes(nodesTable)
+        let plans = TopologyPlanParser(nodeNames: nodes.map(\.name), timeoutMs: timeoutMs)
         let join = try plans.parseJoin(root.table("join", example: "[join] plan = \"seed\""))
-        let schedule = try plans.parseSchedule(root.tables("schedule", example: "[[schedule]] at = \"2s\" action = \"leave\" node = \"n1\""))
-        let expectations = try plans.parseExpectations(
+        let scheduleParser = TopologyScheduleParser(plans: plans)
+        let (schedule, added) = try scheduleParser.parse(root.tables("schedule", example: "[[schedule]] at = \"2s\" action = \"leave\" node = \"n1\""))
+        let firstPort = nodes[0].port
+        for (name, atMs) in added {
+            nodes.append(NodeSpec(name: name, port: firstPort == 0 ? 0 : firstPort + nodes.count, tags: defaultTags, addedAtMs: atMs))
+        }
+        let expectations = try TopologyPlanParser(nodeNames: nodes.map(\.name), timeoutMs: timeoutMs).parseExpectations(
             root.tables("expect", example: "[[expect]] kind = \"members\" count = 3 within = \"5s\""), schedule: schedule)
+        let reports = try scheduleParser.parseReports(root.tables("report", example: "[[report]] at = \"10s\""))
         return Topology(
             name: name, cluster: cluster, cookie: cookie, overlayPath: overlayPath, overlayConfig: overlayConfig,
-            timeoutMs: timeoutMs, host: host, nodes: nodes, join: join, schedule: schedule, expectations: expectations)
+            timeoutMs: timeoutMs, host: host, nodes: nodes, join: join, schedule: schedule, expectations: expectations,
+            reports: reports)
     }
 
     private func nonEmpty(_ value: String, _ key: String, in table: TopologyTableReader) throws(TopologyError) {
@@ -117,7 +125,8 @@ struct TopologyParser {
         return try TopologyConfig.value(of: config.table, at: config.path, context: root.context)
     }
 
-    private func parseNodes(_ table: TopologyTableReader) throws(TopologyError) -> [NodeSpec] {
+    /// The nodes, and the tags every node gets by default.
+    private func parseNodes(_ table: TopologyTableReader) throws(TopologyError) -> ([NodeSpec], [String: String]) {
         try table.allowOnly(["count", "names", "base_port", "tags", "tags_by_node"])
         let names = try nodeNames(table)
         let basePort = try table.int("base_port", example: "base_port = 7000") ?? 0
@@ -134,11 +143,12 @@ struct TopologyParser {
                 perNode[key] = try tags(in: byNode, key, example: "\(key) = { role = \"seed\" }")
             }
         }
-        return names.enumerated().map { index, name in
+        let specs = names.enumerated().map { index, name in
             NodeSpec(
                 name: name, port: basePort == 0 ? 0 : basePort + index,
                 tags: defaults.merging(perNode[name] ?? [:]) { _, override in override })
         }
+        return (specs, defaults)
     }
 
     private func nodeNames(_ table: TopologyTableReader) throws(TopologyError) -> [String] {

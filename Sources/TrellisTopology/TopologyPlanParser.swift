@@ -1,4 +1,4 @@
-/// Parses the sections that refer to nodes by name: `[join]`, `[[schedule]]` and `[[expect]]`.
+/// Parses the sections that refer to nodes by name: `[join]` and `[[expect]]`.
 struct TopologyPlanParser {
     let nodeNames: [String]
     let timeoutMs: Int
@@ -69,77 +69,8 @@ struct TopologyPlanParser {
 
     private func nodeIndex(_ name: String) -> Int { nodeNames.firstIndex(of: name) ?? nodeNames.count }
 
-    private func requireNode(_ name: String, in table: TopologyTableReader, key: String) throws(TopologyError) {
+    func requireNode(_ name: String, in table: TopologyTableReader, key: String) throws(TopologyError) {
         guard nodeNames.contains(name) else { throw unknownNode(name, in: table, key: key, names: nodeNames) }
-    }
-
-    // MARK: [[schedule]]
-
-    func parseSchedule(_ entries: [TopologyTableReader]) throws(TopologyError) -> [ScheduledAction] {
-        var parsed: [(action: ScheduledAction, table: TopologyTableReader)] = []
-        for entry in entries {
-            try entry.allowOnly(["at", "action", "node", "nodes"])
-            let atMs = try entry.require(entry.duration("at"), "at", example: "at = \"2s\"")
-            guard atMs < timeoutMs else {
-                throw entry.error(.invalidValue, "at", "\(atMs) ms is not before the \(timeoutMs) ms timeout", fix: "Schedule it earlier or raise `timeout`")
-            }
-            let actions = ScheduledAction.Action.allCases.map(\.rawValue)
-            let name = try entry.require(entry.choice("action", actions), "action", example: "action = \"leave\"")
-            let nodes = try targets(of: entry)
-            parsed.append((ScheduledAction(atMs: atMs, action: ScheduledAction.Action(rawValue: name)!, nodes: nodes), entry))
-        }
-        // A stable sort: entries at the same time keep their file order.
-        let ordered = parsed.enumerated().sorted { ($0.element.action.atMs, $0.offset) < ($1.element.action.atMs, $1.offset) }.map(\.element)
-        try checkLifecycle(ordered)
-        return ordered.map(\.action)
-    }
-
-    private func targets(of entry: TopologyTableReader) throws(TopologyError) -> [String] {
-        let single = try entry.string("node", example: "node = \"\(nodeNames[0])\"")
-        let many = try entry.stringArray("nodes", example: "nodes = [\"\(nodeNames[0])\"]")
-        let key = many == nil ? "node" : "nodes"
-        let names: [String]
-        switch (single, many) {
-        case (let name?, nil): names = [name]
-        case (nil, let list?) where !list.isEmpty: names = list
-        case (_?, _?):
-            throw entry.error(.invalidValue, "nodes", "both `node` and `nodes` are given", fix: "Keep exactly one of them")
-        default:
-            throw entry.error(.missingKey, key, "no node to act on", fix: "Add `node = \"\(nodeNames[0])\"` or a non-empty `nodes = [...]`")
-        }
-        var seen: Set<String> = []
-        for name in names {
-            try requireNode(name, in: entry, key: key)
-            guard seen.insert(name).inserted else {
-                throw entry.error(.duplicateName, key, "\"\(name)\" is listed twice", fix: "List each node once")
-            }
-        }
-        return names
-    }
-
-    /// Replays the schedule: only running nodes can leave or be killed, and only killed nodes restart.
-    private func checkLifecycle(_ ordered: [(action: ScheduledAction, table: TopologyTableReader)]) throws(TopologyError) {
-        enum State { case running, left, killed }
-        var states = Dictionary(uniqueKeysWithValues: nodeNames.map { ($0, State.running) })
-        for (action, table) in ordered {
-            let key = action.nodes.count == 1 && table.has("node") ? "node" : "nodes"
-            for node in action.nodes {
-                let state = states[node] ?? .running
-                switch (action.action, state) {
-                case (.leave, .running): states[node] = .left
-                case (.kill, .running): states[node] = .killed
-                case (.restart, .killed): states[node] = .running
-                case (.restart, _):
-                    throw table.error(
-                        .invalidValue, key, "\(node) can't restart at \(action.atMs) ms: only killed nodes restart",
-                        fix: "Only killed nodes restart; add an earlier `action = \"kill\"` for \(node)")
-                default:
-                    throw table.error(
-                        .invalidValue, key, "\(node) can't \(action.action.rawValue) at \(action.atMs) ms: it has already \(state == .left ? "left" : "been killed")",
-                        fix: "Remove this action, or `restart` the node before it")
-                }
-            }
-        }
     }
 
     // MARK: [[expect]]

@@ -79,6 +79,36 @@ struct TopologyTableReader {
         return strings
     }
 
+    /// A number, written as an integer or a float.
+    func number(_ key: String, example: String) throws(TopologyError) -> Double? {
+        guard let value = table[key] else { return nil }
+        if let int = value.int { return Double(int) }
+        guard let double = value.double else { throw typeError(key, value, expected: .double, example: example) }
+        return double
+    }
+
+    /// An array of arrays of strings (`groups = [["a", "b"], ["c"]]`).
+    func stringArrays(_ key: String, example: String) throws(TopologyError) -> [[String]]? {
+        guard let value = table[key] else { return nil }
+        let problem = "expected an array of arrays of strings"
+        guard let array = value.array else { throw error(.wrongType, key, "\(problem), got \(describe(value.type))", fix: "Write it like `\(example)`") }
+        var result: [[String]] = []
+        for element in array {
+            guard let inner = element.array else {
+                throw error(.wrongType, key, "\(problem), got \(describe(element.type)) in it", fix: "Write it like `\(example)`")
+            }
+            var strings: [String] = []
+            for item in inner {
+                guard let string = item.string else {
+                    throw error(.wrongType, key, "\(problem), got \(describe(item.type)) in it", fix: "Write it like `\(example)`")
+                }
+                strings.append(string)
+            }
+            result.append(strings)
+        }
+        return result
+    }
+
     /// An array of tables (`[[schedule]]`); an empty array when absent.
     func tables(_ key: String, example: String) throws(TopologyError) -> [TopologyTableReader] {
         guard let value = table[key] else { return [] }

@@ -37,11 +37,11 @@ public struct UpReport: Codable, Sendable, Equatable {
     /// The report as one line of JSON.
     public func json() -> String { oneLineJSON(self) }
 
-    /// The report as a table for people.
-    public func table() -> String {
+    /// The report as a table for people, with at most `maxRows` node rows.
+    public func table(maxRows: Int = .max) -> String {
         let width = max(4, nodes.map(\.id.count).max() ?? 0)
         var lines = ["\("node".padding(toLength: width, withPad: " ", startingAt: 0))  state    errors  members"]
-        for node in nodes {
+        for node in nodes.prefix(maxRows) {
             let names = node.members.map { $0.split(separator: "@").first.map(String.init) ?? $0 }
             lines.append(
                 node.id.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
@@ -50,6 +50,7 @@ public struct UpReport: Codable, Sendable, Equatable {
                     + "\(node.members.count): " + names.joined(separator: " ")
             )
         }
+        if nodes.count > maxRows { lines.append("... and \(nodes.count - maxRows) more nodes (--json lists them all)") }
         lines.append("")
         for check in checks { lines.append("\(check.ok ? "ok  " : "FAIL")  \(check.name): \(check.detail)") }
         lines.append("\(ok ? "all expectations held" : "some expectations failed") in \(elapsedMs) ms")

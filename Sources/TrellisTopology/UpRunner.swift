@@ -9,6 +9,7 @@ import TrellisWire
 public enum TopologyRunError: Error, Sendable, CustomStringConvertible {
     case noFreePort(String, String)
     case nodeFailed(String, NodeError)
+    case tooManyNodes(Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -16,6 +17,8 @@ public enum TopologyRunError: Error, Sendable, CustomStringConvertible {
             return "cannot find a free port on \(host): \(why); set nodes.base_port to a free range"
         case .nodeFailed(let name, let error):
             return "node \(name) did not start: \(error)"
+        case .tooManyNodes(let count, let limit):
+            return "the topology has \(count) nodes; `trellis up` starts at most \(limit) in one process (use `trellis sim` for more)"
         }
     }
 }

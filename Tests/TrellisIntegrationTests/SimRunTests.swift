@@ -27,6 +27,59 @@ final class SimRunTests: XCTestCase {
 
     func testJSONCarriesTheDigest() throws {
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run("quickstart.toml").json().utf8)) as? [String: Any])
-        XCTAssertEqual(Set(object.keys), ["ok", "elapsed_ms", "nodes", "checks", "digest", "seed", "messages"])
+        XCTAssertEqual(Set(object.keys), ["ok", "elapsed_ms", "nodes", "checks", "digest", "seed", "messages", "reports"])
+    }
+
+    func testAPartitionSplitsTheOverlayAndTheHealJoinsIt() throws {
+        let report = try run("hyparview-partition.toml")
+        XCTAssertTrue(report.ok, report.table())
+        let (during, after) = (report.reports[0], report.reports[1])
+        XCTAssertEqual(during.largestComponent, 16, "each half is its own overlay: \(during)")
+        XCTAssertEqual(during.broadcastReliability.mean, 0.5, accuracy: 1e-9)
+        XCTAssertEqual(after.largestComponent, 32)
+        XCTAssertEqual(after.asymmetricEdges, 0, "views are symmetric again: \(after)")
+        XCTAssertEqual(after.broadcastReliability.min, 1)
+    }
+
+    func testKillingAFractionAndAddingNodesFollowTheSchedule() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("trellis-sim-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let overlay = TopologyRunTests.examples.appendingPathComponent("../../plugins/overlays/hyparview.lua").standardizedFileURL.path
+        let text = """
+            name = "grow"
+            overlay = "\(overlay)"
+            timeout = "20s"
+            [nodes]
+            count = 40
+            [join]
+            delay = "10ms"
+            [[schedule]]
+            at = "5s"
+            action = "kill"
+            fraction = 0.25
+            [[schedule]]
+            at = "6s"
+            action = "add"
+            count = 10
+            [[expect]]
+            kind = "connected"
+            within = "20s"
+            after = "schedule"
+            [[report]]
+            at = "15s"
+            """
+        let path = folder.appendingPathComponent("grow.toml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let topology = try Topology.load(path: path)
+        XCTAssertEqual(topology.nodes.count, 50)
+        XCTAssertEqual(topology.nodes.last?.addedAtMs, 6_000)
+        let report = try SimRunner(topology: topology, seed: 3).run()
+        XCTAssertTrue(report.ok, report.table())
+        XCTAssertEqual(report.nodes.filter { $0.state == "killed" }.count, 10)
+        XCTAssertEqual(report.reports.first?.live, 40)
+        XCTAssertEqual(report.reports.first?.largestComponent, 40)
+        XCTAssertEqual(report.reports.first?.broadcastReliability.min, 1)
+        XCTAssertEqual(try SimRunner(topology: topology, seed: 3).run().digest, report.digest)
     }
 }

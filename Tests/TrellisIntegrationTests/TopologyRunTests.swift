@@ -36,6 +36,18 @@ final class TopologyRunTests: XCTestCase {
         }
     }
 
+    func testSixtyFourHyParViewNodesHealAfterAFifthIsKilled() async throws {
+        let report = try await run("hyparview-64.toml")
+        XCTAssertTrue(report.ok, report.table())
+        XCTAssertEqual(report.nodes.filter { $0.state == "killed" }.count, 13, report.table())
+        for node in report.nodes where node.state == "running" { XCTAssertEqual(node.scriptErrors, 0) }
+    }
+
+    func testAHealedPartitionBecomesOneOverlayAgain() async throws {
+        let report = try await run("hyparview-partition.toml")
+        XCTAssertTrue(report.ok, report.table())
+    }
+
     func testClientServerServersSeeEveryoneClientsSeeServers() async throws {
         let report = try await run("client-server.toml")
         XCTAssertTrue(report.ok, report.table())

@@ -13,10 +13,10 @@ final class HyParViewTests: XCTestCase {
     func ids(_ count: Int) -> [PeerID] { (1...count).map { PeerID(name: "n\($0)", host: "10.0.0.1", port: 7000 + $0) } }
 
     /// `count` nodes, each joining through a random earlier one, run until the joins settle.
-    func cluster(_ count: Int, active: Int = 5, seed: UInt64 = 1) throws -> (SimulatedCluster<OverlayScript>, [PeerID]) {
+    func cluster(_ count: Int, active: Int = 5, seed: UInt64 = 1) throws -> (SimulatedCluster, [PeerID]) {
         let path = ShippedOverlayTests.overlays.appendingPathComponent("hyparview.lua").path
         let nodes = ids(count)
-        let cluster = SimulatedCluster<OverlayScript>(latency: 2)
+        let cluster = SimulatedCluster(latency: 2)
         let config = Value.map(["active": .int(Int64(active))])
         var random = SplitMix(seed)
         for (index, id) in nodes.enumerated() {
@@ -32,11 +32,11 @@ final class HyParViewTests: XCTestCase {
     }
 
     /// Each live node's active view, without itself.
-    func views(_ cluster: SimulatedCluster<OverlayScript>) -> [PeerID: Set<PeerID>] {
+    func views(_ cluster: SimulatedCluster) -> [PeerID: Set<PeerID>] {
         Dictionary(uniqueKeysWithValues: cluster.liveNodes.map { node in (node, Set(cluster.members(of: node)).subtracting([node])) })
     }
 
-    func assertHealthy(_ cluster: SimulatedCluster<OverlayScript>, active: Int, file: StaticString = #filePath, line: UInt = #line) {
+    func assertHealthy(_ cluster: SimulatedCluster, active: Int, file: StaticString = #filePath, line: UInt = #line) {
         let views = views(cluster)
         for (node, view) in views {
             XCTAssertFalse(view.isEmpty, "\(node) is isolated", file: file, line: line)
@@ -91,7 +91,7 @@ final class HyParViewTests: XCTestCase {
     func testANodeWhoseJoinFailedAsksItsSeedAgain() throws {
         let path = ShippedOverlayTests.overlays.appendingPathComponent("hyparview.lua").path
         let nodes = ids(2)
-        let cluster = SimulatedCluster<OverlayScript>(latency: 2)
+        let cluster = SimulatedCluster(latency: 2)
         for (index, id) in nodes.enumerated() {
             cluster.addNode(id, strategy: try OverlayScript(contentsOf: path, seed: UInt64(index + 1)), config: .nil, settings: settings)
         }

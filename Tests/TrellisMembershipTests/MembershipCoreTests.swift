@@ -36,7 +36,7 @@ final class MembershipCoreTests: XCTestCase {
     let a = PeerID(name: "a", host: "127.0.0.1", port: 2)
     let b = PeerID(name: "b", host: "127.0.0.1", port: 3)
 
-    func makeCore(_ overlay: ScriptedOverlay) -> MembershipCore<ScriptedOverlay> {
+    func makeCore(_ overlay: ScriptedOverlay) -> MembershipCore {
         let settings = MembershipSettings(heartbeatInterval: 100, failureTimeout: 500, defaultTickInterval: 1_000)
         return MembershipCore.start(selfID: me, strategy: overlay, config: .nil, settings: settings, now: 0).0
     }

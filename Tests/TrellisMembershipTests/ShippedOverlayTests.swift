@@ -17,9 +17,9 @@ final class ShippedOverlayTests: XCTestCase {
 
     func ids(_ count: Int) -> [PeerID] { (1...count).map { PeerID(name: "n\($0)", host: "127.0.0.1", port: 7100 + $0) } }
 
-    func cluster(_ script: String, _ nodes: [PeerID], config: (PeerID) -> Value = { _ in .nil }) throws -> SimulatedCluster<OverlayScript> {
+    func cluster(_ script: String, _ nodes: [PeerID], config: (PeerID) -> Value = { _ in .nil }) throws -> SimulatedCluster {
         let path = Self.overlays.appendingPathComponent(script).path
-        let cluster = SimulatedCluster<OverlayScript>(latency: 2)
+        let cluster = SimulatedCluster(latency: 2)
         for (index, id) in nodes.enumerated() {
             let overlay = try OverlayScript(contentsOf: path, seed: UInt64(index + 1))
             cluster.addNode(id, strategy: overlay, config: config(id), settings: settings)
@@ -27,7 +27,7 @@ final class ShippedOverlayTests: XCTestCase {
         return cluster
     }
 
-    func assertEveryLiveNode(of cluster: SimulatedCluster<OverlayScript>, sees expected: [PeerID], file: StaticString = #filePath, line: UInt = #line) {
+    func assertEveryLiveNode(of cluster: SimulatedCluster, sees expected: [PeerID], file: StaticString = #filePath, line: UInt = #line) {
         for node in cluster.liveNodes {
             XCTAssertEqual(cluster.members(of: node), expected.sorted(), "members of \(node)", file: file, line: line)
         }
@@ -117,7 +117,7 @@ final class ShippedOverlayTests: XCTestCase {
         let path = Self.overlays.appendingPathComponent("client_server.lua").path
         let servers = (1...2).map { PeerID(name: "s\($0)", host: "127.0.0.1", port: 7200 + $0) }
         let clients = (1...8).map { PeerID(name: "c\($0)", host: "127.0.0.1", port: 7300 + $0) }
-        let cluster = SimulatedCluster<OverlayScript>(latency: 2)
+        let cluster = SimulatedCluster(latency: 2)
         for (index, id) in (servers + clients).enumerated() {
             let role = servers.contains(id) ? "server" : "client"
             cluster.addNode(id, strategy: try OverlayScript(contentsOf: path, seed: UInt64(index + 1)), config: .nil,

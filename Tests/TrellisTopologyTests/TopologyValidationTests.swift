@@ -69,8 +69,8 @@ final class TopologyValidationTests: XCTestCase {
     }
 
     func testNodeCountsNamesAndPorts() {
-        scratch.assertError("name = \"t\"\noverlay = \"overlay.lua\"\n[nodes]\ncount = 0\n", .invalidValue, line: 4, key: "nodes.count", "1 to 1024")
-        scratch.assertError("name = \"t\"\noverlay = \"overlay.lua\"\n[nodes]\ncount = 1025\n", .invalidValue, line: 4, key: "nodes.count")
+        scratch.assertError("name = \"t\"\noverlay = \"overlay.lua\"\n[nodes]\ncount = 0\n", .invalidValue, line: 4, key: "nodes.count", "1 to 100000")
+        scratch.assertError("name = \"t\"\noverlay = \"overlay.lua\"\n[nodes]\ncount = 100001\n", .invalidValue, line: 4, key: "nodes.count")
         scratch.assertError(minimalTopology + "names = [\"a\"]\n", .invalidValue, line: 6, key: "nodes.names", "exactly one")
         let named = "name = \"t\"\noverlay = \"overlay.lua\"\n[nodes]\n"
         scratch.assertError(named + "names = [\"a\", \"b\", \"a\"]\n", .duplicateName, line: 4, key: "nodes.names", "\"a\" is listed twice")
@@ -126,7 +126,36 @@ final class TopologyValidationTests: XCTestCase {
             key: "schedule[0].nodes", "exactly one")
         scratch.assertError(
             minimalTopology + "[[schedule]]\nat = \"1s\"\naction = \"kill\"\nnodes = [\"n2\", \"n2\"]\n", .duplicateName, line: 9,
-            key: "schedule[0].nodes")
+            key: "schedule[0].nodes")    }
+
+    func testFaultAndGrowthActions() throws {
+        let at = "[[schedule]]\nat = \"1s\"\n"
+        scratch.assertError(minimalTopology + at + "action = \"kill\"\nfraction = 1.5\n", .invalidValue, line: 9, key: "schedule[0].fraction", "between 0 and 1")
+        scratch.assertError(
+            minimalTopology + at + "action = \"kill\"\nfraction = 0.5\nnode = \"n1\"\n", .invalidValue, line: 10, key: "schedule[0].node", "exactly one")
+        scratch.assertError(minimalTopology + at + "action = \"heal\"\nnode = \"n1\"\n", .unknownKey, line: 9, key: "schedule[0].node", "takes no other keys")
+        scratch.assertError(minimalTopology + at + "action = \"partition\"\n", .missingKey, line: 6, key: "schedule[0].groups")
+        scratch.assertError(
+            minimalTopology + at + "action = \"partition\"\ngroups = [[\"n1\"], [\"n1\", \"n2\"]]\n", .duplicateName, line: 9,
+            key: "schedule[0].groups", "two groups")
+        scratch.assertError(
+            minimalTopology + at + "action = \"partition\"\ngroups = [[\"n1\", \"nine\"]]\n", .unknownNode, line: 9, key: "schedule[0].groups")
+        scratch.assertError(minimalTopology + at + "action = \"add\"\nvia = \"n9\"\ncount = 1\n", .unknownNode, line: 9, key: "schedule[0].via")
+        scratch.assertError(
+            minimalTopology + at + "action = \"add\"\ncount = 2\n" + "[[schedule]]\nat = \"0.5s\"\naction = \"kill\"\nnode = \"n5\"\n",
+            .invalidValue, line: 13, key: "schedule[1].node", "added later")
+
+        let grown = try scratch.parse(
+            minimalTopology + at + "action = \"partition\"\ngroups = [[\"n1\"]]\n" + "[[schedule]]\nat = \"2s\"\naction = \"add\"\ncount = 2\nvia = \"n2\"\n"
+                + "[[schedule]]\nat = \"3s\"\naction = \"heal\"\n" + "[[schedule]]\nat = \"4s\"\naction = \"kill\"\nnode = \"n5\"\n"
+                + "[[report]]\nat = \"5s\"\nbroadcasts = 4\n")
+        XCTAssertEqual(grown.nodes.map(\.name), ["n1", "n2", "n3", "n4", "n5"])
+        XCTAssertEqual(grown.initialNodes.count, 3)
+        XCTAssertEqual(grown.schedule.map(\.action), [.partition, .add, .heal, .kill])
+        XCTAssertEqual(grown.schedule[0].groups, [["n1"]])
+        XCTAssertEqual(grown.schedule[1].nodes, ["n4", "n5"])
+        XCTAssertEqual(grown.schedule[1].via, "n2")
+        XCTAssertEqual(grown.reports, [ReportPoint(atMs: 5_000, broadcasts: 4)])
     }
 
     func testExpectationRules() {

@@ -6,31 +6,40 @@
 -- one is promoted. Active views stay symmetric: a node adds a peer only when that peer adds
 -- it too, and tells a peer it drops (`disconnect`).
 --
+-- One addition to the paper: peers lost to a failure are remembered (up to `lost` of them)
+-- and asked again, with a backoff, to become neighbors. A dead peer costs a refused
+-- connection now and then; a peer behind a healed partition answers, and the two sides of
+-- the partition become one overlay again.
+--
 -- Messages (msg.type): join, forward_join, connect, neighbor, neighbor_reply, disconnect
 -- (with leaving = true when the sender leaves the cluster), shuffle, shuffle_reply.
--- config (defaults from the paper): active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3,
--- kp = 4, neighbor_timeout = 2000 (ms to wait for a neighbor_reply).
+-- config (paper defaults): active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4;
+-- also neighbor_timeout = 2000 (ms to wait for a neighbor_reply), lost = 10 (failed peers
+-- remembered), retry_min = 1000 and retry_max = 8000 (ms between two tries of a lost peer).
 -- The shuffle runs on every tick.
+--
+-- Views are arrays, not sets: their order is deterministic, so the same seed gives the
+-- same run (iterating a set with pairs would not).
 
-local defaults = { active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4, neighbor_timeout = 2000 }
+local defaults = {
+  active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4,
+  neighbor_timeout = 2000, lost = 10, retry_min = 1000, retry_max = 8000,
+}
 
-local function sorted(set)
-  local list = {}
-  for peer in pairs(set) do list[#list + 1] = peer end
-  table.sort(list)                        -- sorted, so the same seed gives the same run
-  return list
+local function index_of(list, peer)
+  for i, p in ipairs(list) do if p == peer then return i end end
 end
 
-local function size(set)
-  local n = 0
-  for _ in pairs(set) do n = n + 1 end
-  return n
+local function remove(list, peer)
+  local i = index_of(list, peer)
+  if i then table.remove(list, i) end
+  return i ~= nil
 end
 
--- Up to n distinct random peers of set, skipping those in `except` (a set or nil).
-local function sample(set, n, except)
+-- Up to n distinct random entries of list, skipping those in `except` (a set or nil).
+local function sample(list, n, except)
   local pool = {}
-  for _, peer in ipairs(sorted(set)) do
+  for _, peer in ipairs(list) do
     if not (except and except[peer]) then pool[#pool + 1] = peer end
   end
   local picked = {}
@@ -40,38 +49,67 @@ local function sample(set, n, except)
   return picked
 end
 
-local function pick(set, except) return sample(set, 1, except)[1] end
+local function pick(list, except) return sample(list, 1, except)[1] end
 
 local function send(out, to, msg) out[#out + 1] = { to = to, msg = msg } end
 
 local function add_passive(s, peer)
-  if peer == s.self or s.active[peer] or s.passive[peer] then return end
-  if size(s.passive) >= s.cfg.passive then s.passive[pick(s.passive)] = nil end
-  s.passive[peer] = true
+  if peer == s.self or index_of(s.active, peer) or index_of(s.passive, peer) then return end
+  if #s.passive >= s.cfg.passive then table.remove(s.passive, math.random(#s.passive)) end
+  s.passive[#s.passive + 1] = peer
 end
 
 -- Makes room in the active view by dropping a random peer, which is told so.
 local function drop_random_active(s, out)
-  local victim = pick(s.active)
-  s.active[victim] = nil
+  local victim = table.remove(s.active, math.random(#s.active))
   send(out, victim, { type = "disconnect" })
   add_passive(s, victim)
 end
 
 local function add_active(s, peer, out)
-  if peer == s.self or s.active[peer] then return end
-  if size(s.active) >= s.cfg.active then drop_random_active(s, out) end
-  s.active[peer], s.passive[peer], s.pending[peer] = true, nil, nil
+  if peer == s.self or index_of(s.active, peer) then return end
+  if #s.active >= s.cfg.active then drop_random_active(s, out) end
+  s.active[#s.active + 1] = peer
+  remove(s.passive, peer)
+  s.pending[peer] = nil
+  for i, entry in ipairs(s.lost) do
+    if entry.peer == peer then table.remove(s.lost, i) break end
+  end
 end
 
 -- Asks a random passive peer to become an active neighbor, one request at a time. With no
 -- active peer left the request has high priority and cannot be refused.
 local function promote(s, out)
-  if size(s.active) >= s.cfg.active or next(s.pending) then return end
+  if #s.active >= s.cfg.active or next(s.pending) then return end
   local candidate = pick(s.passive)
   if not candidate then return end
   s.pending[candidate] = s.now
-  send(out, candidate, { type = "neighbor", priority = next(s.active) and "low" or "high" })
+  send(out, candidate, { type = "neighbor", priority = #s.active > 0 and "low" or "high" })
+end
+
+-- Remembers a peer that failed, or doubles the wait before trying it again.
+local function remember_lost(s, peer)
+  for _, entry in ipairs(s.lost) do
+    if entry.peer == peer then
+      entry.wait = math.min(entry.wait * 2, s.cfg.retry_max)
+      entry.due = s.now + entry.wait
+      return
+    end
+  end
+  if #s.lost >= s.cfg.lost then table.remove(s.lost, 1) end
+  s.lost[#s.lost + 1] = { peer = peer, wait = s.cfg.retry_min, due = s.now + s.cfg.retry_min }
+end
+
+-- Asks one lost peer whose wait is over to be a neighbor again (high priority: it makes
+-- room for us). The entry stays until the peer answers or is promoted.
+local function retry_lost(s, out)
+  for _, entry in ipairs(s.lost) do
+    if entry.due <= s.now and not s.pending[entry.peer] then
+      entry.due = s.now + entry.wait
+      send(out, entry.peer, { type = "neighbor", priority = "high" })
+      return
+    end
+  end
 end
 
 local handlers = {}
@@ -79,7 +117,7 @@ local handlers = {}
 -- A new node joined through us: take it in and walk its id through the overlay.
 function handlers.join(s, from, _, out)
   add_active(s, from, out)
-  for _, peer in ipairs(sorted(s.active)) do
+  for _, peer in ipairs(s.active) do
     if peer ~= from then send(out, peer, { type = "forward_join", node = from, ttl = s.cfg.arwl }) end
   end
 end
@@ -90,8 +128,8 @@ function handlers.forward_join(s, from, msg, out)
   local node, ttl = msg.node, msg.ttl
   if node == s.self then return end
   local next_hop = pick(s.active, { [from] = true, [node] = true })
-  if ttl <= 0 or size(s.active) <= 1 or not next_hop then
-    if not s.active[node] then
+  if ttl <= 0 or #s.active <= 1 or not next_hop then
+    if not index_of(s.active, node) then
       add_active(s, node, out)
       send(out, node, { type = "connect" })
     end
@@ -105,20 +143,23 @@ end
 function handlers.connect(s, from, _, out) add_active(s, from, out) end
 
 function handlers.neighbor(s, from, msg, out)
-  local accept = msg.priority == "high" or size(s.active) < s.cfg.active
+  local accept = msg.priority == "high" or #s.active < s.cfg.active
   if accept then add_active(s, from, out) end
   send(out, from, { type = "neighbor_reply", accepted = accept })
 end
 
+-- A refusal is not retried at once (that would ping-pong between full views): the next
+-- tick asks another passive peer.
 function handlers.neighbor_reply(s, from, msg, out)
   s.pending[from] = nil
-  if msg.accepted then add_active(s, from, out) else promote(s, out) end
+  if msg.accepted then add_active(s, from, out) end
 end
 
 -- A peer dropped us: keep it as a backup, unless it is leaving the cluster.
 function handlers.disconnect(s, from, msg)
-  s.active[from], s.pending[from] = nil, nil
-  if msg.leaving then s.passive[from] = nil else add_passive(s, from) end
+  remove(s.active, from)
+  s.pending[from] = nil
+  if msg.leaving then remove(s.passive, from) else add_passive(s, from) end
 end
 
 local function integrate(s, nodes)
@@ -126,8 +167,11 @@ local function integrate(s, nodes)
 end
 
 -- A shuffle walks a few steps, then the node where it ends trades passive entries with
--- its origin.
+-- its origin. Shuffles travel only between active neighbors, so one from a peer we do not
+-- count as a neighbor means its view is out of step with ours (a message lost to a failure
+-- or a partition): we tell it to drop us, and the views are symmetric again.
 function handlers.shuffle(s, from, msg, out)
+  if not index_of(s.active, from) then send(out, from, { type = "disconnect" }) end
   local next_hop = pick(s.active, { [from] = true, [msg.origin] = true })
   if msg.ttl > 1 and next_hop then
     send(out, next_hop, { type = "shuffle", origin = msg.origin, nodes = msg.nodes, ttl = msg.ttl - 1 })
@@ -142,20 +186,23 @@ end
 function handlers.shuffle_reply(s, _, msg) integrate(s, msg.nodes) end
 
 local function members(s)
-  local list = sorted(s.active)
-  list[#list + 1] = s.self
+  local list = { s.self }
+  for i, peer in ipairs(s.active) do list[i + 1] = peer end
   return list
 end
 
 return {
   name = "hyparview",
-  version = 1,
+  version = 2,
   tick = 1000,
 
   init = function(ctx)
     local cfg = {}
     for key, value in pairs(defaults) do cfg[key] = ctx.config[key] or value end
-    return { self = ctx.self, cfg = cfg, active = {}, passive = {}, pending = {}, now = ctx.now }
+    return {
+      self = ctx.self, cfg = cfg, now = ctx.now,
+      active = {}, passive = {}, pending = {}, lost = {},
+    }
   end,
 
   join = function(s, seed)
@@ -169,8 +216,8 @@ return {
   leave = function(s, peer)
     local out = {}
     if peer == s.self then
-      for _, p in ipairs(sorted(s.active)) do send(out, p, { type = "disconnect", leaving = true }) end
-      s.active, s.passive, s.pending, s.left = {}, {}, {}, true
+      for _, p in ipairs(s.active) do send(out, p, { type = "disconnect", leaving = true }) end
+      s.active, s.passive, s.pending, s.lost, s.left = {}, {}, {}, {}, true
     end
     return s, members(s), out
   end,
@@ -188,10 +235,14 @@ return {
     if s.left then return s end
     local out = {}
     for peer, asked in pairs(s.pending) do     -- an unanswered neighbor request: try another
-      if now - asked > s.cfg.neighbor_timeout then s.pending[peer], s.passive[peer] = nil, nil end
+      if now - asked > s.cfg.neighbor_timeout then
+        s.pending[peer] = nil
+        remove(s.passive, peer)
+      end
     end
     promote(s, out)
-    if not next(s.active) and not next(s.pending) and not next(s.passive) and s.seed then
+    retry_lost(s, out)
+    if #s.active == 0 and not next(s.pending) and #s.passive == 0 and s.seed then
       add_active(s, s.seed, out)                -- alone (the join failed): ask the seed again
       send(out, s.seed, { type = "join" })
     end
@@ -205,10 +256,17 @@ return {
     return s, members(s), out
   end,
 
-  -- A peer is unreachable: drop it from both views and promote a passive peer.
+  -- A peer is unreachable: drop it from both views, remember it if it was a neighbor (or
+  -- back off if it was already lost), and promote a passive peer.
   on_down = function(s, peer)
     local out = {}
-    s.active[peer], s.passive[peer], s.pending[peer] = nil, nil, nil
+    local known_lost = false
+    for _, entry in ipairs(s.lost) do
+      if entry.peer == peer then known_lost = true end
+    end
+    if remove(s.active, peer) or known_lost then remember_lost(s, peer) end
+    remove(s.passive, peer)
+    s.pending[peer] = nil
     promote(s, out)
     return s, members(s), out
   end,
