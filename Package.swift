@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "TrellisBench",
             dependencies: [
-                "Trellis", "TrellisWire",
+                "Trellis", "TrellisWire", "TrellisLua",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

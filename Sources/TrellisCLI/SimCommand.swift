@@ -22,6 +22,9 @@ struct SimCommand: ParsableCommand {
     @Option(help: "The fraction of membership messages and heartbeats the network loses (0 to 1).")
     var loss: Double = 0
 
+    @Option(help: "Write the final members graph to this file in Graphviz DOT format.")
+    var dot: String?
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -36,6 +39,7 @@ struct SimCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
         }
+        if let dot { try writeDot(MembersGraphDot.render(report.nodes, of: topology), to: dot) }
         print(json ? report.json() : report.table())
         if !report.ok { throw ExitCode(1) }
     }

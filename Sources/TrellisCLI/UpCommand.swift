@@ -16,6 +16,9 @@ struct UpCommand: AsyncParsableCommand {
     @Argument(help: "The topology file (TOML), e.g. examples/topologies/quickstart.toml.")
     var file: String
 
+    @Option(help: "Write the final members graph to this file in Graphviz DOT format.")
+    var dot: String?
+
     @Flag(help: "Print one JSON object instead of progress and a table.")
     var json = false
 
@@ -27,6 +30,7 @@ struct UpCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let report = try await run(topology, on: group)
         try? await group.shutdownGracefully()
+        if let dot { try writeDot(MembersGraphDot.render(report.nodes, of: topology), to: dot) }
         if json {
             print(report.json())
         } else {
@@ -71,6 +75,16 @@ final class ProgressLine: Sendable {
         guard terminal || changed else { return }
         let line = String(format: "[%5.1fs] ", Double(progress.elapsedMs) / 1_000) + summary
         FileHandle.standardError.write(Data((terminal ? "\r\(line) " : "\(line)\n").utf8))
+    }
+}
+
+/// Writes a DOT graph, or exits with status 2 saying why it could not.
+func writeDot(_ text: String, to path: String) throws {
+    do {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    } catch {
+        FileHandle.standardError.write(Data("cannot write the graph to \(path): \(error.localizedDescription)\n".utf8))
+        throw ExitCode(2)
     }
 }
 

@@ -21,6 +21,7 @@ public struct MembershipCore {
 
     /// The current members, sorted; always includes `selfID`.
     public private(set) var members: [PeerID]
+    private var memberSet: Set<PeerID>
     /// Peers whose membership connection is up.
     public private(set) var connected: Set<PeerID> = []
     /// How many script callbacks have failed.
@@ -61,6 +62,7 @@ public struct MembershipCore {
         self.strategy = strategy
         self.settings = settings
         self.members = [selfID]
+        self.memberSet = [selfID]
         self.detector = FailureDetector(timeout: settings.failureTimeout)
         self.nextTickAt = now + (strategy.tickInterval.map(Int64.init) ?? settings.defaultTickInterval)
         self.nextHeartbeatAt = now + settings.heartbeatInterval
@@ -126,14 +128,18 @@ public struct MembershipCore {
     /// such peers that never connected.
     private mutating func closeIdleConnections(now: Int64, into directives: inout [MembershipDirective]) {
         let idleSince = now - settings.idleConnectionTimeout
-        let memberSet = Set(members)
-        for peer in connected.sorted() where !memberSet.contains(peer) && contacted[peer, default: .min] <= idleSince {
+        let idle = connected.filter { !memberSet.contains($0) && contacted[$0, default: .min] <= idleSince }
+        for peer in idle.sorted() {
             directives.append(.disconnect(peer))
             connected.remove(peer)
             detector.unwatch(peer)
             contacted[peer] = nil
         }
-        contacted = contacted.filter { $0.value > idleSince || memberSet.contains($0.key) || connected.contains($0.key) }
+        var forgotten: [PeerID] = []
+        for (peer, at) in contacted where at <= idleSince && !memberSet.contains(peer) && !connected.contains(peer) {
+            forgotten.append(peer)
+        }
+        for peer in forgotten { contacted[peer] = nil }
     }
 
     /// The first time after `now` on the cadence of `due` plus multiples of `period`: periodic
@@ -148,7 +154,7 @@ public struct MembershipCore {
         let wasConnected = connected.remove(peer) != nil
         let wasContacted = contacted.removeValue(forKey: peer) != nil
         detector.unwatch(peer)
-        guard wasConnected || wasContacted || members.contains(peer) else { return }
+        guard wasConnected || wasContacted || memberSet.contains(peer) else { return }
         run("on_down", now: now, into: &directives) { s throws(ScriptError) in
             try s.connectionDown(peer.description, reason: reason, now: now)
         }
@@ -191,7 +197,7 @@ public struct MembershipCore {
             }
         }
         lastReturned = allParsed ? returned : []
-        let previous = Set(members)
+        let previous = memberSet
         for peer in next.subtracting(previous).sorted() {
             directives.append(.memberUp(peer))
             directives.append(.connect(peer))
@@ -204,6 +210,7 @@ public struct MembershipCore {
             contacted[peer] = nil
         }
         members = next.sorted()
+        memberSet = next
     }
 
     private mutating func parsePeer(

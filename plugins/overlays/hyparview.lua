@@ -36,6 +36,13 @@ local function remove(list, peer)
   return i ~= nil
 end
 
+-- Removes peer from the active view; `changed` tells `members` to return the new list.
+local function drop_active(s, peer)
+  local dropped = remove(s.active, peer)
+  if dropped then s.changed = true end
+  return dropped
+end
+
 -- Up to n distinct random entries of list, skipping those in `except` (a set or nil).
 local function sample(list, n, except)
   local pool = {}
@@ -49,7 +56,14 @@ local function sample(list, n, except)
   return picked
 end
 
-local function pick(list, except) return sample(list, 1, except)[1] end
+-- One random entry of list not in `except`; a random index first, which is almost always
+-- good, then a full sample.
+local function pick(list, except)
+  if #list == 0 then return nil end
+  local peer = list[math.random(#list)]
+  if not (except and except[peer]) then return peer end
+  return sample(list, 1, except)[1]
+end
 
 local function send(out, to, msg) out[#out + 1] = { to = to, msg = msg } end
 
@@ -62,6 +76,7 @@ end
 -- Makes room in the active view by dropping a random peer, which is told so.
 local function drop_random_active(s, out)
   local victim = table.remove(s.active, math.random(#s.active))
+  s.changed = true
   send(out, victim, { type = "disconnect" })
   add_passive(s, victim)
 end
@@ -70,6 +85,7 @@ local function add_active(s, peer, out)
   if peer == s.self or index_of(s.active, peer) then return end
   if #s.active >= s.cfg.active then drop_random_active(s, out) end
   s.active[#s.active + 1] = peer
+  s.changed = true
   remove(s.passive, peer)
   s.pending[peer] = nil
   for i, entry in ipairs(s.lost) do
@@ -157,7 +173,7 @@ end
 
 -- A peer dropped us: keep it as a backup, unless it is leaving the cluster.
 function handlers.disconnect(s, from, msg)
-  remove(s.active, from)
+  drop_active(s, from)
   s.pending[from] = nil
   if msg.leaving then remove(s.passive, from) else add_passive(s, from) end
 end
@@ -185,7 +201,10 @@ end
 
 function handlers.shuffle_reply(s, _, msg) integrate(s, msg.nodes) end
 
+-- The members to return: nil (unchanged) unless the active view changed.
 local function members(s)
+  if not s.changed then return nil end
+  s.changed = false
   local list = { s.self }
   for i, peer in ipairs(s.active) do list[i + 1] = peer end
   return list
@@ -217,7 +236,7 @@ return {
     local out = {}
     if peer == s.self then
       for _, p in ipairs(s.active) do send(out, p, { type = "disconnect", leaving = true }) end
-      s.active, s.passive, s.pending, s.lost, s.left = {}, {}, {}, {}, true
+      s.active, s.passive, s.pending, s.lost, s.left, s.changed = {}, {}, {}, {}, true, true
     end
     return s, members(s), out
   end,
@@ -264,7 +283,7 @@ return {
     for _, entry in ipairs(s.lost) do
       if entry.peer == peer then known_lost = true end
     end
-    if remove(s.active, peer) or known_lost then remember_lost(s, peer) end
+    if drop_active(s, peer) or known_lost then remember_lost(s, peer) end
     remove(s.passive, peer)
     s.pending[peer] = nil
     promote(s, out)
