@@ -28,12 +28,15 @@ public final class SimulatedCluster {
         var timerAt: Int64?
         var heldWhileFrozen: [MembershipEvent] = []
         var messagesSent = 0
+        /// How many times a node with this id was added: a pending stop is for one incarnation.
+        var incarnation = 0
     }
 
     private enum Item {
         case event(MembershipEvent, at: Int32)
         case heartbeatAcks(at: Int32, from: [Int32])
         case timer(Int32)
+        case stop(Int32, incarnation: Int)
     }
 
     /// One-way network latency in milliseconds.
@@ -77,7 +80,7 @@ public final class SimulatedCluster {
         let index: Int32
         if let existing = indices[id] {
             index = existing
-            nodes[Int(index)] = Node(core: core)
+            nodes[Int(index)] = Node(core: core, incarnation: nodes[Int(index)].incarnation + 1)
         } else {
             index = Int32(nodes.count)
             indices[id] = index
@@ -92,8 +95,14 @@ public final class SimulatedCluster {
     /// Asks `node` to join the cluster through `seed`.
     public func join(_ node: PeerID, through seed: PeerID) { deliver(.join(seed), to: node) }
 
-    /// Makes `node` leave gracefully.
-    public func leave(_ node: PeerID) { deliver(.leave(node), to: node) }
+    /// Makes `node` leave gracefully; with `stopAfter`, it then stops that many milliseconds
+    /// later, as a real node does once its goodbyes are sent.
+    public func leave(_ node: PeerID, stopAfter: Int64? = nil) {
+        deliver(.leave(node), to: node)
+        if let stopAfter, let index = indices[node] {
+            queue.push(.stop(index, incarnation: nodes[Int(index)].incarnation), at: now + stopAfter)
+        }
+    }
 
     /// The members `node` sees.
     public func members(of node: PeerID) -> [PeerID] {
@@ -128,6 +137,8 @@ public final class SimulatedCluster {
                 for peer in peers where nodes[Int(node)].links.contains(peer) {
                     handle(.heartbeatAck(from: ids[Int(peer)]), at: node)
                 }
+            case .stop(let node, let incarnation):
+                if nodes[Int(node)].incarnation == incarnation { kill(ids[Int(node)]) }
             case .timer(let node):
                 guard nodes[Int(node)].timerAt == at else { continue }
                 nodes[Int(node)].timerAt = nil

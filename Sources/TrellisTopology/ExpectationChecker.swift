@@ -87,18 +87,21 @@ struct ExpectationChecker {
             let holders = snapshot.live.filter { $0.name != name && $0.members.contains(target.id) }
             if holders.isEmpty { return (true, "\(name) is in no live node's members") }
             return (false, "\(name) still a member at " + holders.map(\.name).joined(separator: ", "))
-        case .connected:
-            return checkConnected(snapshot)
+        case .connected(let symmetric):
+            return checkConnected(snapshot, symmetric: symmetric)
         }
     }
 
-    private static func checkConnected(_ snapshot: ClusterSnapshot) -> (Bool, String) {
+    private static func checkConnected(_ snapshot: ClusterSnapshot, symmetric: Bool) -> (Bool, String) {
         let live = Dictionary(uniqueKeysWithValues: snapshot.live.map { ($0.id, $0) })
         guard let first = snapshot.live.first else { return (false, "no live node") }
         for node in snapshot.live {
             let peers = node.members.filter { $0 != node.id }
             if let dead = peers.first(where: { live[$0] == nil }) { return (false, "\(node.name) still lists \(dead)") }
             if peers.isEmpty && live.count > 1 { return (false, "\(node.name) has no peer") }
+            if symmetric, let peer = peers.first(where: { live[$0]?.members.contains(node.id) == false }) {
+                return (false, "\(node.name) lists \(peer), which does not list it")
+            }
         }
         var reached: Set<PeerID> = []
         var frontier = [first.id]

@@ -153,7 +153,7 @@ actor RunningCluster {
             members[index].state = .killed
             await members[index].node?.stop()
         case .restart:
-            guard members[index].state == .killed else { return }
+            guard members[index].state == .killed || members[index].state == .left else { return }
             do {
                 try await startNode(at: index)
             } catch {

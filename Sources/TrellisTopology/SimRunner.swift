@@ -65,11 +65,11 @@ public struct SimRunner {
                     switch (action.action, states[index]) {
                     case (.leave, .running):
                         states[index] = .left
-                        cluster.leave(ids[index])
+                        cluster.leave(ids[index], stopAfter: 50)
                     case (.kill, .running):
                         states[index] = .killed
                         cluster.kill(ids[index])
-                    case (.restart, .killed):
+                    case (.restart, .killed), (.restart, .left):
                         try start(index)
                         if let target = topology.rejoinTarget(for: index, isRunning: { states[$0] == .running }) {
                             cluster.join(ids[index], through: ids[target])

@@ -33,7 +33,7 @@ import TrellisWire
 ///
 /// [[schedule]]                    # timed actions, run in order of `at`
 /// at = "2s"
-/// action = "leave"                # "leave" (graceful), "kill" (abrupt) or "restart" (a killed node)
+/// action = "leave"                # "leave" (graceful), "kill" (abrupt) or "restart" (a killed or departed node)
 /// node = "n5"                     # or nodes = ["n4", "n5"]; kill also takes fraction = 0.2
 /// # action = "partition" with groups = [["n1", "n2"], ["n3"]] (running nodes in no group form
 /// #   one more) or fraction = 0.5 (a random half cut off from the rest)
@@ -54,6 +54,7 @@ import TrellisWire
 /// after = "start"                 # or "schedule": check once the last scheduled action ran
 /// # kind = "absent" with node = "n5": n5 is in no live node's member list
 /// # kind = "connected": the members graph of the live nodes is one component, without dead nodes
+/// # kind = "symmetric": "connected", and every node lists each node that lists it
 /// ```
 ///
 /// Durations are strings with a unit (`"250ms"`, `"5s"`, `"1.5s"`, `"2m"`) or integer milliseconds.
@@ -151,7 +152,7 @@ public struct ScheduledAction: Sendable, Equatable {
         case leave
         /// The node stops abruptly, without telling anyone.
         case kill
-        /// A killed node starts again on its old port and re-joins.
+        /// A killed (or departed) node starts again on its old port and re-joins.
         case restart
         /// The network splits into groups that cannot reach one another.
         case partition
@@ -188,8 +189,9 @@ public struct Expectation: Sendable, Equatable {
         case absent(node: String)
         /// The live nodes' member lists, read as a graph, form one connected component, every
         /// live node has a live peer, and no list holds a node that is not live: what a
-        /// partial-view overlay (HyParView) promises, where member counts vary.
-        case connected
+        /// partial-view overlay (HyParView) promises, where member counts vary. With `symmetric`,
+        /// also every node lists each node that lists it.
+        case connected(symmetric: Bool)
     }
 
     /// From when on the expectation is checked.

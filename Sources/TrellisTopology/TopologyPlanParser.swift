@@ -78,7 +78,7 @@ struct TopologyPlanParser {
     func parseExpectations(_ entries: [TopologyTableReader], schedule: [ScheduledAction]) throws(TopologyError) -> [Expectation] {
         var expectations: [Expectation] = []
         for entry in entries {
-            let kindName = try entry.require(entry.choice("kind", ["members", "absent", "connected"]), "kind", example: "kind = \"members\"")
+            let kindName = try entry.require(entry.choice("kind", ["members", "absent", "connected", "symmetric"]), "kind", example: "kind = \"members\"")
             let common = ["name", "kind", "within", "after"]
             let kind: Expectation.Kind
             if kindName == "members" {
@@ -90,9 +90,9 @@ struct TopologyPlanParser {
                 let only = try entry.stringArray("nodes", example: "nodes = [\"\(nodeNames[0])\"]")
                 for name in only ?? [] { try requireNode(name, in: entry, key: "nodes") }
                 kind = .members(count: count, nodes: only)
-            } else if kindName == "connected" {
+            } else if kindName == "connected" || kindName == "symmetric" {
                 try entry.allowOnly(common)
-                kind = .connected
+                kind = .connected(symmetric: kindName == "symmetric")
             } else {
                 try entry.allowOnly(common + ["node"])
                 let node = try entry.require(entry.string("node", example: "node = \"\(nodeNames[0])\""), "node", example: "node = \"\(nodeNames[0])\"")
@@ -123,7 +123,8 @@ struct TopologyPlanParser {
         case .members(let count, nil): return "every live node sees \(count) members"
         case .members(let count, let nodes?): return "\(nodes.joined(separator: ", ")) see \(count) members"
         case .absent(let node): return "\(node) is absent"
-        case .connected: return "the live nodes form one connected overlay"
+        case .connected(false): return "the live nodes form one connected overlay"
+        case .connected(true): return "the live nodes form one connected overlay with symmetric views"
         }
     }
 }

@@ -122,8 +122,8 @@ struct TopologyScheduleParser {
         return targets
     }
 
-    /// Replays the schedule: only running nodes can leave or be killed, only killed nodes
-    /// restart, and every node named exists (nodes that `add` starts exist from then on).
+    /// Replays the schedule: only running nodes can leave or be killed, only killed or departed
+    /// nodes restart, and every node named exists (nodes that `add` starts exist from then on).
     private func checkLifecycle(_ ordered: [(action: ScheduledAction, table: TopologyTableReader)], added: Set<String>) throws(TopologyError) {
         enum State { case running, left, killed, notYetAdded }
         var states = Dictionary(uniqueKeysWithValues: plans.nodeNames.map { ($0, State.running) })
@@ -143,15 +143,15 @@ struct TopologyScheduleParser {
                 switch (action.action, state) {
                 case (.leave, .running): states[node] = .left
                 case (.kill, .running): states[node] = .killed
-                case (.restart, .killed): states[node] = .running
+                case (.restart, .killed), (.restart, .left): states[node] = .running
                 case (_, .notYetAdded):
                     throw table.error(
                         .invalidValue, key, "\(node) can't \(action.action.rawValue) at \(action.atMs) ms: it is added later",
                         fix: "Schedule this after the `add` that starts \(node)")
                 case (.restart, _):
                     throw table.error(
-                        .invalidValue, key, "\(node) can't restart at \(action.atMs) ms: only killed nodes restart",
-                        fix: "Only killed nodes restart; add an earlier `action = \"kill\"` for \(node)")
+                        .invalidValue, key, "\(node) can't restart at \(action.atMs) ms: only killed or departed nodes restart",
+                        fix: "Add an earlier `action = \"kill\"` or `\"leave\"` for \(node)")
                 default:
                     throw table.error(
                         .invalidValue, key, "\(node) can't \(action.action.rawValue) at \(action.atMs) ms: it has already \(state == .left ? "left" : "been killed")",

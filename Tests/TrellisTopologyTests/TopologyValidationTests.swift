@@ -116,7 +116,7 @@ final class TopologyValidationTests: XCTestCase {
         let entry = { (at: String, action: String, node: String) in "[[schedule]]\nat = \"\(at)\"\naction = \"\(action)\"\nnode = \"\(node)\"\n" }
         scratch.assertError(minimalTopology + entry("1s", "explode", "n1"), .invalidValue, line: 8, key: "schedule[0].action", "\"leave\", \"kill\", \"restart\"")
         scratch.assertError(minimalTopology + entry("30s", "kill", "n1"), .invalidValue, line: 7, key: "schedule[0].at", "timeout")
-        scratch.assertError(minimalTopology + entry("1s", "restart", "n1"), .invalidValue, line: 9, key: "schedule[0].node", "only killed nodes")
+        scratch.assertError(minimalTopology + entry("1s", "restart", "n1"), .invalidValue, line: 9, key: "schedule[0].node", "only killed or departed nodes")
         // Sorted by time: the leave at 1s comes before the kill at 2s although it is written later.
         scratch.assertError(
             minimalTopology + entry("2s", "kill", "n2") + entry("1s", "leave", "n2"), .invalidValue, line: 9, key: "schedule[0].node",
