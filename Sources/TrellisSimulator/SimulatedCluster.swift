@@ -1,3 +1,4 @@
+import Dispatch
 import TrellisLua
 import TrellisMembership
 import TrellisWire
@@ -7,70 +8,62 @@ import TrellisWire
 /// It carries out the same directives as the NIO shell: connections come up after a round trip
 /// (or fail when the peer is dead or cut off), messages arrive after one latency in the order
 /// sent unless lost, heartbeats are answered after a round trip by live, unfrozen peers, and
-/// killing a node drops every connection to it. Nothing races: events due at the same time run
-/// in the order they were scheduled, and losses come from a seeded generator, so the same calls
-/// give the same run.
+/// killing a node drops every connection to it.
 ///
-/// Nodes are kept in an array and referred to by index inside; ids are only looked up where
-/// directives name a peer. A running digest of every change to every member list, with its
-/// time, fingerprints the run without storing it.
+/// The nodes are split over two shards, run side by side one latency window at a time (see
+/// `SimShard`): within a window no shard can affect another, and messages between shards are
+/// handed over after it in a fixed order. Events due at the same time run in the order they
+/// were scheduled, and losses come from seeded generators, so the same calls give the same
+/// run, byte for byte, on one core or two. A running digest of every change to every member
+/// list, with its time, fingerprints the run without storing it.
 public final class SimulatedCluster {
-    struct Node {
-        var core: MembershipCore
-        var alive = true
-        /// A frozen node (SIGSTOP) keeps its connections but does nothing and answers nothing.
-        var frozen = false
-        /// The partition group; nodes talk only within their group.
-        var group = 0
-        /// Peers (by index) this node holds a membership connection to.
-        var links: Set<Int32> = []
-        /// When this node's pending timer fires; `nil` when none is pending.
-        var timerAt: Int64?
-        var heldWhileFrozen: [MembershipEvent] = []
-        var messagesSent = 0
-        /// How many times a node with this id was added: a pending stop is for one incarnation.
-        var incarnation = 0
-    }
-
-    private enum Item {
-        case event(MembershipEvent, at: Int32)
-        case heartbeatAcks(at: Int32, from: [Int32])
-        case timer(Int32)
-        case stop(Int32, incarnation: Int)
-    }
-
-    /// One-way network latency in milliseconds.
+    /// One-way network latency in milliseconds; also the length of a window.
     public let latency: Int64
     /// The probability that a membership message or heartbeat is lost.
     public let lossRate: Double
     /// The virtual time in milliseconds.
     public private(set) var now: Int64 = 0
-    /// Every script failure, in order, with the node it happened on.
-    public private(set) var scriptFailures: [(node: PeerID, error: ScriptError)] = []
-    /// Membership messages delivered so far.
-    public private(set) var messagesDelivered = 0
-    /// Bumped on every change to any node's member list, or to which nodes are live.
-    public internal(set) var membershipVersion = 0
-    /// A 64-bit fingerprint of every member-list change so far, with when and where it happened.
-    public private(set) var digest = StableHash.hash64([UInt8]())
 
-    var nodes: [Node] = []
-    private(set) var ids: [PeerID] = []
-    private var indices: [PeerID: Int32] = [:]
-    private var queue = EventQueue<Item>()
-    private var random: SimRandom
+    static let shardCount = 2
+    let directory: SimDirectory
+    let shards: [SimShard]
+    /// Changes to which nodes are live, made between windows.
+    var livenessChanges = 0
 
     /// - Parameters:
     ///   - latency: one-way latency in milliseconds.
     ///   - lossRate: the fraction of membership messages and heartbeats lost.
     ///   - seed: fixes which messages are lost.
     public init(latency: Int64 = 1, lossRate: Double = 0, seed: UInt64 = 1) {
+        precondition(latency >= 1, "the simulated latency must be at least 1 ms")
         self.latency = latency
         self.lossRate = lossRate
-        self.random = SimRandom(seed: seed)
+        let directory = SimDirectory(shardCount: Self.shardCount)
+        self.directory = directory
+        shards = (0..<Self.shardCount).map { number in
+            SimShard(number: number, directory: directory, latency: latency, lossRate: lossRate, seed: seed &+ UInt64(number) &* 0x9e37_79b9)
+        }
     }
 
-    /// Adds a node and runs its script's `init`.
+    /// Every script failure, in order of time, with the node it happened on.
+    public var scriptFailures: [(node: PeerID, error: ScriptError)] {
+        shards.flatMap(\.failures).enumerated()
+            .sorted { ($0.element.time, $0.element.node, $0.offset) < ($1.element.time, $1.element.node, $1.offset) }
+            .map { (directory.ids[Int($0.element.node)], $0.element.error) }
+    }
+
+    /// Membership messages delivered so far.
+    public var messagesDelivered: Int { shards.reduce(0) { $0 + $1.messagesDelivered } }
+
+    /// Changes with every change to any node's member list, or to which nodes are live.
+    public var membershipVersion: Int { shards.reduce(livenessChanges) { $0 + $1.membershipChanges } }
+
+    /// A 64-bit fingerprint of every member-list change so far, with when and where it happened.
+    public var digest: UInt64 {
+        StableHash.hash64(shards.flatMap { withUnsafeBytes(of: $0.digest.littleEndian, Array.init) })
+    }
+
+    /// Adds a node (or starts a killed or departed one again) and runs its script's `init`.
     public func addNode(
         _ id: PeerID, strategy: any OverlayStrategy, config: Value, tags: [String: String] = [:], settings: MembershipSettings = .init()
     ) {
@@ -78,18 +71,23 @@ public final class SimulatedCluster {
             selfID: id, strategy: strategy, config: config, tags: tags, settings: settings, now: now
         )
         let index: Int32
-        if let existing = indices[id] {
+        if let existing = directory.indices[id] {
             index = existing
-            nodes[Int(index)] = Node(core: core, incarnation: nodes[Int(index)].incarnation + 1)
+            directory.status[Int(index)] = .init()
+            let shard = shard(of: index)
+            shard.nodes[directory.local(index)] = SimShard.Node(core: core, incarnation: shard.nodes[directory.local(index)].incarnation + 1)
         } else {
-            index = Int32(nodes.count)
-            indices[id] = index
-            ids.append(id)
-            nodes.append(Node(core: core))
+            index = Int32(directory.ids.count)
+            directory.indices[id] = index
+            directory.ids.append(id)
+            directory.status.append(.init())
+            shard(of: index).nodes.append(SimShard.Node(core: core))
         }
-        membershipVersion += 1
-        execute(directives, at: index)
-        scheduleTimer(for: index)
+        livenessChanges += 1
+        let shard = shard(of: index)
+        shard.now = now
+        shard.execute(directives, at: index)
+        shard.scheduleTimer(for: index)
     }
 
     /// Asks `node` to join the cluster through `seed`.
@@ -99,50 +97,50 @@ public final class SimulatedCluster {
     /// later, as a real node does once its goodbyes are sent.
     public func leave(_ node: PeerID, stopAfter: Int64? = nil) {
         deliver(.leave(node), to: node)
-        if let stopAfter, let index = indices[node] {
-            queue.push(.stop(index, incarnation: nodes[Int(index)].incarnation), at: now + stopAfter)
+        if let stopAfter, let index = directory.indices[node] {
+            let shard = shard(of: index)
+            shard.queue.push(.stop(index, incarnation: shard.nodes[directory.local(index)].incarnation), at: now + stopAfter)
         }
     }
 
     /// The members `node` sees.
     public func members(of node: PeerID) -> [PeerID] {
-        guard let index = indices[node] else { return [] }
-        return nodes[Int(index)].core.members
+        guard let index = directory.indices[node] else { return [] }
+        return shard(of: index).nodes[directory.local(index)].core.members
     }
 
     /// Whether `node` exists and has not been killed.
     public func isAlive(_ node: PeerID) -> Bool {
-        guard let index = indices[node] else { return false }
-        return nodes[Int(index)].alive
+        guard let index = directory.indices[node] else { return false }
+        return directory.status[Int(index)].alive
     }
 
     /// Membership messages `node` has sent.
     public func messagesSent(by node: PeerID) -> Int {
-        guard let index = indices[node] else { return 0 }
-        return nodes[Int(index)].messagesSent
+        guard let index = directory.indices[node] else { return 0 }
+        return shard(of: index).nodes[directory.local(index)].messagesSent
     }
 
     /// The ids of the live nodes, sorted.
-    public var liveNodes: [PeerID] { zip(ids, nodes).filter { $0.1.alive }.map(\.0).sorted() }
+    public var liveNodes: [PeerID] { zip(directory.ids, directory.status).filter { $0.1.alive }.map(\.0).sorted() }
 
     /// Runs every event due up to and including `time`, then sets the clock to `time`.
+    ///
+    /// Each window starts at the earliest pending event and spans one latency; the shards run
+    /// it side by side, then the messages between them and the nodes that stopped are dealt
+    /// with, in shard order.
     public func run(until time: Int64) {
-        while let next = queue.nextTime, next <= time {
-            guard let (at, item) = queue.pop() else { break }
-            now = at
-            switch item {
-            case .event(let event, let node):
-                handle(event, at: node)
-            case .heartbeatAcks(let node, let peers):
-                for peer in peers where nodes[Int(node)].links.contains(peer) {
-                    handle(.heartbeatAck(from: ids[Int(peer)]), at: node)
-                }
-            case .stop(let node, let incarnation):
-                if nodes[Int(node)].incarnation == incarnation { kill(ids[Int(node)]) }
-            case .timer(let node):
-                guard nodes[Int(node)].timerAt == at else { continue }
-                nodes[Int(node)].timerAt = nil
-                handle(.timer, at: node)
+        let runner = WindowRunner(shards: shards)
+        while let start = shards.compactMap(\.queue.nextTime).min(), start <= time {
+            let end = min(start + latency - 1, time)
+            runner.run(through: end)
+            for shard in shards {
+                for (at, node, item) in shard.outbox { self.shard(of: node).queue.push(item, at: at) }
+                shard.outbox.removeAll(keepingCapacity: true)
+            }
+            for shard in shards {
+                for (at, node) in shard.stopped { kill(directory.ids[Int(node)], at: at) }
+                shard.stopped.removeAll()
             }
         }
         now = max(now, time)
@@ -151,92 +149,27 @@ public final class SimulatedCluster {
     /// Runs for `duration` more milliseconds.
     public func run(for duration: Int64) { run(until: now + duration) }
 
-    func index(of id: PeerID) -> Int32? { indices[id] }
+    func shard(of index: Int32) -> SimShard { shards[directory.shard(of: index)] }
 
     func deliver(_ event: MembershipEvent, to node: PeerID) {
-        guard let index = indices[node] else { return }
-        queue.push(.event(event, at: index), at: now)
+        guard let index = directory.indices[node] else { return }
+        shard(of: index).queue.push(.event(event, at: index), at: now)
     }
+}
 
-    func push(_ event: MembershipEvent, to node: Int32, after delay: Int64) {
-        queue.push(.event(event, at: node), at: now + delay)
-    }
+/// Runs one window on every shard at once.
+///
+/// The shards are handed to other threads, which Swift cannot check: it is safe because during
+/// `run(through:)` each shard is used by exactly one iteration and touches only its own nodes,
+/// queue and outbox, and reads the directory, which nothing writes until every iteration has
+/// returned (`concurrentPerform` returns only then, which orders those accesses before the
+/// cluster's next ones). A Lua VM thus never runs on two threads at once.
+private struct WindowRunner: @unchecked Sendable {
+    let shards: [SimShard]
 
-    func scheduleTimer(for index: Int32) {
-        guard nodes[Int(index)].alive else { return }
-        let due = max(nodes[Int(index)].core.nextDeadline, now + 1)
-        if let pending = nodes[Int(index)].timerAt, pending <= due { return }
-        nodes[Int(index)].timerAt = due
-        queue.push(.timer(index), at: due)
-    }
-
-    /// Whether `a` and `b` can talk: both live and in the same partition group.
-    func reachable(_ a: Int32, _ b: Int32) -> Bool {
-        nodes[Int(b)].alive && nodes[Int(a)].group == nodes[Int(b)].group
-    }
-
-    private func handle(_ event: MembershipEvent, at index: Int32) {
-        let i = Int(index)
-        guard nodes[i].alive else { return }
-        if nodes[i].frozen {
-            if event != .timer { nodes[i].heldWhileFrozen.append(event) }
-            return
-        }
-        let directives = nodes[i].core.handle(event, now: now)
-        execute(directives, at: index)
-        scheduleTimer(for: index)
-    }
-
-    func execute(_ directives: [MembershipDirective], at index: Int32) {
-        var heartbeats: [Int32] = []
-        for directive in directives {
-            switch directive {
-            case .connect(let peer):
-                openLink(from: index, to: peer)
-            case .disconnect(let peer):
-                if let target = indices[peer] { nodes[Int(index)].links.remove(target) }
-            case .send(let message, let peer):
-                openLink(from: index, to: peer)
-                nodes[Int(index)].messagesSent += 1
-                guard let target = indices[peer], reachable(index, target), !random.chance(lossRate) else { continue }
-                messagesDelivered += 1
-                queue.push(.event(.message(message, from: ids[Int(index)]), at: target), at: now + latency)
-            case .sendHeartbeat(let peer):
-                guard let target = indices[peer], nodes[Int(index)].links.contains(target), reachable(index, target),
-                      !nodes[Int(target)].frozen, !random.chance(lossRate) else { continue }
-                heartbeats.append(target)
-            case .memberUp(let peer):
-                recordChange(at: index, peer, up: true)
-            case .memberDown(let peer):
-                recordChange(at: index, peer, up: false)
-            case .scriptFailed(let error):
-                scriptFailures.append((ids[Int(index)], error))
-            }
-        }
-        if !heartbeats.isEmpty { queue.push(.heartbeatAcks(at: index, from: heartbeats), at: now + 2 * latency) }
-    }
-
-    private func recordChange(at index: Int32, _ peer: PeerID, up: Bool) {
-        membershipVersion += 1
-        var bytes = withUnsafeBytes(of: digest.littleEndian, Array.init) + withUnsafeBytes(of: now.littleEndian, Array.init)
-        bytes += withUnsafeBytes(of: index.littleEndian, Array.init) + [up ? 1 : 0]
-        bytes += peer.description.utf8
-        digest = StableHash.hash64(bytes)
-    }
-
-    private func openLink(from index: Int32, to peer: PeerID) {
-        guard peer != ids[Int(index)] else { return }
-        guard let target = indices[peer] else {
-            push(.connectionDown(peer, reason: "connection refused"), to: index, after: 2 * latency)
-            return
-        }
-        guard !nodes[Int(index)].links.contains(target) else { return }
-        if reachable(index, target) {
-            nodes[Int(index)].links.insert(target)
-            push(.connectionUp(peer), to: index, after: 2 * latency)
-        } else {
-            let reason = nodes[Int(target)].alive ? "unreachable (partitioned)" : "connection refused"
-            push(.connectionDown(peer, reason: reason), to: index, after: 2 * latency)
+    func run(through end: Int64) {
+        DispatchQueue.concurrentPerform(iterations: shards.count) { number in
+            shards[number].runWindow(through: end)
         }
     }
 }

@@ -15,7 +15,9 @@
 -- (with leaving = true when the sender leaves the cluster), shuffle, shuffle_reply.
 -- config (paper defaults): active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4;
 -- also neighbor_timeout = 2000 (ms to wait for a neighbor_reply), lost = 10 (failed peers
--- remembered), retry_min = 1000 and retry_max = 8000 (ms between two tries of a lost peer).
+-- remembered), retry_min = 1000 and retry_max = 8000 (ms between two tries of a lost peer),
+-- escalate = 3 (refused neighbor requests before one that cannot be refused), refresh = 0.02
+-- (the chance per tick that a full node swaps a neighbor for a passive peer).
 -- The shuffle runs on every tick.
 --
 -- Views are arrays, not sets: their order is deterministic, so the same seed gives the
@@ -23,7 +25,7 @@
 
 local defaults = {
   active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4,
-  neighbor_timeout = 2000, lost = 10, retry_min = 1000, retry_max = 8000,
+  neighbor_timeout = 2000, lost = 10, retry_min = 1000, retry_max = 8000, escalate = 3, refresh = 0.02,
 }
 
 local function index_of(list, peer)
@@ -94,13 +96,17 @@ local function add_active(s, peer, out)
 end
 
 -- Asks a random passive peer to become an active neighbor, one request at a time. With no
--- active peer left the request has high priority and cannot be refused.
+-- active peer left, or after `escalate` refusals in a row, the request has high priority and
+-- cannot be refused: small views can otherwise settle into separate components whose nodes
+-- are all full and refuse each other forever.
 local function promote(s, out)
   if #s.active >= s.cfg.active or next(s.pending) then return end
   local candidate = pick(s.passive)
   if not candidate then return end
+  local urgent = #s.active == 0 or s.refused >= s.cfg.escalate
+  if urgent then s.refused = 0 end
   s.pending[candidate] = s.now
-  send(out, candidate, { type = "neighbor", priority = #s.active > 0 and "low" or "high" })
+  send(out, candidate, { type = "neighbor", priority = urgent and "high" or "low" })
 end
 
 -- Remembers a peer that failed, or doubles the wait before trying it again.
@@ -168,7 +174,7 @@ end
 -- tick asks another passive peer.
 function handlers.neighbor_reply(s, from, msg, out)
   s.pending[from] = nil
-  if msg.accepted then add_active(s, from, out) end
+  if msg.accepted then add_active(s, from, out) else s.refused = s.refused + 1 end
 end
 
 -- A peer dropped us: keep it as a backup, unless it is leaving the cluster.
@@ -220,7 +226,7 @@ return {
     for key, value in pairs(defaults) do cfg[key] = ctx.config[key] or value end
     return {
       self = ctx.self, cfg = cfg, now = ctx.now,
-      active = {}, passive = {}, pending = {}, lost = {},
+      active = {}, passive = {}, pending = {}, lost = {}, refused = 0,
     }
   end,
 
@@ -261,6 +267,15 @@ return {
     end
     promote(s, out)
     retry_lost(s, out)
+    -- Now and then a full node swaps a neighbor for a passive peer: components whose nodes
+    -- are all full would otherwise never meet again.
+    if #s.active >= s.cfg.active and not next(s.pending) and math.random() < s.cfg.refresh then
+      local candidate = pick(s.passive)
+      if candidate then
+        s.pending[candidate] = now
+        send(out, candidate, { type = "neighbor", priority = "high" })
+      end
+    end
     if #s.active == 0 and not next(s.pending) and #s.passive == 0 and s.seed then
       add_active(s, s.seed, out)                -- alone (the join failed): ask the seed again
       send(out, s.seed, { type = "join" })
