@@ -109,12 +109,6 @@ public final class SimulatedCluster {
         return shard(of: index).nodes[directory.local(index)].core.members
     }
 
-    /// Whether `node` exists and has not been killed.
-    public func isAlive(_ node: PeerID) -> Bool {
-        guard let index = directory.indices[node] else { return false }
-        return directory.status[Int(index)].alive
-    }
-
     /// Membership messages `node` has sent.
     public func messagesSent(by node: PeerID) -> Int {
         guard let index = directory.indices[node] else { return 0 }

@@ -5,7 +5,7 @@ import TrellisSimulator
 import TrellisWire
 
 /// Runs a topology on the simulator: the same scripts and membership cores as `trellis up`,
-/// on an in-memory network with a virtual clock and one thread, so a seed fixes the run.
+/// on an in-memory network with a virtual clock, where nothing races, so a seed fixes the run.
 ///
 /// Joins, scheduled actions and expectations happen at the same (virtual) times as in `up`.
 /// Expectations are evaluated every 10 virtual milliseconds (100 above 1,000 nodes), and only

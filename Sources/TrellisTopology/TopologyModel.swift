@@ -84,9 +84,6 @@ public struct Topology: Sendable, Equatable {
     public var expectations: [Expectation]
     /// When `trellis sim` reports the overlay's figures, sorted by time.
     public var reports: [ReportPoint] = []
-
-    /// The nodes that run from the start (not added by the schedule).
-    public var initialNodes: [NodeSpec] { nodes.filter { $0.addedAtMs == nil } }
 }
 
 /// A time at which the simulator measures the overlay.

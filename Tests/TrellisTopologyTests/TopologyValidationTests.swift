@@ -150,7 +150,7 @@ final class TopologyValidationTests: XCTestCase {
                 + "[[schedule]]\nat = \"3s\"\naction = \"heal\"\n" + "[[schedule]]\nat = \"4s\"\naction = \"kill\"\nnode = \"n5\"\n"
                 + "[[report]]\nat = \"5s\"\nbroadcasts = 4\n")
         XCTAssertEqual(grown.nodes.map(\.name), ["n1", "n2", "n3", "n4", "n5"])
-        XCTAssertEqual(grown.initialNodes.count, 3)
+        XCTAssertEqual(grown.nodes.filter { $0.addedAtMs == nil }.count, 3)
         XCTAssertEqual(grown.schedule.map(\.action), [.partition, .add, .heal, .kill])
         XCTAssertEqual(grown.schedule[0].groups, [["n1"]])
         XCTAssertEqual(grown.schedule[1].nodes, ["n4", "n5"])
