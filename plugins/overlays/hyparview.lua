@@ -6,10 +6,10 @@
 -- one is promoted. Active views stay symmetric: a node adds a peer only when that peer adds
 -- it too, and tells a peer it drops (`disconnect`).
 --
--- One addition to the paper: peers lost to a failure are remembered (up to `lost` of them)
--- and asked again, with a backoff, to become neighbors. A dead peer costs a refused
--- connection now and then; a peer behind a healed partition answers, and the two sides of
--- the partition become one overlay again.
+-- Additions to the paper (plugins/README.md says why): peers lost to a failure are asked
+-- again with a backoff, so the two sides of a healed partition meet again; repeated
+-- refusals escalate, and full nodes now and then swap a neighbor, so small views never
+-- settle into separate components; a shuffle from a non-neighbor restores symmetry.
 --
 -- Messages (msg.type): join, forward_join, connect, neighbor, neighbor_reply, disconnect
 -- (with leaving = true when the sender leaves the cluster), shuffle, shuffle_reply.
