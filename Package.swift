@@ -34,6 +34,9 @@ let package = Package(
         // Layer 3: membership (pure cores: failure detector, overlay driver).
         .target(name: "TrellisMembership", dependencies: ["TrellisWire", "TrellisLua"]),
 
+        // Layer 3: placement (shard tables per capability, computed by placement scripts).
+        .target(name: "TrellisPlacement", dependencies: ["TrellisWire", "TrellisLua"]),
+
         // Layer 3: the deterministic simulator (the membership core on an in-memory network).
         .target(name: "TrellisSimulator", dependencies: ["TrellisMembership", "TrellisLua", "TrellisWire"]),
 
@@ -54,7 +57,7 @@ let package = Package(
         .target(
             name: "Trellis",
             dependencies: [
-                "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisTransport",
+                "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisPlacement", "TrellisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -88,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "TrellisBench",
             dependencies: [
-                "Trellis", "TrellisWire", "TrellisLua",
+                "Trellis", "TrellisWire", "TrellisLua", "TrellisPlacement",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -98,6 +101,7 @@ let package = Package(
         .testTarget(name: "TrellisWireTests", dependencies: ["TrellisWire"]),
         .testTarget(name: "TrellisLuaTests", dependencies: ["TrellisLua"], exclude: ["HostileScripts"]),
         .testTarget(name: "TrellisMembershipTests", dependencies: ["TrellisMembership", "TrellisSimulator"]),
+        .testTarget(name: "TrellisPlacementTests", dependencies: ["TrellisPlacement", "TrellisLua", "TrellisWire"]),
         .testTarget(name: "TrellisTransportTests", dependencies: ["TrellisTransport"]),
         .testTarget(name: "TrellisTopologyTests", dependencies: ["TrellisTopology"]),
         .testTarget(

@@ -43,5 +43,6 @@ void trellis_push_msgpack(lua_State *L, const uint8_t **cursor, const uint8_t *e
 /* Registry keys. */
 extern const char trellis_script_key;
 extern const char trellis_state_key;
+extern const char trellis_keyed_states_key;
 
 #endif

@@ -178,10 +178,21 @@ static void push_state_copy(lua_State *L) {
 struct invoke_params {
     const char *callback;
     int pass_state;
+    const char *state_key;
+    size_t state_key_length;
     const uint8_t *args;
     size_t args_length;
     int nresults;
 };
+
+/* Pushes the table of keyed states (one per actor id), creating it on first use. */
+static void push_keyed_states(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_keyed_states_key) == LUA_TTABLE) return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &trellis_keyed_states_key);
+}
 
 static int invoke_body(lua_State *L) {
     const struct invoke_params *params = lua_touserdata(L, 1);
@@ -194,6 +205,12 @@ static int invoke_body(lua_State *L) {
     }
     lua_remove(L, 1);
     if (params->pass_state) push_state_copy(L);
+    if (params->state_key) {
+        push_keyed_states(L);
+        lua_pushlstring(L, params->state_key, params->state_key_length);
+        lua_rawget(L, -2);
+        lua_remove(L, -2);
+    }
     const uint8_t *cursor = params->args;
     const uint8_t *end = params->args + params->args_length;
     if (cursor < end) {
@@ -208,16 +225,64 @@ static int invoke_body(lua_State *L) {
     return params->nresults;
 }
 
-int trellis_vm_invoke(trellis_vm *vm, const char *callback, int pass_state, const uint8_t *args, size_t args_length,
-                      int nresults, int64_t instruction_budget) {
+/* Runs invoke_body protected, under the budget. */
+static int run_invoke(trellis_vm *vm, struct invoke_params params, int64_t instruction_budget) {
     lua_State *L = vm->L;
     lua_settop(L, 0);
-    struct invoke_params params = {callback, pass_state, args, args_length, nresults};
     trellis_arm_budget(vm, instruction_budget);
     lua_pushcfunction(L, trellis_message_handler);
     lua_pushcfunction(L, invoke_body);
     lua_pushlightuserdata(L, &params);
-    int status = lua_pcall(L, 1, nresults, 1);
+    int status = lua_pcall(L, 1, params.nresults, 1);
     if (status == LUA_OK && vm->budget_exhausted) status = LUA_ERRRUN;
     return finish_call(L, status);
+}
+
+int trellis_vm_invoke(trellis_vm *vm, const char *callback, int pass_state, const uint8_t *args, size_t args_length,
+                      int nresults, int64_t instruction_budget) {
+    struct invoke_params params = {callback, pass_state, NULL, 0, args, args_length, nresults};
+    return run_invoke(vm, params, instruction_budget);
+}
+
+int trellis_vm_invoke_keyed(trellis_vm *vm, const char *callback, const char *key, size_t key_length,
+                            const uint8_t *args, size_t args_length, int nresults, int64_t instruction_budget) {
+    struct invoke_params params = {callback, 0, key, key_length, args, args_length, nresults};
+    return run_invoke(vm, params, instruction_budget);
+}
+
+struct keyed_store_params {
+    const char *key;
+    size_t key_length;
+};
+
+/* states[key] = the second argument (nil drops the entry). */
+static int store_keyed_body(lua_State *L) {
+    const struct keyed_store_params *params = lua_touserdata(L, 1);
+    push_keyed_states(L);
+    lua_pushlstring(L, params->key, params->key_length);
+    lua_pushvalue(L, 2);
+    lua_rawset(L, -3);
+    return 0;
+}
+
+/* Stores the value at index under key; index 0 stores nil. */
+static int store_keyed(trellis_vm *vm, const char *key, size_t key_length, int index) {
+    lua_State *L = vm->L;
+    if (!lua_checkstack(L, 4)) return TRELLIS_ERRMEM;
+    if (index != 0) index = lua_absindex(L, index);
+    struct keyed_store_params params = {key, key_length};
+    lua_pushcfunction(L, store_keyed_body);
+    lua_pushlightuserdata(L, &params);
+    if (index == 0) lua_pushnil(L); else lua_pushvalue(L, index);
+    int status = lua_pcall(L, 2, 0, 0);
+    if (status != LUA_OK) lua_pop(L, 1);
+    return status;
+}
+
+int trellis_vm_store_keyed(trellis_vm *vm, const char *key, size_t key_length, int index) {
+    return store_keyed(vm, key, key_length, index);
+}
+
+int trellis_vm_drop_keyed(trellis_vm *vm, const char *key, size_t key_length) {
+    return store_keyed(vm, key, key_length, 0);
 }

@@ -5,6 +5,7 @@
 
 const char trellis_script_key = 's';
 const char trellis_state_key = 't';
+const char trellis_keyed_states_key = 'k';
 
 /* Every allocation of the VM goes through here; growing past the cap fails, which Lua turns
  * into a "not enough memory" error after an emergency collection. Each refusal costs a tenth

@@ -31,6 +31,15 @@ public struct NodeConfiguration: Sendable {
     public var membership: MembershipSettings
     /// Instruction budget and memory cap of the overlay script.
     public var scriptLimits: ScriptLimits
+    /// The placement script's source text; nil places with the built-in rendezvous policy
+    /// (the same table as `plugins/placement/rendezvous.lua`).
+    public var placementSource: String?
+    /// The placement script's file name, used in error messages.
+    public var placementFileName: String
+    /// How many shards the hash ring has: every node of a cluster must use the same count.
+    public var shardCount: Int
+    /// How long a process may sit unused before it is passivated (its state dropped).
+    public var processIdleTimeout: Duration
     /// The largest frame accepted from a peer, in bytes.
     public var maxFrameSize: Int
     /// Seeds the script's `math.random`; by default derived from the node's name, so runs repeat.
@@ -51,6 +60,10 @@ public struct NodeConfiguration: Sendable {
         capabilities: [String] = [],
         membership: MembershipSettings = .init(),
         scriptLimits: ScriptLimits = .init(),
+        placementSource: String? = nil,
+        placementFileName: String = "placement.lua",
+        shardCount: Int = 4096,
+        processIdleTimeout: Duration = .seconds(900),
         maxFrameSize: Int = Framing.defaultMaxFrameSize,
         randomSeed: UInt64? = nil,
         logger: Logger = Logger(label: "trellis")
@@ -67,6 +80,10 @@ public struct NodeConfiguration: Sendable {
         self.capabilities = capabilities
         self.membership = membership
         self.scriptLimits = scriptLimits
+        self.placementSource = placementSource
+        self.placementFileName = placementFileName
+        self.shardCount = shardCount
+        self.processIdleTimeout = processIdleTimeout
         self.maxFrameSize = maxFrameSize
         self.randomSeed = randomSeed
         self.logger = logger

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import TrellisLua
 import TrellisMembership
+import TrellisPlacement
 import TrellisTransport
 import TrellisWire
 
@@ -20,15 +21,21 @@ public actor TrellisNode {
     /// Messages broadcast by any node of the cluster (this one excepted), each once.
     public nonisolated var broadcasts: AsyncStream<BroadcastMessage> { relay.delivered }
 
-    private let transport: Transport
+    let transport: Transport
+    let router: ProcessRouter
     private let relay: BroadcastRelay
-    private let logger: Logger
+    let logger: Logger
+    let config: NodeConfiguration
     private let clock = ContinuousClock()
     private let startedAt: ContinuousClock.Instant
     private let requestHandlers: RequestHandlerBox
     private let messageSink: AsyncStream<[InboundMessage]>.Continuation
     private var core: MembershipCore
-    private var peerMetadata: [PeerID: PeerMetadata] = [:]
+    var peerMetadata: [PeerID: PeerMetadata] = [:]
+    var ownMetadata: PeerMetadata
+    var placement: PlacementCore
+    /// Set once `leave` starts: this node no longer owns any shard.
+    var leaving = false
     private var subscribers: [Int: AsyncStream<MemberEvent>.Continuation] = [:]
     private var nextSubscriber = 0
     private var loops: [Task<Void, Never>] = []
@@ -48,7 +55,21 @@ public actor TrellisNode {
         } catch {
             throw .script(error)
         }
+        let placementPolicy: any PlacementPolicy
+        if let placementSource = config.placementSource {
+            do {
+                placementPolicy = LuaPlacement(script: try PlacementScript(
+                    source: placementSource, fileName: config.placementFileName, limits: config.scriptLimits,
+                    log: { [logger] line in logger.info("\(line)", metadata: ["source": "lua"]) }
+                ))
+            } catch {
+                throw .script(error)
+            }
+        } else {
+            placementPolicy = RendezvousPlacement()
+        }
         let handlers = RequestHandlerBox()
+        let routerHandle = NIOLockedValueBox<ProcessRouter?>(nil)
         let (batches, sink) = AsyncStream<[InboundMessage]>.makeStream()
         let relayHandle = NIOLockedValueBox<BroadcastRelay?>(nil)
         let transportConfig = TransportConfig(
@@ -62,14 +83,23 @@ public actor TrellisNode {
                 transportConfig, group: group,
                 onMessages: { batch in
                     // A batch is one read of one connection, and a connection carries one channel.
-                    guard batch.first?.channel == .broadcast else {
+                    switch batch.first?.channel {
+                    case .broadcast:
+                        let relay = relayHandle.withLockedValue { $0 }
+                        for message in batch { relay?.receive(message) }
+                    case .processes:
+                        routerHandle.withLockedValue { $0 }?.serveCasts(batch)
+                    default:
                         sink.yield(batch)
-                        return
                     }
-                    let relay = relayHandle.withLockedValue { $0 }
-                    for message in batch { relay?.receive(message) }
                 },
-                onRequest: { handlers.handle($0, $1) }
+                onRequest: { message, responder in
+                    if message.channel == .processes, let router = routerHandle.withLockedValue({ $0 }) {
+                        router.serve(message, responder)
+                    } else {
+                        handlers.handle(message, responder)
+                    }
+                }
             )
         } catch {
             throw .cannotListen("\(config.host):\(config.port)", "\(error)")
@@ -77,8 +107,10 @@ public actor TrellisNode {
         logger[metadataKey: "node"] = "\(transport.localID)"
         let relay = BroadcastRelay(selfID: transport.localID, transport: transport)
         relayHandle.withLockedValue { $0 = relay }
+        let router = ProcessRouter(selfID: transport.localID, transport: transport, logger: logger)
+        routerHandle.withLockedValue { $0 = router }
         let node = TrellisNode(
-            relay: relay,
+            relay: relay, router: router, placement: PlacementCore(policy: placementPolicy, shardCount: config.shardCount),
             transport: transport, overlay: overlay, config: config, logger: logger,
             messages: InboundMessages(batches: batches), sink: sink, handlers: handlers
         )
@@ -87,12 +119,16 @@ public actor TrellisNode {
     }
 
     private init(
-        relay: BroadcastRelay, transport: Transport, overlay: OverlayScript, config: NodeConfiguration, logger: Logger,
+        relay: BroadcastRelay, router: ProcessRouter, placement: PlacementCore, transport: Transport, overlay: OverlayScript, config: NodeConfiguration, logger: Logger,
         messages: InboundMessages, sink: AsyncStream<[InboundMessage]>.Continuation, handlers: RequestHandlerBox
     ) {
         self.id = transport.localID
         self.transport = transport
         self.relay = relay
+        self.router = router
+        self.placement = placement
+        self.config = config
+        self.ownMetadata = PeerMetadata(tags: config.tags, capabilities: config.capabilities)
         self.logger = logger
         self.messages = messages
         self.messageSink = sink
@@ -111,6 +147,16 @@ public actor TrellisNode {
     private func startLoops() {
         execute(pendingStartDirectives)
         pendingStartDirectives = []
+        updatePlacement()
+        let idle = config.processIdleTimeout
+        loops.append(Task { [weak self, router] in
+            let period = min(idle / 2, .seconds(1))
+            while !Task.isCancelled {
+                try? await Task.sleep(for: period)
+                guard self != nil else { return }
+                await router.passivateIdle(after: idle)
+            }
+        })
         let events = transport.events
         loops.append(Task { [weak self] in
             for await event in events {
@@ -164,12 +210,15 @@ public actor TrellisNode {
         await transport.setUnreachable(peers)
     }
 
-    /// Leaves the cluster gracefully: the overlay's `leave` runs for this node, its messages
-    /// are sent, then the node stops.
+    /// Leaves the cluster gracefully: hands every process to its shard's new owner, runs the
+    /// overlay's `leave` for this node and sends its messages, forwards calls that were already
+    /// on their way here for a moment, then stops.
     public func leave() async {
-        guard !stopped else { return }
+        guard !stopped, !leaving else { return }
+        leaving = true
+        await updatePlacement().value
         handleMembership(.leave(id))
-        try? await Task.sleep(for: .milliseconds(50))
+        try? await Task.sleep(for: router.allHosts.isEmpty ? .milliseconds(50) : .milliseconds(300))
         await stop()
     }
 
@@ -202,6 +251,10 @@ public actor TrellisNode {
         case .connectionUp(let peer, let metadata):
             peerMetadata[peer] = metadata
             handleMembership(.connectionUp(peer))
+            updatePlacement()
+        case .metadataChanged(let peer, let metadata):
+            peerMetadata[peer] = metadata
+            updatePlacement()
         case .connectionDown(let peer, let reason), .connectFailed(let peer, let reason):
             handleMembership(.connectionDown(peer, reason: reason))
         case .membershipMessage(let message, let from):
@@ -220,7 +273,12 @@ public actor TrellisNode {
 
     private func execute(_ directives: [MembershipDirective]) {
         var membersChanged = false
-        defer { if membersChanged { relay.setMembers(core.members) } }
+        defer {
+            if membersChanged {
+                relay.setMembers(core.members)
+                updatePlacement()
+            }
+        }
         for directive in directives {
             switch directive {
             case .connect(let peer):

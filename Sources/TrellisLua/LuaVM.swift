@@ -77,10 +77,28 @@ public final class LuaVM {
         _ callback: String, passingState: Bool, arguments: [Value], results: Int32, definedAt line: Int? = nil,
         _ read: (CallResults) throws(ScriptError) -> Result
     ) throws(ScriptError) -> Result {
-        let encoded = MessagePack.encode(.array(arguments))
+        try invoke(
+            callback, passingState: passingState, encodedArguments: MessagePack.encode(.array(arguments)), results: results,
+            definedAt: line, read
+        )
+    }
+
+    /// `invoke` for arguments already encoded as one MessagePack array: a callback called many
+    /// times with mostly the same arguments encodes them once.
+    public func invoke<Result>(
+        _ callback: String, passingState: Bool, encodedArguments encoded: [UInt8], results: Int32, definedAt line: Int? = nil,
+        _ read: (CallResults) throws(ScriptError) -> Result
+    ) throws(ScriptError) -> Result {
         let status = encoded.withUnsafeBufferPointer { args in
             trellis_vm_invoke(handle, callback, passingState ? 1 : 0, args.baseAddress, args.count, results, limits.instructionBudget)
         }
+        return try finishInvoke(status, callback, line, read)
+    }
+
+    /// Hands a finished call's results to `read`, or turns its failure into a report.
+    private func finishInvoke<Result>(
+        _ status: Int32, _ callback: String, _ line: Int?, _ read: (CallResults) throws(ScriptError) -> Result
+    ) throws(ScriptError) -> Result {
         defer { trellis_settop(handle, 0) }
         if status != TRELLIS_OK {
             let error = failure(status, callback: callback, definedAt: line)
@@ -88,6 +106,37 @@ public final class LuaVM {
             throw error
         }
         return try read(CallResults(vm: self, callback: callback, line: line))
+    }
+
+    /// Calls the script's `callback` with the state kept under `key` first (nil when none) and
+    /// then `arguments`, under the budget; like `invoke` otherwise. Many actors of one script
+    /// keep their states side by side this way, each under its id.
+    public func invoke<Result>(
+        _ callback: String, stateKey key: String, arguments: [Value], results: Int32, definedAt line: Int? = nil,
+        _ read: (CallResults) throws(ScriptError) -> Result
+    ) throws(ScriptError) -> Result {
+        let encoded = MessagePack.encode(.array(arguments))
+        var keyText = key
+        let status = keyText.withUTF8 { keyBytes in
+            keyBytes.withMemoryRebound(to: CChar.self) { keyChars in
+                encoded.withUnsafeBufferPointer { args in
+                    trellis_vm_invoke_keyed(
+                        handle, callback, keyChars.baseAddress, keyChars.count, args.baseAddress, args.count, results,
+                        limits.instructionBudget
+                    )
+                }
+            }
+        }
+        return try finishInvoke(status, callback, line, read)
+    }
+
+    /// Forgets the state kept under `key`.
+    public func dropState(key: String) {
+        var keyText = key
+        _ = keyText.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { trellis_vm_drop_keyed(handle, $0.baseAddress, $0.count) }
+        }
+        trellis_settop(handle, 0)
     }
 
     /// The return values of one callback; valid only while `invoke`'s closure runs.
@@ -113,6 +162,17 @@ public final class LuaVM {
         /// Keeps return value `position` as the script's state, whatever Lua value it is.
         public func keepAsState(_ position: Int32) throws(ScriptError) {
             let status = trellis_vm_store_state(vm.handle, position)
+            if status != TRELLIS_OK { throw vm.failure(status, callback: callback) }
+        }
+
+        /// Keeps return value `position` as the state under `key`, whatever Lua value it is.
+        public func keepAsState(_ position: Int32, key: String) throws(ScriptError) {
+            var keyText = key
+            let status = keyText.withUTF8 { bytes in
+                bytes.withMemoryRebound(to: CChar.self) {
+                    trellis_vm_store_keyed(vm.handle, $0.baseAddress, $0.count, position)
+                }
+            }
             if status != TRELLIS_OK { throw vm.failure(status, callback: callback) }
         }
 

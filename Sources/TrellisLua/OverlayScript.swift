@@ -1,4 +1,3 @@
-import Foundation
 import TrellisWire
 
 /// An overlay (membership strategy) script, loaded and checked against the contract.
@@ -43,17 +42,8 @@ public final class OverlayScript {
     public convenience init(
         contentsOf path: String, limits: ScriptLimits = .init(), seed: UInt64 = 0, log: @escaping (String) -> Void = { _ in }
     ) throws(ScriptError) {
-        let fileName = URL(fileURLWithPath: path).lastPathComponent
-        let source: String
-        do {
-            source = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ScriptError(
-                .cannotRead, file: fileName, callback: "load", message: "cannot read \(path): \(error.localizedDescription)",
-                hint: "check the path; relative paths start at the current directory"
-            )
-        }
-        try self.init(source: source, fileName: fileName, limits: limits, seed: seed, log: log)
+        let file = try ScriptFile(contentsOf: path)
+        try self.init(source: file.source, fileName: file.fileName, limits: limits, seed: seed, log: log)
     }
 
     /// The script's file name.

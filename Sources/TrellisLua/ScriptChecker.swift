@@ -5,7 +5,8 @@ import TrellisWire
 ///
 /// The kind of script is told by its fields: `handle_call` makes an actor, `owner` or `assign`
 /// a placement policy, anything else is checked as an overlay. An overlay's `init` is run
-/// once with a sample context, so errors in it show up here rather than on a running node.
+/// once with a sample context, and a placement policy computes one table for three sample
+/// nodes, so errors in them show up here rather than on a running node.
 public enum ScriptChecker {
     /// The kinds of script the contract defines.
     public enum Kind: String, Sendable {
@@ -21,7 +22,7 @@ public enum ScriptChecker {
             case .overlay:
                 return .success(try checkOverlay(OverlayScript(loaded: vm, exports: exports)))
             case .placement:
-                return .success(try checkPlacement(exports, fileName: fileName))
+                return .success(try checkPlacement(PlacementScript(loaded: vm, exports: exports)))
             case .actor:
                 return .success(try checkActor(exports, fileName: fileName))
             }
@@ -45,10 +46,16 @@ public enum ScriptChecker {
         return "overlay '\(overlay.name)' version \(overlay.version)\(tick): \(defined.joined(separator: ", ")); init ran"
     }
 
-    private static func checkPlacement(_ exports: ScriptExports, fileName: String) throws(ScriptError) -> String {
-        let (name, version) = try identity(exports, fileName: fileName, kind: "placement policy")
-        let provides = ["owner", "assign"].filter { exports.functions[$0] != nil }
-        return "placement policy '\(name)' version \(version): \(provides.joined(separator: ", "))"
+    /// Runs the policy once, on three sample nodes (one of them without tags) and 64 shards.
+    private static func checkPlacement(_ policy: PlacementScript) throws(ScriptError) -> String {
+        let samples = [
+            PlacementNode(id: PeerID(name: "a", host: "127.0.0.1", port: 7101), capabilities: ["sample"], tags: ["region": "eu"]),
+            PlacementNode(id: PeerID(name: "b", host: "127.0.0.1", port: 7102), capabilities: ["sample", "other"], tags: ["region": "us"]),
+            PlacementNode(id: PeerID(name: "c", host: "127.0.0.1", port: 7103), capabilities: ["sample"]),
+        ]
+        _ = try policy.table(capability: "sample", nodes: samples, shardCount: 64)
+        let provides = ["owner", "assign"].filter { policy.callbacks[$0] != nil }
+        return "placement policy '\(policy.name)' version \(policy.version): \(provides.joined(separator: ", "))"
     }
 
     private static func checkActor(_ exports: ScriptExports, fileName: String) throws(ScriptError) -> String {

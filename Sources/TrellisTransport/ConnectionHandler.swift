@@ -147,7 +147,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         do throws(Handshake.Failure) {
             let (transcript, peer, _) = try Handshake.verifyHello(
                 value, acceptorNonce: nonce, cluster: transport.config.clusterName, key: transport.key)
-            guard transport.admitInbound(connection, from: peer) else { throw .partitioned(peer) }
+            guard transport.admitInbound(connection, from: peer, channel: ChannelName(transcript.channel)) else { throw .partitioned(peer) }
             let welcome = Handshake.welcome(
                 transcript, acceptorID: transport.localID, metadata: transport.metadataValue, key: transport.key)
             writeHandshake(context, .welcome, welcome)
@@ -175,6 +175,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             case .reply(let id, let value): pending.complete(id, .success(value))
             case .replyError(let id, let message): pending.complete(id, .failure(.remoteFailure(message)))
             case .pong: transport.emit(.heartbeatAck(from: peer))
+            case .metadata(let value) where channel == .membership:
+                transport.emit(.metadataChanged(peer, try Handshake.metadata(from: value)))
             default: throw WireError.malformedMessage("unexpected \(frame.kindName) frame on an outbound connection")
             }
             return
@@ -222,6 +224,7 @@ extension Frame {
         case .reject: return "reject"
         case .ping: return "ping"
         case .pong: return "pong"
+        case .metadata: return "metadata"
         case .message: return "message"
         case .bytes: return "bytes"
         case .request: return "request"

@@ -9,6 +9,7 @@ enum FrameKind: UInt8 {
     case reject = 0x04
     case ping = 0x10
     case pong = 0x11
+    case metadata = 0x12
     case message = 0x20
     case bytes = 0x21
     case request = 0x22
@@ -24,6 +25,7 @@ enum Frame {
     case reject(Value)
     case ping
     case pong
+    case metadata(Value)
     case message(Value)
     case bytes(ByteBuffer)
     case request(id: UInt64, Value)
@@ -84,6 +86,7 @@ enum FrameCodec {
         case .reject: return .reject(try MessagePack.decode(&body))
         case .ping: return try empty(&body, .ping)
         case .pong: return try empty(&body, .pong)
+        case .metadata: return .metadata(try MessagePack.decode(&body))
         case .message: return .message(try MessagePack.decode(&body))
         case .bytes: return .bytes(body)
         case .request: return .request(id: try readID(&body), try MessagePack.decode(&body))

@@ -160,7 +160,7 @@ enum Handshake {
         ])
     }
 
-    private static func metadata(from value: Value) throws(Failure) -> PeerMetadata {
+    static func metadata(from value: Value) throws(Failure) -> PeerMetadata {
         guard case .map(let tagEntries)? = value["tags"], let caps = value["caps"]?.arrayValue else {
             throw .malformed("metadata without tags or capabilities")
         }

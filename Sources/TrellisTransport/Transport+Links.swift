@@ -22,6 +22,7 @@ struct Link {
 struct InboundLink {
     let connection: Connection
     var peer: PeerID?
+    var channel: ChannelName?
 }
 
 /// Everything `Transport` tracks across connections, behind one lock.

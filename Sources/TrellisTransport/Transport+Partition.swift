@@ -59,10 +59,11 @@ extension Transport {
 
     /// Records the peer an inbound connection authenticated as; `false` (and the handshake
     /// must be refused) if this node is partitioned from it. Called on the connection's loop.
-    func admitInbound(_ connection: Connection, from peer: PeerID) -> Bool {
+    func admitInbound(_ connection: Connection, from peer: PeerID, channel: ChannelName) -> Bool {
         state.withLockedValue { table in
             guard !table.isUnreachable(peer) else { return false }
             table.inbound[ObjectIdentifier(connection)]?.peer = peer
+            table.inbound[ObjectIdentifier(connection)]?.channel = channel
             return true
         }
     }

@@ -21,7 +21,7 @@ public final class Transport: Sendable {
     let logger: Logger
     /// The cookie's bytes; `SymmetricKey` is not `Sendable`, so keys are made per handshake.
     private let cookie: [UInt8]
-    let metadataValue: Value
+    private let announcedMetadata: NIOLockedValueBox<Value>
     let onMessages: @Sendable ([InboundMessage]) -> Void
     let onRequest: @Sendable (InboundMessage, Responder) -> Void
     let group: any EventLoopGroup
@@ -44,7 +44,7 @@ public final class Transport: Sendable {
         logger[metadataKey: "node"] = "\(localID)"
         self.logger = logger
         self.cookie = Array(config.cookie.utf8)
-        self.metadataValue = Handshake.metadataValue(config.metadata)
+        self.announcedMetadata = NIOLockedValueBox(Handshake.metadataValue(config.metadata))
         (self.events, self.eventSink) = AsyncStream.makeStream(of: TransportEvent.self)
     }
 
@@ -97,6 +97,22 @@ public final class Transport: Sendable {
         case .full: logger.warning("dropped membership message to \(peer): not connected yet and the queue is full")
         case .closed(let reason): logger.debug("dropped membership message to \(peer): \(reason)")
         case .tooLarge(let size): logger.error("dropped membership message to \(peer): \(size) bytes exceeds maxFrameSize")
+        }
+    }
+
+    /// What this node says about itself in handshakes: the latest metadata announced.
+    var metadataValue: Value { announcedMetadata.withLockedValue { $0 } }
+
+    /// Replaces the tags and capabilities this node announces, and tells every peer connected
+    /// to it now (they see `.metadataChanged`); later handshakes carry the new metadata.
+    public func announce(_ metadata: PeerMetadata) {
+        let value = Handshake.metadataValue(metadata)
+        announcedMetadata.withLockedValue { $0 = value }
+        let listeners = state.withLockedValue { table in
+            table.inbound.values.filter { $0.peer != nil && $0.channel == .membership }.map(\.connection)
+        }
+        for connection in listeners {
+            _ = connection.outbox.enqueue(.ifOpen) { FrameCodec.writeValue(.metadata, value, into: &$0) }
         }
     }
 

@@ -45,6 +45,8 @@ public enum TransportEvent: Sendable {
     /// An attempt to open our outbound membership connection failed (refused, timed out, or
     /// the handshake was rejected).
     case connectFailed(PeerID, reason: String)
+    /// A connected peer announced new tags or capabilities (`Transport.announce`).
+    case metadataChanged(PeerID, PeerMetadata)
     /// A message arrived on an inbound membership connection.
     case membershipMessage(Value, from: PeerID)
     /// A pong answering our ping arrived.

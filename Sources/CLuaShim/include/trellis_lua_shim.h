@@ -76,6 +76,15 @@ int trellis_vm_load_script(trellis_vm *vm, const char *source, size_t length, co
 int trellis_vm_invoke(trellis_vm *vm, const char *callback, int pass_state, const uint8_t *args, size_t args_length,
                       int nresults, int64_t instruction_budget);
 
+/* Like trellis_vm_invoke, but the first argument is the state kept under key (nil when there
+ * is none): the states of many actors of one script live side by side in one VM. */
+int trellis_vm_invoke_keyed(trellis_vm *vm, const char *callback, const char *key, size_t key_length,
+                            const uint8_t *args, size_t args_length, int nresults, int64_t instruction_budget);
+
+/* Keeps the value at index as the state under key, or forgets the state under key. */
+int trellis_vm_store_keyed(trellis_vm *vm, const char *key, size_t key_length, int index);
+int trellis_vm_drop_keyed(trellis_vm *vm, const char *key, size_t key_length);
+
 /* Makes the value at index the stored state. */
 int trellis_vm_store_state(trellis_vm *vm, int index);
 

@@ -1,0 +1,126 @@
+import Dispatch
+import NIOConcurrencyHelpers
+import Logging
+import TrellisLua
+import TrellisTransport
+import TrellisWire
+
+/// The processes of one capability served by a Lua actor script.
+///
+/// All of them live in one VM, each state kept under its process id, and the VM is confined
+/// to one serial queue: calls and casts run one at a time in the order they arrived.
+final class LuaActorHost: ProcessHost, @unchecked Sendable {
+    // Safety of @unchecked Sendable: `script` and `lastUsed` are read and written only inside
+    // blocks submitted to `queue`, a serial queue, so no two threads touch them at once; every
+    // other stored property is an immutable Sendable value.
+    private let script: ActorScript
+    private var lastUsed: [String: UInt64] = [:]
+    private let queue: DispatchQueue
+    private let processCount = NIOLockedValueBox(0)
+    private let logger: Logger
+    let capability: String
+
+    /// Loads the actor script; it serves the capability its table names.
+    init(source: String, fileName: String, limits: ScriptLimits, seed: UInt64, logger: Logger) throws(ScriptError) {
+        self.script = try ActorScript(
+            source: source, fileName: fileName, limits: limits, seed: seed,
+            log: { line in logger.info("\(line)", metadata: ["source": "lua"]) }
+        )
+        self.capability = script.capability
+        self.logger = logger
+        self.queue = DispatchQueue(label: "trellis.actor.\(script.capability)")
+    }
+
+    var isEmpty: Bool { processCount.withLockedValue { $0 == 0 } }
+
+    /// Publishes the number of active processes; called on the queue after every change.
+    private func countProcesses() {
+        let count = script.activeCount
+        processCount.withLockedValue { $0 = count }
+    }
+
+    func call(_ id: String, payload: Value, from: PeerID, reply: @escaping @Sendable (CallResult) -> Void) {
+        queue.async { [self] in
+            lastUsed[id] = DispatchTime.now().uptimeNanoseconds
+            do {
+                reply(.success(try script.call(id, payload: payload, from: from.description)))
+            } catch {
+                lastUsed[id] = nil
+                reply(.failure(.processFailed(capability: capability, id: id, reason: "\(error)")))
+            }
+            countProcesses()
+        }
+    }
+
+    func cast(_ id: String, payload: Value) {
+        queue.async { [self] in
+            lastUsed[id] = DispatchTime.now().uptimeNanoseconds
+            do {
+                try script.cast(id, payload: payload)
+            } catch {
+                lastUsed[id] = nil
+                logger.warning("cast failed; the process starts afresh", metadata: ["error": "\(error)"])
+            }
+            countProcesses()
+        }
+    }
+
+    func passivate(idleNanoseconds: UInt64, now: UInt64) async {
+        onQueue { [self] in
+            for (id, used) in lastUsed where used < now && now - used >= idleNanoseconds {
+                script.forget(id)
+                lastUsed[id] = nil
+            }
+            countProcesses()
+        }
+    }
+
+    func handOff(where moves: @escaping @Sendable (String) -> Bool) async -> [(id: String, state: Value?)] {
+        await withCheckedContinuation { continuation in
+            queue.async { [self] in
+                var moved: [(id: String, state: Value?)] = []
+                for id in script.activeIDs where moves(id) {
+                    lastUsed[id] = nil
+                    do {
+                        moved.append((id, try script.handOff(id)))
+                    } catch {
+                        logger.warning("handoff failed; the process starts afresh on its new owner", metadata: ["error": "\(error)"])
+                        moved.append((id, nil))
+                    }
+                }
+                countProcesses()
+                continuation.resume(returning: moved)
+            }
+        }
+    }
+
+    func resume(_ id: String, from value: Value?) {
+        onQueue { [self] in
+            guard let value else { return }
+            do {
+                try script.resume(id, from: value)
+                lastUsed[id] = DispatchTime.now().uptimeNanoseconds
+            } catch {
+                logger.warning("resume failed; the process starts afresh", metadata: ["error": "\(error)"])
+            }
+            countProcesses()
+        }
+    }
+
+    func activeCount() async -> Int {
+        await withCheckedContinuation { continuation in
+            queue.async { [self] in continuation.resume(returning: script.activeCount) }
+        }
+    }
+
+    /// Bytes the actor's VM holds, every process's state included.
+    func memoryUsed() async -> Int {
+        await withCheckedContinuation { continuation in
+            queue.async { [self] in continuation.resume(returning: script.memoryUsed) }
+        }
+    }
+
+    private func onQueue(_ body: @escaping @Sendable () -> Void) {
+        queue.async(execute: body)
+    }
+}

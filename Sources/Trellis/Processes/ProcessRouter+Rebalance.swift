@@ -1,0 +1,136 @@
+import TrellisPlacement
+import TrellisTransport
+import TrellisWire
+
+/// Moving processes when shard tables change.
+extension ProcessRouter {
+    /// How long calls for a shard wait for its processes to arrive from the old owner before
+    /// they are served here anyway (the processes then start afresh).
+    static var handoffTimeout: Duration { .seconds(2) }
+
+    /// Switches routing to `newTables` and moves processes accordingly: shards this node lost
+    /// are handed to their new owners with their processes' states, and shards it gained from
+    /// a node that is still up are awaited (their calls held) until that node's handoff
+    /// arrives. Returns the task sending this node's handoffs.
+    @discardableResult
+    func rebalance(to newTables: [String: ShardTable]) -> Task<Void, Never> {
+        let oldTables = currentTables
+        var outgoing: [(capability: String, host: any ProcessHost, table: ShardTable, lost: [Int])] = []
+        var awaited: [ShardKey] = []
+        for (capability, host) in allHosts {
+            guard let new = newTables[capability] else { continue }
+            let old = oldTables[capability] ?? ShardTable(owners: Array(repeating: selfID, count: new.shardCount))
+            guard old != new else { continue }
+            if old.shardCount != new.shardCount {
+                logger.error("shard count changed; processes restart on their new owners", metadata: ["capability": "\(capability)"])
+                continue
+            }
+            let newcomer = !old.owners.contains { $0 != selfID } && host.isEmpty
+            let (lost, gained) = changes(of: capability, from: old, to: new, newcomer: newcomer)
+            let otherHolders = Set(new.owners).subtracting([selfID])
+            let released = book.withLockedValue { book in
+                for shard in lost { book.departing[ShardKey(capability: capability, shard: shard)] = [] }
+                for key in gained where !book.adopted.contains(key) && book.awaited[key] == nil {
+                    book.awaited[key] = []
+                    awaited.append(key)
+                }
+                book.adopted = book.adopted.filter { $0.capability != capability }
+                return book.holdersChanged(capability, others: otherHolders, newcomer: newcomer)
+            }
+            redeliver(released, capability: capability)
+            if !otherHolders.isEmpty { outgoing.append((capability, host, new, lost)) }
+        }
+        _ = swapTables(newTables)
+        if !awaited.isEmpty {
+            Task { [self] in
+                try? await Task.sleep(for: Self.handoffTimeout)
+                let released = book.withLockedValue { $0.giveUp(awaited) }
+                if !released.isEmpty {
+                    logger.warning("no handoff arrived in time; serving held calls with fresh processes",
+                                   metadata: ["held": "\(released.count)"])
+                }
+                for (capability, messages) in Dictionary(grouping: released, by: \.capability) {
+                    redeliver(messages.map(\.message), capability: capability)
+                }
+            }
+        }
+        return Task { [self] in
+            for move in outgoing { await handOff(move.capability, from: move.host, table: move.table, lost: move.lost) }
+        }
+    }
+
+    /// The shards this node loses between two tables, and the shards it gains that a node
+    /// that is still up may hold processes for. A newcomer (a node that knew no other holder
+    /// and has no processes yet) awaits every shard it owns now, until each other holder has
+    /// sent its handoff (empty or not). A node that was alone with its processes awaits
+    /// nothing: they are all here.
+    private func changes(
+        of capability: String, from old: ShardTable, to new: ShardTable, newcomer: Bool
+    ) -> (lost: [Int], gained: [ShardKey]) {
+        let capabilityHolders = Set(new.owners)
+        let knewOthers = old.owners.contains { $0 != selfID }
+        var lost: [Int] = []
+        var gained: [Int] = []
+        for shard in 0..<new.shardCount {
+            let (before, after) = (old.owner(ofShard: shard), new.owner(ofShard: shard))
+            if before == selfID, after != selfID { lost.append(shard) }
+            guard after == selfID else { continue }
+            if knewOthers ? (before != selfID && capabilityHolders.contains(before)) : (newcomer && capabilityHolders.count > 1) {
+                gained.append(shard)
+            }
+        }
+        return (lost, gained.map { ShardKey(capability: capability, shard: $0) })
+    }
+
+    /// Sends every other holder in `table` one handoff message: the `lost` shards it now owns
+    /// with their processes, possibly none (a newcomer waits to hear from every holder).
+    private func handOff(_ capability: String, from host: any ProcessHost, table: ShardTable, lost: [Int]) async {
+        let count = table.shardCount
+        let lostSet = Set(lost)
+        await deliveriesDrained()
+        let moved = await host.handOff { lostSet.contains(StableHash.shard($0, count: count)) }
+        var processesByOwner: [PeerID: [(id: String, state: Value?)]] = [:]
+        for process in moved {
+            processesByOwner[table.owner(of: process.id), default: []].append(process)
+        }
+        var shardsByOwner: [PeerID: [Int]] = [:]
+        for holder in Set(table.owners) where holder != selfID { shardsByOwner[holder] = [] }
+        for shard in lost { shardsByOwner[table.owner(ofShard: shard), default: []].append(shard) }
+        for (owner, shards) in shardsByOwner {
+            let message = HandoffMessage(
+                capability: capability, shards: shards, processes: processesByOwner[owner] ?? [], holders: Array(Set(table.owners)))
+            do {
+                _ = try await transport.request(message.value, to: owner, channel: .processes, timeout: .seconds(5))
+            } catch {
+                logger.warning("handoff failed; those processes restart on their new owner",
+                             metadata: ["capability": "\(capability)", "to": "\(owner)", "error": "\(error)"])
+            }
+            let keys = shards.map { ShardKey(capability: capability, shard: $0) }
+            redeliver(book.withLockedValue { $0.departed(keys) }, capability: capability)
+        }
+    }
+
+    /// Returns once no message is between the hold check and its host, or after a second.
+    private func deliveriesDrained() async {
+        for _ in 0..<1_000 {
+            if book.withLockedValue({ $0.deliveries == 0 }) { return }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        logger.warning("calls kept arriving while handing off; proceeding")
+    }
+
+    /// Installs processes handed to this node and serves the calls held for their shards.
+    func receive(_ handoff: HandoffMessage, from sender: PeerID) {
+        if let host = host(for: handoff.capability) {
+            for process in handoff.processes { host.resume(process.id, from: process.state) }
+        }
+        let keys = handoff.shards.map { ShardKey(capability: handoff.capability, shard: $0) }
+        let released = book.withLockedValue { $0.arrived(keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID) }
+        redeliver(released, capability: handoff.capability)
+    }
+
+    /// Delivers held messages again, in the order they were held.
+    private func redeliver(_ messages: [HeldMessage], capability: String) {
+        for message in messages { deliver(message, capability: capability, hops: 0) }
+    }
+}

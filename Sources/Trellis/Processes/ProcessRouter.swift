@@ -1,0 +1,246 @@
+import Dispatch
+import Logging
+import NIOConcurrencyHelpers
+import TrellisPlacement
+import TrellisTransport
+import TrellisWire
+
+extension ChannelName {
+    /// Calls and casts to processes, routed by capability and id.
+    public static let processes: ChannelName = "processes"
+}
+
+/// Routes calls and casts by (capability, id) to the node that owns the id's shard, and serves
+/// the ones this node owns.
+///
+/// Routing reads the cached shard table of the capability (one lock, one hash, one array
+/// lookup): placement scripts never run on the request path. Both the tables and the local
+/// hosts are swapped whole under a lock, so any event loop can route.
+///
+/// On the wire a call is a request on the `processes` channel holding
+/// `[capability, id, payload, hops]`; its reply is `[0, reply]`, `[1, reason]` (the process
+/// failed) or `[2, reason]` (the node does not serve the capability). A cast is a message of
+/// the same shape. A node that receives a call for a shard it does not own forwards it once to
+/// the owner it knows, so nodes whose tables briefly disagree still reach a server.
+final class ProcessRouter: Sendable {
+    private static var maxHops: Int64 { 2 }
+
+    let selfID: PeerID
+    let transport: Transport
+    private let tables = NIOLockedValueBox<[String: ShardTable]>([:])
+    private let hosts = NIOLockedValueBox<[String: any ProcessHost]>([:])
+    let book = NIOLockedValueBox(HandoffBook())
+    let logger: Logger
+
+    init(selfID: PeerID, transport: Transport, logger: Logger) {
+        self.selfID = selfID
+        self.transport = transport
+        self.logger = logger
+    }
+
+    /// Replaces the shard tables (capability to table) routing uses; returns the previous ones.
+    func swapTables(_ newTables: [String: ShardTable]) -> [String: ShardTable] {
+        tables.withLockedValue { tables in
+            defer { tables = newTables }
+            return tables
+        }
+    }
+
+    /// Every shard table routing uses now.
+    var currentTables: [String: ShardTable] { tables.withLockedValue { $0 } }
+
+    /// The shard table routing uses for `capability`.
+    func table(for capability: String) -> ShardTable? {
+        tables.withLockedValue { $0[capability] }
+    }
+
+    /// Serves `capability` on this node with `host`, replacing any previous host.
+    func install(_ host: any ProcessHost, for capability: String) {
+        hosts.withLockedValue { $0[capability] = host }
+    }
+
+    /// The host serving `capability` here, if any.
+    func host(for capability: String) -> (any ProcessHost)? {
+        hosts.withLockedValue { $0[capability] }
+    }
+
+    /// Every capability served here, with its host.
+    var allHosts: [String: any ProcessHost] { hosts.withLockedValue { $0 } }
+
+    // MARK: Calling
+
+    /// Calls process `id` of `capability` wherever it lives.
+    func call(_ capability: String, id: String, payload: Value, timeout: Duration) async throws(ProcessError) -> Value {
+        guard let owner = table(for: capability)?.owner(of: id) else { throw .noNodeHasCapability(capability) }
+        if owner == selfID {
+            return try await withUnsafeContinuation { continuation in
+                deliver(.call(id: id, payload: payload, from: selfID) { continuation.resume(returning: $0) },
+                        capability: capability, hops: 0)
+            }.get()
+        }
+        return try await callRemote(owner, capability: capability, id: id, payload: payload, hops: 0, timeout: timeout)
+    }
+
+    /// Casts `payload` to process `id` of `capability`: returns once it is queued.
+    func cast(_ capability: String, id: String, payload: Value) async throws(ProcessError) {
+        guard let owner = table(for: capability)?.owner(of: id) else { throw .noNodeHasCapability(capability) }
+        if owner == selfID {
+            deliver(.cast(id: id, payload: payload), capability: capability, hops: 0)
+            return
+        }
+        do {
+            try await transport.send(Self.envelope(capability, id, payload, hops: 0), to: owner, channel: .processes)
+        } catch {
+            throw Self.processError(error, capability: capability, id: id, owner: owner)
+        }
+    }
+
+    func callRemote(
+        _ owner: PeerID, capability: String, id: String, payload: Value, hops: Int64, timeout: Duration
+    ) async throws(ProcessError) -> Value {
+        let answer: Value
+        do {
+            answer = try await transport.request(
+                Self.envelope(capability, id, payload, hops: hops), to: owner, channel: .processes, timeout: timeout)
+        } catch {
+            throw Self.processError(error, capability: capability, id: id, owner: owner)
+        }
+        guard case .array(let parts) = answer, parts.count == 2, case .int(let status) = parts[0] else {
+            throw .ownerUnreachable(capability: capability, id: id, owner: owner, reason: "malformed reply")
+        }
+        switch status {
+        case 0: return parts[1]
+        case 1: throw .processFailed(capability: capability, id: id, reason: parts[1].stringValue ?? "unknown")
+        default: throw .ownerUnreachable(capability: capability, id: id, owner: owner, reason: parts[1].stringValue ?? "unknown")
+        }
+    }
+
+    static func envelope(_ capability: String, _ id: String, _ payload: Value, hops: Int64) -> Value {
+        .array([.string(capability), .string(id), payload, .int(hops)])
+    }
+
+    private static func processError(_ error: TransportError, capability: String, id: String, owner: PeerID) -> ProcessError {
+        switch error {
+        case .timeout(_, let duration):
+            return .timeout(capability: capability, id: id, owner: owner, duration)
+        case .messageTooLarge:
+            return .processFailed(capability: capability, id: id, reason: error.description)
+        case .peerUnreachable, .partitioned, .shutDown, .remoteFailure:
+            return .ownerUnreachable(capability: capability, id: id, owner: owner, reason: error.description)
+        }
+    }
+
+    // MARK: Serving
+
+    /// A call's or cast's fields, decoded from its envelope.
+    struct Envelope {
+        let capability: String
+        let id: String
+        let payload: Value
+        let hops: Int64
+
+        init(capability: String, id: String, payload: Value, hops: Int64) {
+            (self.capability, self.id, self.payload, self.hops) = (capability, id, payload, hops)
+        }
+
+        init?(_ value: Value) {
+            guard case .array(let parts) = value, parts.count == 4,
+                  case .string(let capability) = parts[0], case .string(let id) = parts[1], case .int(let hops) = parts[3]
+            else { return nil }
+            self.init(capability: capability, id: id, payload: parts[2], hops: hops)
+        }
+    }
+
+    /// Serves a request that arrived on the `processes` channel: a call, or a handoff.
+    func serve(_ message: InboundMessage, _ responder: Responder) {
+        guard case .value(let value) = message.payload else {
+            responder.reply(.array([.int(2), .string("malformed call envelope")]))
+            return
+        }
+        if let handoff = HandoffMessage(value) {
+            receive(handoff, from: message.from)
+            responder.reply(.array([.int(0), .nil]))
+            return
+        }
+        guard let call = Envelope(value) else {
+            responder.reply(.array([.int(2), .string("malformed call envelope")]))
+            return
+        }
+        deliver(.call(id: call.id, payload: call.payload, from: message.from) { result in
+            switch result {
+            case .success(let reply): responder.reply(.array([.int(0), reply]))
+            case .failure(.processFailed(_, _, let reason)): responder.reply(.array([.int(1), .string(reason)]))
+            case .failure(let error): responder.reply(.array([.int(2), .string(error.description)]))
+            }
+        }, capability: call.capability, hops: call.hops)
+    }
+
+    /// Serves casts that arrived on the `processes` channel.
+    func serveCasts(_ batch: [InboundMessage]) {
+        for message in batch {
+            guard case .value(let value) = message.payload, let cast = Envelope(value) else { continue }
+            deliver(.cast(id: cast.id, payload: cast.payload), capability: cast.capability, hops: cast.hops)
+        }
+    }
+
+    /// Serves `message` here, holds it while its shard's processes are on their way here, or
+    /// forwards it to the owner this node's table names.
+    ///
+    /// A message is served here when this node owns its shard, when the shard was handed to
+    /// this node, or when it has been forwarded `maxHops` times already (tables disagree).
+    func deliver(_ message: HeldMessage, capability: String, hops: Int64) {
+        let table = table(for: capability)
+        let key = table.map { ShardKey(capability: capability, shard: StableHash.shard(message.id, count: $0.shardCount)) }
+        let (held, adopted) = book.withLockedValue { book -> (Bool, Bool) in
+            if let key, !book.isIdle {
+                if book.hold(message, for: key) { return (true, false) }
+                book.deliveries += 1
+                return (false, book.adopted.contains(key))
+            }
+            book.deliveries += 1
+            return (false, false)
+        }
+        if held { return }
+        defer { book.withLockedValue { $0.deliveries -= 1 } }
+        if !adopted, hops < Self.maxHops, let owner = table?.owner(of: message.id), owner != selfID {
+            forward(message, capability: capability, to: owner, hops: hops + 1)
+            return
+        }
+        guard let host = host(for: capability) else {
+            if case .call(let id, _, _, let reply) = message {
+                reply(.failure(.ownerUnreachable(
+                    capability: capability, id: id, owner: selfID, reason: "\(selfID) does not serve '\(capability)'")))
+            }
+            return
+        }
+        switch message {
+        case .call(let id, let payload, let from, let reply): host.call(id, payload: payload, from: from, reply: reply)
+        case .cast(let id, let payload): host.cast(id, payload: payload)
+        }
+    }
+
+    private func forward(_ message: HeldMessage, capability: String, to owner: PeerID, hops: Int64) {
+        switch message {
+        case .call(let id, let payload, _, let reply):
+            Task {
+                do throws(ProcessError) {
+                    reply(.success(try await callRemote(
+                        owner, capability: capability, id: id, payload: payload, hops: hops, timeout: .seconds(5))))
+                } catch {
+                    reply(.failure(error))
+                }
+            }
+        case .cast(let id, let payload):
+            _ = transport.trySend(Self.envelope(capability, id, payload, hops: hops), to: owner, channel: .processes)
+        }
+    }
+
+    // MARK: Lifecycle
+
+    /// Passivates, on every host, the processes idle for `idle` or longer.
+    func passivateIdle(after idle: Duration) async {
+        let nanoseconds = UInt64(idle.components.seconds) * 1_000_000_000 + UInt64(idle.components.attoseconds / 1_000_000_000)
+        let now = DispatchTime.now().uptimeNanoseconds
+        for host in allHosts.values { await host.passivate(idleNanoseconds: nanoseconds, now: now) }
+    }
+}

@@ -1,0 +1,163 @@
+import TrellisTransport
+import TrellisWire
+
+/// A shard of one capability.
+struct ShardKey: Hashable, Sendable {
+    let capability: String
+    let shard: Int
+}
+
+/// A call or cast held back until its shard's processes have arrived from their old owner.
+enum HeldMessage: Sendable {
+    case call(id: String, payload: Value, from: PeerID, reply: @Sendable (CallResult) -> Void)
+    case cast(id: String, payload: Value)
+
+    /// The process the message is for.
+    var id: String {
+        switch self {
+        case .call(let id, _, _, _), .cast(let id, _): return id
+        }
+    }
+}
+
+/// What this node knows about shards changing hands.
+///
+/// When a shard moves from this node to another, calls for it are held here (*departing*)
+/// until the shard's processes have reached the new owner; then they are forwarded, behind
+/// the handoff. When a shard moves here from a node that is still up, calls for it are held
+/// (*awaited*) until that node's handoff arrives or `handoffTimeout` passes. Either way no
+/// process is activated afresh while its state is on the way. A shard whose processes arrived
+/// before this node's own table gave it the shard is *adopted*: it is served here whatever the
+/// table says, until the table next changes.
+struct HandoffBook: Sendable {
+    /// Shards expected from another node, with the messages held for them.
+    var awaited: [ShardKey: [HeldMessage]] = [:]
+    /// Shards being handed from this node to another, with the messages held for them.
+    var departing: [ShardKey: [HeldMessage]] = [:]
+    /// Shards whose processes arrived here, served here until the capability's table changes.
+    var adopted: Set<ShardKey> = []
+    /// For a newcomer (it knew no other holder of the capability before), the holders it
+    /// still awaits a handoff message from, empty or not; when none is left, every awaited
+    /// shard of the capability is released.
+    var newcomerAwaits: [String: Set<PeerID>] = [:]
+    /// The holders a handoff message of each capability came from since this node's table of
+    /// the capability last changed.
+    var heardFrom: [String: Set<PeerID>] = [:]
+    /// Messages past the hold check and not yet handed to their process host (or forwarded).
+    /// A handoff waits for this to drop to zero, so that no call slips in between a shard
+    /// starting to depart and its processes being taken out.
+    var deliveries = 0
+
+    /// Whether nothing is in flight: the fast path of every call checks this first.
+    var isIdle: Bool { awaited.isEmpty && departing.isEmpty && adopted.isEmpty }
+
+    /// Holds `message` if its shard is awaited or departing; returns whether it was held.
+    mutating func hold(_ message: HeldMessage, for key: ShardKey) -> Bool {
+        if departing[key] != nil {
+            departing[key]!.append(message)
+            return true
+        }
+        guard awaited[key] != nil else { return false }
+        awaited[key]!.append(message)
+        return true
+    }
+
+    /// Marks `keys` as handed over; returns the messages held for them.
+    mutating func departed(_ keys: [ShardKey]) -> [HeldMessage] {
+        keys.flatMap { departing.removeValue(forKey: $0) ?? [] }
+    }
+
+    /// Updates a newcomer's wait for `capability` now that its other holders are `others`:
+    /// it also waits for those of them not heard from yet (a holder that leaves before sending
+    /// is waited for until `handoffTimeout`). Returns the messages to deliver when nobody is
+    /// left to wait for.
+    mutating func holdersChanged(_ capability: String, others: Set<PeerID>, newcomer: Bool) -> [HeldMessage] {
+        guard newcomer || newcomerAwaits[capability] != nil else {
+            heardFrom[capability] = nil
+            return []
+        }
+        let waiting = (newcomerAwaits[capability] ?? []).union(others)
+        newcomerAwaits[capability] = waiting.subtracting(heardFrom[capability] ?? [])
+        return releaseIfHeardFromAll(capability)
+    }
+
+    /// Releases every awaited shard of `capability` once a newcomer has heard from every holder.
+    private mutating func releaseIfHeardFromAll(_ capability: String) -> [HeldMessage] {
+        guard newcomerAwaits[capability]?.isEmpty == true else { return [] }
+        newcomerAwaits[capability] = nil
+        heardFrom[capability] = nil
+        var released: [HeldMessage] = []
+        for key in awaited.keys where key.capability == capability {
+            released += awaited.removeValue(forKey: key) ?? []
+        }
+        return released
+    }
+
+    /// Records `sender`'s handoff of `keys` of `capability`: adopts them, and returns the
+    /// messages held for them (for every shard of the capability, when the sender was the last
+    /// holder a newcomer awaited).
+    mutating func arrived(
+        _ keys: [ShardKey], of capability: String, from sender: PeerID, holders: [PeerID], selfID: PeerID
+    ) -> [HeldMessage] {
+        var released: [HeldMessage] = []
+        for key in keys {
+            adopted.insert(key)
+            released += awaited.removeValue(forKey: key) ?? []
+        }
+        heardFrom[capability, default: []].insert(sender)
+        if newcomerAwaits[capability] != nil {
+            // The sender knows holders this newcomer may not have met yet: wait for them too.
+            let heard = heardFrom[capability] ?? []
+            newcomerAwaits[capability]!.formUnion(holders.filter { $0 != selfID && !heard.contains($0) })
+            newcomerAwaits[capability]!.remove(sender)
+        }
+        return released + releaseIfHeardFromAll(capability)
+    }
+
+    /// Stops waiting for `keys`; returns the messages held for them, with their capability.
+    mutating func giveUp(_ keys: [ShardKey]) -> [(capability: String, message: HeldMessage)] {
+        for capability in Set(keys.map(\.capability)) { newcomerAwaits[capability] = nil }
+        return keys.flatMap { key in (awaited.removeValue(forKey: key) ?? []).map { (key.capability, $0) } }
+    }
+}
+
+/// The message that hands a node's processes of some shards to their new owner: a map
+/// `{handoff = capability, shards = {...}, procs = {{id, state}, ...}, holders = {...}}` (the
+/// holders are every node the sender's table names) sent as a request on
+/// the `processes` channel, on the same connection as the calls the old owner forwards after
+/// it, so the new owner always installs the processes first.
+struct HandoffMessage: Sendable {
+    let capability: String
+    let shards: [Int]
+    let processes: [(id: String, state: Value?)]
+    let holders: [PeerID]
+
+    var value: Value {
+        .map([
+            "holders": .array(holders.map { .string($0.description) }),
+            "handoff": .string(capability),
+            "shards": .array(shards.map { .int(Int64($0)) }),
+            "procs": .array(processes.map { .array([.string($0.id), $0.state ?? .nil]) }),
+        ])
+    }
+
+    init(capability: String, shards: [Int], processes: [(id: String, state: Value?)], holders: [PeerID]) {
+        self.capability = capability
+        self.shards = shards
+        self.processes = processes
+        self.holders = holders
+    }
+
+    init?(_ value: Value) {
+        guard case .string(let capability)? = value["handoff"], case .array(let shards)? = value["shards"],
+              case .array(let processes)? = value["procs"], case .array(let holders)? = value["holders"]
+        else { return nil }
+        self.holders = holders.compactMap { $0.stringValue.flatMap { try? PeerID(parsing: $0) } }
+        self.capability = capability
+        self.shards = shards.compactMap { if case .int(let shard) = $0 { Int(shard) } else { nil } }
+        self.processes = processes.compactMap { entry in
+            guard case .array(let parts) = entry, parts.count == 2, case .string(let id) = parts[0] else { return nil }
+            return (id, parts[1] == .nil ? nil : parts[1])
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Dispatch
+import NIOConcurrencyHelpers
+import TrellisTransport
+import TrellisWire
+
+/// The processes of one capability served by a Swift `ProcessBehavior`.
+///
+/// The states live in 64 lock-striped dictionaries keyed by process id: a call locks one
+/// stripe, activates the process if it has no state, runs the behavior on the state in place
+/// and unlocks. Calls to one process therefore run one at a time, while calls to processes of
+/// different stripes run in parallel on the event loops they arrived on. An idle process costs
+/// its dictionary entry: the id, the state and a timestamp.
+final class SwiftProcessHost<Behavior: ProcessBehavior>: ProcessHost {
+    private struct Entry: Sendable {
+        var state: Behavior.State
+        var lastUsed: UInt64
+    }
+
+    private static var stripeCount: Int { 64 }
+
+    let capability: String
+    private let behavior: Behavior
+    private let stripes: [NIOLockedValueBox<[String: Entry]>]
+
+    init(capability: String, behavior: Behavior) {
+        self.capability = capability
+        self.behavior = behavior
+        self.stripes = (0..<Self.stripeCount).map { _ in NIOLockedValueBox([:]) }
+    }
+
+    private func stripe(of id: String) -> NIOLockedValueBox<[String: Entry]> {
+        stripes[Int(UInt(bitPattern: id.hashValue) % UInt(Self.stripeCount))]
+    }
+
+    func call(_ id: String, payload: Value, from: PeerID, reply: @escaping @Sendable (CallResult) -> Void) {
+        reply(callNow(id, payload: payload, from: from))
+    }
+
+    /// Runs the call on this thread and returns its outcome.
+    func callNow(_ id: String, payload: Value, from: PeerID) -> CallResult {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return stripe(of: id).withLockedValue { table in
+            do {
+                if table[id] == nil { table[id] = Entry(state: try behavior.activate(id: id), lastUsed: now) }
+                let answer = try behavior.handleCall(payload, state: &table[id]!.state, id: id, from: from)
+                table[id]!.lastUsed = now
+                return .success(answer)
+            } catch {
+                table[id] = nil
+                return .failure(.processFailed(capability: capability, id: id, reason: "\(error)"))
+            }
+        }
+    }
+
+    func cast(_ id: String, payload: Value) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        stripe(of: id).withLockedValue { table in
+            do {
+                if table[id] == nil { table[id] = Entry(state: try behavior.activate(id: id), lastUsed: now) }
+                try behavior.handleCast(payload, state: &table[id]!.state, id: id)
+                table[id]!.lastUsed = now
+            } catch {
+                table[id] = nil
+            }
+        }
+    }
+
+    func passivate(idleNanoseconds: UInt64, now: UInt64) async {
+        for stripe in stripes {
+            stripe.withLockedValue { table in
+                table = table.filter { $0.value.lastUsed >= now || now - $0.value.lastUsed < idleNanoseconds }
+            }
+        }
+    }
+
+    func handOff(where moves: @escaping @Sendable (String) -> Bool) async -> [(id: String, state: Value?)] {
+        var moved: [(id: String, state: Value?)] = []
+        for stripe in stripes {
+            stripe.withLockedValue { table in
+                for (id, entry) in table where moves(id) {
+                    moved.append((id, try? behavior.handOff(entry.state, id: id)))
+                    table[id] = nil
+                }
+            }
+        }
+        return moved
+    }
+
+    func resume(_ id: String, from value: Value?) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        stripe(of: id).withLockedValue { table in
+            table[id] = (try? value.map { try behavior.resume(id: id, from: $0) }).map { Entry(state: $0, lastUsed: now) }
+        }
+    }
+
+    var isEmpty: Bool { stripes.allSatisfy { $0.withLockedValue { $0.isEmpty } } }
+
+    func activeCount() async -> Int {
+        stripes.reduce(0) { $0 + $1.withLockedValue { $0.count } }
+    }
+}

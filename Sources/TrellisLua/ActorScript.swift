@@ -1,0 +1,132 @@
+import TrellisWire
+
+/// A Lua actor script: serves one capability, keeping one state per process id in one VM.
+///
+/// A process is activated by `init(id, arg)` on its first call or cast. A callback that fails
+/// forgets the process's state, so its next call activates it afresh (the caller of the failed
+/// call gets the error; other processes are untouched). Not `Sendable`: it owns a `LuaVM`.
+public final class ActorScript {
+    /// Callbacks an actor may define besides `init` and `handle_call`.
+    public static let optionalCallbacks = ["handle_cast", "handoff", "resume"]
+
+    /// The script's `name`.
+    public let name: String
+    /// The script's `version`.
+    public let version: Int64
+    /// The capability the actor serves.
+    public let capability: String
+    /// Every callback the script defines, with the line it starts on.
+    public let callbacks: [String: Int]
+
+    private let vm: LuaVM
+    private var active: Set<String> = []
+
+    /// Loads `source` in a fresh sandboxed VM and checks its table against the actor contract.
+    public init(
+        source: String, fileName: String, limits: ScriptLimits = .init(), seed: UInt64 = 0,
+        log: @escaping (String) -> Void = { _ in }
+    ) throws(ScriptError) {
+        vm = try LuaVM(fileName: fileName, limits: limits, seed: seed, log: log)
+        let exports = try vm.loadScript(source)
+        let capability = exports.values["capability"]?.stringValue
+        guard let name = exports.values["name"]?.stringValue, case .int(let version) = exports.values["version"] ?? .nil,
+              let capability, exports.functions["init"] != nil, exports.functions["handle_call"] != nil
+        else {
+            throw ScriptError(
+                .invalidScript, file: fileName, callback: "load",
+                message: "an actor needs `name` (string), `version` (integer), `capability` (string), `init` and `handle_call`",
+                hint: "return { name = ..., version = 1, capability = ..., init = function(id, arg) ... end, handle_call = ... }"
+            )
+        }
+        self.name = name
+        self.version = version
+        self.capability = capability
+        self.callbacks = exports.functions
+    }
+
+    /// The file the script came from.
+    public var fileName: String { vm.fileName }
+    /// Bytes the VM holds, every process's state included.
+    public var memoryUsed: Int { vm.memoryUsed }
+    /// How many processes hold a state now.
+    public var activeCount: Int { active.count }
+    /// Whether process `id` holds a state now.
+    public func isActive(_ id: String) -> Bool { active.contains(id) }
+    /// The ids of the processes that hold a state now.
+    public var activeIDs: Set<String> { active }
+    /// Whether the script can hand its processes' states over (defines `handoff` and `resume`).
+    public var canHandOff: Bool { callbacks["handoff"] != nil && callbacks["resume"] != nil }
+
+    /// Runs `handle_call(state, payload, from)` for process `id`, activating it first if
+    /// needed; returns the reply.
+    public func call(_ id: String, payload: Value, from: String) throws(ScriptError) -> Value {
+        try activateIfNeeded(id)
+        return try guarded(id) { () throws(ScriptError) -> Value in
+            try vm.invoke(
+                "handle_call", stateKey: id, arguments: [payload, .string(from)], results: 2,
+                definedAt: callbacks["handle_call"]
+            ) { results throws(ScriptError) in
+                let reply = try results.value(1, named: "reply")
+                try results.keepAsState(2, key: id)
+                return reply
+            }
+        }
+    }
+
+    /// Runs `handle_cast(state, payload)` for process `id` (activating it first); a script
+    /// without `handle_cast` ignores casts.
+    public func cast(_ id: String, payload: Value) throws(ScriptError) {
+        guard callbacks["handle_cast"] != nil else { return }
+        try activateIfNeeded(id)
+        try guarded(id) { () throws(ScriptError) in
+            try vm.invoke("handle_cast", stateKey: id, arguments: [payload], results: 1, definedAt: callbacks["handle_cast"]) {
+                results throws(ScriptError) in try results.keepAsState(1, key: id)
+            }
+        }
+    }
+
+    /// Runs `handoff(state)` for process `id` and forgets it here: the value to `resume` it
+    /// with on its new owner, or nil when it was not active or the script cannot hand off.
+    public func handOff(_ id: String) throws(ScriptError) -> Value? {
+        guard active.contains(id) else { return nil }
+        defer { forget(id) }
+        guard canHandOff else { return nil }
+        return try vm.invoke("handoff", stateKey: id, arguments: [], results: 1, definedAt: callbacks["handoff"]) {
+            results throws(ScriptError) in try results.value(1, named: "handoff value")
+        }
+    }
+
+    /// Runs `resume(id, value)` and keeps its result as process `id`'s state.
+    public func resume(_ id: String, from value: Value) throws(ScriptError) {
+        forget(id)
+        let resumed = canHandOff ? "resume" : "init"
+        try vm.invoke(resumed, passingState: false, arguments: [.string(id), value], results: 1, definedAt: callbacks[resumed]) {
+            results throws(ScriptError) in try results.keepAsState(1, key: id)
+        }
+        active.insert(id)
+    }
+
+    /// Forgets process `id`'s state (passivation); its next call activates it afresh.
+    public func forget(_ id: String) {
+        guard active.remove(id) != nil else { return }
+        vm.dropState(key: id)
+    }
+
+    private func activateIfNeeded(_ id: String) throws(ScriptError) {
+        guard !active.contains(id) else { return }
+        try vm.invoke("init", passingState: false, arguments: [.string(id), .nil], results: 1, definedAt: callbacks["init"]) {
+            results throws(ScriptError) in try results.keepAsState(1, key: id)
+        }
+        active.insert(id)
+    }
+
+    /// Runs `body`; when it fails, forgets the process so its next call starts afresh.
+    private func guarded<Result>(_ id: String, _ body: () throws(ScriptError) -> Result) throws(ScriptError) -> Result {
+        do {
+            return try body()
+        } catch {
+            forget(id)
+            throw error
+        }
+    }
+}

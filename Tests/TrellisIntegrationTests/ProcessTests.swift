@@ -1,0 +1,234 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Trellis
+import TrellisWire
+import XCTest
+
+/// A counter per id, as a Swift process: calls add `by` and return the new count.
+struct CounterBehavior: ProcessBehavior {
+    func activate(id: String) throws -> Int64 { 0 }
+
+    func handleCall(_ payload: Value, state: inout Int64, id: String, from: PeerID) throws -> Value {
+        if payload == "boom" { throw CounterFailure() }
+        if case .int(let by) = payload { state += by }
+        return .int(state)
+    }
+
+    func handleCast(_ payload: Value, state: inout Int64, id: String) throws {
+        if case .int(let by) = payload { state += by }
+    }
+
+    func handOff(_ state: Int64, id: String) throws -> Value? { .int(state) }
+
+    func resume(id: String, from value: Value) throws -> Int64 {
+        guard case .int(let count) = value else { throw CounterFailure() }
+        return count
+    }
+}
+
+struct CounterFailure: Error, CustomStringConvertible {
+    var description: String { "the counter was asked to fail" }
+}
+
+/// Processes over real TCP between nodes of one process: placement, routing, lazy activation,
+/// failures, and Lua actors.
+final class ProcessTests: XCTestCase {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let fullMesh = repository.appendingPathComponent("plugins/overlays/full_mesh.lua").path
+    static let counterActor = repository.appendingPathComponent("plugins/actors/counter.lua").path
+
+    func startNode(_ name: String, group: any EventLoopGroup) async throws -> TrellisNode {
+        var configuration = try NodeConfiguration(name: name, clusterName: "processes", cookie: "c", overlayPath: Self.fullMesh)
+        return try await TrellisNode.start(configuration, group: group)
+    }
+
+    /// Starts `count` nodes joined in a full mesh, and waits until each sees them all.
+    func startCluster(_ count: Int, group: any EventLoopGroup) async throws -> [TrellisNode] {
+        var nodes: [TrellisNode] = []
+        for index in 1...count {
+            let node = try await startNode("p\(index)", group: group)
+            if let seed = nodes.first { await node.join(seed.id) }
+            nodes.append(node)
+        }
+        try await waitUntil("every node sees \(count) members") {
+            for node in nodes where await node.members.count != count { return false }
+            return true
+        }
+        return nodes
+    }
+
+    func waitUntil(_ what: String, within seconds: Double = 10, _ condition: () async -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTFail("timed out waiting until \(what)")
+        throw CancellationError()
+    }
+
+    /// Waits until every node routes `capability` by the same table, with `servers` owners.
+    func waitForAgreement(_ nodes: [TrellisNode], _ capability: String, servers: Int) async throws {
+        try await waitUntil("all nodes agree on the \(capability) table") {
+            let tables = nodes.map { $0.shardTable(for: capability) }
+            guard let first = tables.first ?? nil, Set(first.owners).count == servers else { return false }
+            return tables.allSatisfy { $0 == first }
+        }
+    }
+
+    func testCallsReachOneOwnerPerIdAndActivateLazily() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let nodes = try await startCluster(3, group: group)
+        do {
+            XCTAssertNil(nodes[0].shardTable(for: "counter"), "no table before anyone serves the capability")
+            for node in nodes { await node.serve("counter", with: CounterBehavior()) }
+            try await waitForAgreement(nodes, "counter", servers: 3)
+            for node in nodes { await assertActive(node, 0, "nothing is active before the first call") }
+
+            for round in 0..<3 {
+                for (index, node) in nodes.enumerated() {
+                    for id in 0..<100 {
+                        let reply = try await node.call("counter", id: "c\(id)", .int(1))
+                        XCTAssertEqual(reply, .int(Int64(round * 3 + index + 1)), "c\(id) after \(round) rounds")
+                    }
+                }
+            }
+            var active = 0
+            for node in nodes { active += await node.activeProcesses(of: "counter") }
+            XCTAssertEqual(active, 100, "each id is active on exactly one node")
+            for node in nodes {
+                let owned = (0..<100).filter { nodes[0].owner(of: "c\($0)", capability: "counter") == node.id }.count
+                await assertActive(node, owned, "\(node.id) holds the ids it owns")
+            }
+
+            try await nodes[1].cast("counter", id: "c7", .int(100))
+            try await waitUntil("the cast is applied") {
+                (try? await nodes[2].call("counter", id: "c7", .int(0))) == .int(109)
+            }
+        } catch {
+            XCTFail("\(error)")
+        }
+        for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+
+    func testAFailingProcessRestartsAndOthersAreUntouched() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let nodes = try await startCluster(2, group: group)
+        for node in nodes { await node.serve("counter", with: CounterBehavior()) }
+        try await waitForAgreement(nodes, "counter", servers: 2)
+        let remoteID = (0..<100).map { "r\($0)" }.first { nodes[0].owner(of: $0, capability: "counter") == nodes[1].id }!
+        for id in [remoteID, "other"] { _ = try await nodes[0].call("counter", id: id, .int(5)) }
+        do {
+            _ = try await nodes[0].call("counter", id: remoteID, "boom")
+            XCTFail("the failing call must throw")
+        } catch {
+            guard case .processFailed(let capability, let id, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual([capability, id], ["counter", remoteID])
+            XCTAssertTrue(reason.contains("asked to fail"), reason)
+        }
+        let restarted = try await nodes[0].call("counter", id: remoteID, .int(1))
+        XCTAssertEqual(restarted, .int(1), "the failed process starts afresh")
+        let untouched = try await nodes[0].call("counter", id: "other", .int(1))
+        XCTAssertEqual(untouched, .int(6), "other processes keep their state")
+        do {
+            _ = try await nodes[0].call("nobody-serves-this", id: "x", .nil)
+            XCTFail("an unserved capability must throw")
+        } catch {
+            XCTAssertEqual(error, .noNodeHasCapability("nobody-serves-this"))
+        }
+        for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+
+    func testLuaActorsServeACapabilityWithoutSwift() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let nodes = try await startCluster(2, group: group)
+        for node in nodes {
+            let capability = try await node.serveActor(contentsOf: Self.counterActor)
+            XCTAssertEqual(capability, "counter")
+        }
+        try await waitForAgreement(nodes, "counter", servers: 2)
+        for _ in 0..<5 {
+            for id in 0..<20 { _ = try await nodes[0].call("counter", id: "l\(id)", .map(["op": "add", "by": 2])) }
+        }
+        for id in 0..<20 {
+            let count = try await nodes[1].call("counter", id: "l\(id)", .map(["op": "get"]))
+            XCTAssertEqual(count, .int(10))
+        }
+        do {
+            _ = try await nodes[1].call("counter", id: "l3", .map(["op": "explode"]))
+            XCTFail("an unknown op must fail")
+        } catch {
+            guard case .processFailed(_, _, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("counter.lua") && reason.contains("unknown op"), reason)
+        }
+        let restarted = try await nodes[0].call("counter", id: "l3", .map(["op": "get"]))
+        XCTAssertEqual(restarted, .int(0), "a process whose callback failed starts afresh")
+        for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+
+    /// 10,000 increments over 100 counters, from two nodes, while a fourth node joins and then
+    /// one of the first three leaves gracefully: the processes move with their counts.
+    func testCountsSurviveAJoinAndAGracefulLeave() async throws {
+        try await runHandoff(serve: { node in await node.serve("counter", with: CounterBehavior()) }, increment: .int(1))
+    }
+
+    func testLuaActorCountsSurviveAJoinAndAGracefulLeave() async throws {
+        try await runHandoff(
+            serve: { node in _ = try await node.serveActor(contentsOf: Self.counterActor) },
+            increment: .map(["op": "add", "by": 1]))
+    }
+
+    func runHandoff(serve: (TrellisNode) async throws -> Void, increment: Value) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var nodes = try await startCluster(3, group: group)
+        for node in nodes { try await serve(node) }
+        try await waitForAgreement(nodes, "counter", servers: 3)
+        let ids = (0..<100).map { "h\($0)" }
+        let callers = [nodes[0], nodes[2]]
+        let leaver = nodes[1]
+        var failures: [String] = []
+        for phase in 0..<4 {
+            if phase == 1 {
+                let joiner = try await startNode("p4", group: group)
+                try await serve(joiner)
+                await joiner.join(nodes[0].id)
+                nodes.append(joiner)
+            }
+            if phase == 2 { await leaver.leave() }
+            failures += await withTaskGroup(of: [String].self) { tasks in
+                for (index, caller) in callers.enumerated() {
+                    tasks.addTask {
+                        var failed: [String] = []
+                        for _ in 0..<25 {
+                            for id in ids[(index * 50)..<(index * 50 + 50)] {
+                                do { _ = try await caller.call("counter", id: id, increment) } catch { failed.append("\(error)") }
+                            }
+                        }
+                        return failed
+                    }
+                }
+                return await tasks.reduce(into: []) { $0 += $1 }
+            }
+        }
+        XCTAssertEqual(failures, [], "no call may fail across the join and the leave")
+        var total: Int64 = 0
+        for id in ids {
+            let count = try await nodes[0].call("counter", id: id, increment == .int(1) ? .int(0) : .map(["op": "get"]))
+            if case .int(let n) = count { total += n }
+            XCTAssertEqual(count, .int(100), id)
+        }
+        XCTAssertEqual(total, 10_000)
+        for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+
+    func assertActive(_ node: TrellisNode, _ expected: Int, _ message: String, line: UInt = #line) async {
+        let active = await node.activeProcesses(of: "counter")
+        XCTAssertEqual(active, expected, message, line: line)
+    }
+}
