@@ -31,6 +31,15 @@ struct BenchSizes: ParsableArguments {
     @Option(help: "Concurrent callers.")
     var callers = 16
 
+    @Option(help: "Processes to activate per kind (Swift, Lua, single node).")
+    var activations = 100_000
+
+    @Option(help: "Concurrent callers for the pipelined activation figures.")
+    var activationCallers = 64
+
+    @Option(help: "Concurrent callers for the single-node figures.")
+    var localCallers = 500
+
     @Option(help: "Runs; the table shows the median of each figure.")
     var runs = 3
 }

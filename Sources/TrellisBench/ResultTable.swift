@@ -8,6 +8,20 @@ struct AnchorResults {
     init(disterlLog: String?, loopbackLog: String?) {
         disterl = disterlLog.map(Self.medians) ?? [:]
         loopback = loopbackLog.map(Self.medians) ?? [:]
+        if let bytes = disterlLog.flatMap(Self.bytesPerActivation) { disterl["e1_bytes_per_process"] = bytes }
+    }
+
+    /// Node B's memory growth per process in the activation run (`e1. activate N ids ...: B mem +X MB`).
+    static func bytesPerActivation(ofLog path: String) -> Double? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let perProcess: [Double] = text.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix("e1. activate "), let mem = line.range(of: "B mem +") else { return nil }
+            let fields = line.dropFirst("e1. activate ".count).split(separator: " ")
+            let megabytes = line[mem.upperBound...].split(separator: " ").first.flatMap { Double($0) }
+            guard let count = fields.first.flatMap({ Double($0) }), let megabytes else { return nil }
+            return megabytes * 1e6 / count
+        }
+        return perProcess.isEmpty ? nil : median(perProcess)
     }
 
     static func medians(ofLog path: String) -> [String: Double] {
@@ -39,6 +53,8 @@ struct ResultTable {
         let target: Double?
         let higherIsBetter: Bool
         let loopback: String?
+        /// A published figure to compare with instead of an anchor (Mesh's own numbers).
+        var published: Double? = nil
     }
 
     private let rows: [Row] = [
@@ -49,6 +65,18 @@ struct ResultTable {
         Row(figure: "sequential call p50 µs", trellis: "call_seq_p50_us", disterl: "c_call_seq_p50_us", target: nil, higherIsBetter: false, loopback: "pingpong_p50_us"),
         Row(figure: "sequential call p99 µs", trellis: "call_seq_p99_us", disterl: "c_call_seq_p99_us", target: nil, higherIsBetter: false, loopback: "pingpong_p99_us"),
         Row(figure: "16 concurrent callers calls/s", trellis: "call_conc_per_s", disterl: "d_call_conc16_calls_per_s", target: nil, higherIsBetter: true, loopback: nil),
+        Row(figure: "remote activations/s, 1 caller", trellis: "swift_act_seq_per_s", disterl: "e1_activate_per_s", target: 10, higherIsBetter: true, loopback: nil),
+        Row(figure: "remote activations/s, 64 callers", trellis: "swift_act_conc_per_s", disterl: "e1_activate_per_s", target: 10, higherIsBetter: true, loopback: nil),
+        Row(figure: "call each process/s, 1 caller", trellis: "swift_call_each_seq_per_s", disterl: "e2_call_each_calls_per_s", target: 2, higherIsBetter: true, loopback: nil),
+        Row(figure: "call each process/s, 64 callers", trellis: "swift_call_each_conc_per_s", disterl: "e2_call_each_calls_per_s", target: 2, higherIsBetter: true, loopback: nil),
+        Row(figure: "bytes per idle process", trellis: "swift_bytes_per_process", disterl: "e1_bytes_per_process", target: 2.9, higherIsBetter: false, loopback: nil),
+        Row(figure: "Lua: remote activations/s, 1 caller", trellis: "lua_act_seq_per_s", disterl: "e1_activate_per_s", target: nil, higherIsBetter: true, loopback: nil),
+        Row(figure: "Lua: remote activations/s, 64 callers", trellis: "lua_act_conc_per_s", disterl: "e1_activate_per_s", target: nil, higherIsBetter: true, loopback: nil),
+        Row(figure: "Lua: call each process/s, 1 caller", trellis: "lua_call_each_seq_per_s", disterl: "e2_call_each_calls_per_s", target: nil, higherIsBetter: true, loopback: nil),
+        Row(figure: "Lua: call each process/s, 64 callers", trellis: "lua_call_each_conc_per_s", disterl: "e2_call_each_calls_per_s", target: nil, higherIsBetter: true, loopback: nil),
+        Row(figure: "Lua: bytes per idle process", trellis: "lua_bytes_per_process", disterl: "e1_bytes_per_process", target: nil, higherIsBetter: false, loopback: nil),
+        Row(figure: "1 node, 500 callers: creations/s", trellis: "local_act_per_s", disterl: nil, target: 10, higherIsBetter: true, loopback: nil, published: 16_400),
+        Row(figure: "1 node, 500 callers: calls/s", trellis: "local_call_per_s", disterl: nil, target: 10, higherIsBetter: true, loopback: nil, published: 30_500),
     ]
 
     func render() -> String {
@@ -56,7 +84,7 @@ struct ResultTable {
         var table = [header]
         for row in rows {
             let ours = median(trellisRuns.compactMap { $0[row.trellis] })
-            let theirs = row.disterl.flatMap { anchors.disterl[$0] }
+            let theirs = row.published ?? row.disterl.flatMap { anchors.disterl[$0] }
             let ratio = theirs.map { row.higherIsBetter ? ours / $0 : $0 / ours }
             let verdict = zip2(ratio, row.target).map { $0 >= $1 ? "≥\(format($1))× ok" : "≥\(format($1))× MISSED" } ?? ""
             table.append([
@@ -71,7 +99,9 @@ struct ResultTable {
         return ([lines[0], widths.map { String(repeating: "-", count: $0) }.joined(separator: "-|-")] + lines.dropFirst())
             .joined(separator: "\n")
             + "\n(medians of \(trellisRuns.count) run(s); ratio = Trellis / Erlang, inverted for latencies so higher is better;"
-            + "\n sequential calls run on the connection's event loop via TrellisNode.withAffinity)"
+            + "\n sequential calls run on the connection's event loop via TrellisNode.withAffinity;"
+            + "\n Erlang's activations are made by one caller; the 1-node rows compare with Mesh's published figures;"
+            + "\n bytes per idle process: the server's resident memory growth over 100k activations, target ≤ 1 KB)"
     }
 
     private func format(_ value: Double) -> String {

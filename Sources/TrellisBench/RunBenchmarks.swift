@@ -12,7 +12,7 @@ struct RunBenchmarks: AsyncParsableCommand {
     @OptionGroup var sizes: BenchSizes
 
     @Option(help: "The overlay script both nodes run.")
-    var overlay = "plugins/overlays/static.lua"
+    var overlay = "plugins/overlays/full_mesh.lua"
 
     @Option(help: "A log of ../shared/anchors/disterl/run.sh from this session (RESULT lines).")
     var disterl: String?
@@ -27,16 +27,20 @@ struct RunBenchmarks: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let configuration = try NodeConfiguration(name: "bench_a", clusterName: "bench", cookie: cookie, overlayPath: overlay)
         let node = try await TrellisNode.start(configuration, group: group)
+        await node.serve(BenchCapability.local, with: BenchCounter())
+        await node.join(server.id)
         let bench = Benchmarks(node: node, server: server.id)
         do {
-            try await measure(bench, node: node)
+            try await measure(bench, processes: ProcessBenchmarks(node: node, server: server.id), node: node)
         } catch {
             throw ValidationError("\(error)\(server.exitReport)")
         }
     }
 
-    private func measure(_ bench: Benchmarks, node: TrellisNode) async throws {
+    private func measure(_ bench: Benchmarks, processes: ProcessBenchmarks, node: TrellisNode) async throws {
         try await bench.warmUp()
+        try await processes.awaitPlacement(BenchCapability.swift)
+        try await processes.awaitPlacement(BenchCapability.lua)
         var runs: [[String: Double]] = []
         for run in 1...sizes.runs {
             print("run \(run)/\(sizes.runs)")
@@ -45,6 +49,10 @@ struct RunBenchmarks: AsyncParsableCommand {
             results.merge(try await bench.oneWay(count: sizes.large, payload: Value.bytes([UInt8](repeating: 7, count: 1024)), name: "1k"), uniquingKeysWith: { $1 })
             results.merge(try await bench.sequentialCalls(count: sizes.calls), uniquingKeysWith: { $1 })
             results.merge(try await bench.concurrentCalls(count: sizes.concurrentCalls, callers: sizes.callers), uniquingKeysWith: { $1 })
+            let (activations, callers) = (sizes.activations, sizes.activationCallers)
+            results.merge(try await processes.activations(BenchCapability.swift, count: activations, callers: callers, name: "swift", run: run), uniquingKeysWith: { $1 })
+            results.merge(try await processes.activations(BenchCapability.lua, count: activations, callers: callers, name: "lua", run: run), uniquingKeysWith: { $1 })
+            results.merge(try await processes.singleNode(count: activations, callers: sizes.localCallers, run: run), uniquingKeysWith: { $1 })
             for (key, value) in results.sorted(by: { $0.key < $1.key }) { print("RESULT \(key) \(value)") }
             runs.append(results)
         }

@@ -6,8 +6,9 @@ import Synchronization
 import Trellis
 import TrellisWire
 
-/// The receiving side of the benchmarks: counts messages that arrive on the default channel
-/// and answers requests (`"count"`, `"reset"`, anything else is echoed).
+/// The receiving side of the benchmarks: counts messages that arrive on the default channel,
+/// answers requests (`"count"`, `"reset"`, `"rss"`, anything else is echoed) and serves the
+/// process benchmarks' capabilities.
 struct ServeBenchmarks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the receiving node (started by `run`).")
 
@@ -15,15 +16,21 @@ struct ServeBenchmarks: AsyncParsableCommand {
     var cookie: String
 
     @Option(help: "The overlay script both nodes run.")
-    var overlay = "plugins/overlays/static.lua"
+    var overlay = "plugins/overlays/full_mesh.lua"
+
+    @Option(help: "The Lua actor the node serves.")
+    var actor = "plugins/actors/counter.lua"
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let configuration = try NodeConfiguration(name: "bench_b", clusterName: "bench", cookie: cookie, overlayPath: overlay)
         let node = try await TrellisNode.start(configuration, group: group)
         let received = ReceivedCounter()
+        await node.serve(BenchCapability.swift, with: BenchCounter())
+        try await node.serveActor(contentsOf: actor)
         node.onRequest { message, responder in
             switch message.payload {
+            case .value("rss"): responder.reply(.int(Int64(residentBytes())))
             case .value("count"): responder.reply(.int(Int64(received.count.load(ordering: .relaxed))))
             case .value("reset"):
                 received.count.store(0, ordering: .relaxed)
