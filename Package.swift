@@ -102,12 +102,15 @@ let package = Package(
         .testTarget(name: "TrellisLuaTests", dependencies: ["TrellisLua"], exclude: ["HostileScripts"]),
         .testTarget(name: "TrellisMembershipTests", dependencies: ["TrellisMembership", "TrellisSimulator"]),
         .testTarget(name: "TrellisPlacementTests", dependencies: ["TrellisPlacement", "TrellisLua", "TrellisWire"]),
-        .testTarget(name: "TrellisTransportTests", dependencies: ["TrellisTransport"]),
+        .testTarget(
+            name: "TrellisTransportTests",
+            dependencies: ["TrellisTransport", .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
         .testTarget(name: "TrellisTopologyTests", dependencies: ["TrellisTopology"]),
         .testTarget(
             name: "TrellisIntegrationTests",
             dependencies: [
-                "Trellis", "TrellisTopology", "TrellisLua", "TrellisWire",
+                "Trellis", "TrellisTopology", "TrellisLua", "TrellisWire", "TrellisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

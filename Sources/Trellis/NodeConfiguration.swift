@@ -40,6 +40,10 @@ public struct NodeConfiguration: Sendable {
     public var shardCount: Int
     /// How long a process may sit unused before it is passivated (its state dropped).
     public var processIdleTimeout: Duration
+    /// Parallel connections and monotonic delivery per application channel, e.g.
+    /// `["telemetry": ChannelSettings(parallelism: 4, monotonic: true)]`. Membership always
+    /// has one connection of its own.
+    public var channels: [ChannelName: ChannelSettings]
     /// The largest frame accepted from a peer, in bytes.
     public var maxFrameSize: Int
     /// Seeds the script's `math.random`; by default derived from the node's name, so runs repeat.
@@ -64,6 +68,7 @@ public struct NodeConfiguration: Sendable {
         placementFileName: String = "placement.lua",
         shardCount: Int = 4096,
         processIdleTimeout: Duration = .seconds(900),
+        channels: [ChannelName: ChannelSettings] = [:],
         maxFrameSize: Int = Framing.defaultMaxFrameSize,
         randomSeed: UInt64? = nil,
         logger: Logger = Logger(label: "trellis")
@@ -84,6 +89,7 @@ public struct NodeConfiguration: Sendable {
         self.placementFileName = placementFileName
         self.shardCount = shardCount
         self.processIdleTimeout = processIdleTimeout
+        self.channels = channels
         self.maxFrameSize = maxFrameSize
         self.randomSeed = randomSeed
         self.logger = logger

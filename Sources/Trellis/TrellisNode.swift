@@ -75,7 +75,7 @@ public actor TrellisNode {
         let transportConfig = TransportConfig(
             name: config.name, host: config.host, port: config.port, clusterName: config.clusterName,
             cookie: config.cookie, metadata: PeerMetadata(tags: config.tags, capabilities: config.capabilities),
-            maxFrameSize: config.maxFrameSize, logger: logger
+            maxFrameSize: config.maxFrameSize, channelSettings: config.channels, logger: logger
         )
         let transport: Transport
         do {
@@ -322,13 +322,21 @@ public actor TrellisNode {
     public nonisolated func broadcast(_ value: Value) -> Int64 { relay.broadcast(value) }
 
     /// Sends `value` to `peer` on `channel`; waits only while the connection's outbox is full.
-    public nonisolated func send(_ value: Value, to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
-        try await transport.send(value, to: peer, channel: channel)
+    ///
+    /// `key` picks the connection on a channel with several (same key, same connection, so
+    /// order per key is kept) and, on a monotonic channel, lets a newer message with the same
+    /// key replace this one while it is still queued.
+    public nonisolated func send(
+        _ value: Value, to peer: PeerID, channel: ChannelName = .default, key: String? = nil
+    ) async throws(TransportError) {
+        try await transport.send(value, to: peer, channel: channel, key: key)
     }
 
-    /// Sends raw bytes to `peer` on `channel`.
-    public nonisolated func send(bytes: [UInt8], to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
-        try await transport.send(bytes: bytes, to: peer, channel: channel)
+    /// Sends raw bytes to `peer` on `channel`; `key` as for `send(_:to:channel:key:)`.
+    public nonisolated func send(
+        bytes: [UInt8], to peer: PeerID, channel: ChannelName = .default, key: String? = nil
+    ) async throws(TransportError) {
+        try await transport.send(bytes: bytes, to: peer, channel: channel, key: key)
     }
 
     /// Sends a request and waits for the reply, at most `timeout`.

@@ -9,6 +9,8 @@ final class Connection: Sendable {
     let peer: PeerID?
     /// The channel this connection carries, for outbound connections.
     let channelName: ChannelName?
+    /// Which of the channel's parallel connections this is (0 for inbound ones).
+    let lane: Int
     let eventLoop: any EventLoop
     let outbox: Outbox
     /// Requests sent on this connection; `nil` on inbound connections, which send none.
@@ -22,9 +24,10 @@ final class Connection: Sendable {
 
     private let state = NIOLockedValueBox(State())
 
-    init(outboundTo peer: PeerID, channel: ChannelName, eventLoop: any EventLoop, config: TransportConfig) {
+    init(outboundTo peer: PeerID, channel: ChannelName, lane: Int, eventLoop: any EventLoop, config: TransportConfig) {
         self.peer = peer
         self.channelName = channel
+        self.lane = lane
         self.eventLoop = eventLoop
         self.outbox = Outbox(highWatermark: config.outboxHighWatermark, maxFrameSize: config.maxFrameSize)
         self.pending = PendingRequests(eventLoop: eventLoop, peer: peer)
@@ -33,6 +36,7 @@ final class Connection: Sendable {
     init(inboundOn eventLoop: any EventLoop, config: TransportConfig) {
         self.peer = nil
         self.channelName = nil
+        self.lane = 0
         self.eventLoop = eventLoop
         self.outbox = Outbox(highWatermark: config.outboxHighWatermark, maxFrameSize: config.maxFrameSize)
         self.pending = nil

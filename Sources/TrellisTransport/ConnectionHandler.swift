@@ -122,7 +122,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         case (.awaitingChallenge(let peer), .challenge(let value)):
             guard let channel = connection.channelName else { throw WireError.malformedMessage("no channel") }
             let transcript = Handshake.Transcript(
-                cluster: transport.config.clusterName, channel: channel.name,
+                cluster: transport.config.clusterName, channel: channel.wireName(lane: connection.lane),
                 connectorID: transport.localID.description, connectorMetadata: transport.metadataValue,
                 acceptorNonce: try Handshake.readChallenge(value), connectorNonce: Handshake.nonce())
             writeHandshake(context, .hello, Handshake.hello(transcript, key: transport.key))
@@ -147,13 +147,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         do throws(Handshake.Failure) {
             let (transcript, peer, _) = try Handshake.verifyHello(
                 value, acceptorNonce: nonce, cluster: transport.config.clusterName, key: transport.key)
-            guard transport.admitInbound(connection, from: peer, channel: ChannelName(transcript.channel)) else { throw .partitioned(peer) }
+            guard transport.admitInbound(connection, from: peer, channel: ChannelName(wireName: transcript.channel)) else { throw .partitioned(peer) }
             let welcome = Handshake.welcome(
                 transcript, acceptorID: transport.localID, metadata: transport.metadataValue, key: transport.key)
             writeHandshake(context, .welcome, welcome)
             logger[metadataKey: "peer"] = "\(peer)"
             logger[metadataKey: "channel"] = "\(transcript.channel)"
-            established(peer, ChannelName(transcript.channel), context: context)
+            established(peer, ChannelName(wireName: transcript.channel), context: context)
             logger.debug("inbound connection up")
         } catch {
             writeHandshake(context, .reject, Handshake.reject(error))

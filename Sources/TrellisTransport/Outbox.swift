@@ -39,6 +39,20 @@ final class Outbox: Sendable {
         var channelWritable = true
         var closedReason: String?
         var waiters: [UnsafeContinuation<Bool, Never>] = []
+        /// Keyed frames of a monotonic channel, at most one per key, written after `buffer`.
+        var latest: [(key: String, frame: ByteBuffer)] = []
+        var latestIndex: [String: Int] = [:]
+        var latestBytes = 0
+
+        var queuedBytes: Int { buffer.readableBytes + latestBytes }
+
+        /// Moves the keyed frames into `buffer`, in the order their keys were first queued.
+        mutating func drainLatest() {
+            for entry in latest { buffer.writeImmutableBuffer(entry.frame) }
+            latest = []
+            latestIndex = [:]
+            latestBytes = 0
+        }
     }
 
     private let state: NIOLockedValueBox<State>
@@ -58,7 +72,7 @@ final class Outbox: Sendable {
     func enqueue(_ policy: Policy, _ body: (inout ByteBuffer) -> Void) -> EnqueueResult {
         let (result, flushChannel): (EnqueueResult, (any Channel)?) = state.withLockedValue { state in
             if let reason = state.closedReason { return (.closed(reason), nil) }
-            let over = state.buffer.readableBytes >= highWatermark
+            let over = state.queuedBytes >= highWatermark
             switch policy {
             case .wait: if over || !state.channelWritable { return (.full, nil) }
             case .never: if over && state.channel == nil { return (.full, nil) }
@@ -81,9 +95,42 @@ final class Outbox: Sendable {
         return result
     }
 
+    /// Queues the frame `body` writes as the latest for `key`, replacing one still queued for
+    /// the same key (monotonic channels); otherwise as `enqueue`.
+    func enqueueLatest(_ policy: Policy, key: String, _ body: (inout ByteBuffer) -> Void) -> EnqueueResult {
+        var frame = ByteBufferAllocator().buffer(capacity: 64)
+        Framing.writeFrame(into: &frame, body)
+        let size = frame.readableBytes - Framing.prefixSize
+        guard size <= maxFrameSize else { return .tooLarge(size) }
+        let (result, flushChannel): (EnqueueResult, (any Channel)?) = state.withLockedValue { state in
+            if let reason = state.closedReason { return (.closed(reason), nil) }
+            if let index = state.latestIndex[key] {
+                state.latestBytes += frame.readableBytes - state.latest[index].frame.readableBytes
+                state.latest[index].frame = frame
+                return (.enqueued, nil)
+            }
+            let over = state.queuedBytes >= highWatermark
+            switch policy {
+            case .wait: if over || !state.channelWritable { return (.full, nil) }
+            case .never: if over && state.channel == nil { return (.full, nil) }
+            case .ifOpen: if state.channel == nil { return (.full, nil) }
+            }
+            state.latestIndex[key] = state.latest.count
+            state.latest.append((key, frame))
+            state.latestBytes += frame.readableBytes
+            guard let channel = state.channel, !state.flushScheduled else { return (.enqueued, nil) }
+            state.flushScheduled = true
+            return (.enqueued, channel)
+        }
+        if let flushChannel {
+            flushChannel.eventLoop.execute { self.flush() }
+        }
+        return result
+    }
+
     /// Whether an application send would be accepted now.
     var hasRoom: Bool {
-        state.withLockedValue { $0.buffer.readableBytes < highWatermark && $0.channelWritable }
+        state.withLockedValue { $0.queuedBytes < highWatermark && $0.channelWritable }
     }
 
     /// Suspends until the outbox has room again; `false` if the connection closed meanwhile.
@@ -91,7 +138,7 @@ final class Outbox: Sendable {
         await withUnsafeContinuation { continuation in
             let now: Bool? = state.withLockedValue { state in
                 if state.closedReason != nil { return false }
-                if state.buffer.readableBytes < highWatermark && state.channelWritable { return true }
+                if state.queuedBytes < highWatermark && state.channelWritable { return true }
                 state.waiters.append(continuation)
                 return nil
             }
@@ -112,6 +159,7 @@ final class Outbox: Sendable {
     func flush() {
         let (pending, channel): (ByteBuffer?, (any Channel)?) = state.withLockedValue { state in
             state.flushScheduled = false
+            state.drainLatest()
             guard let channel = state.channel, state.closedReason == nil, state.buffer.readableBytes > 0 else {
                 return (nil, state.channel)
             }
@@ -140,7 +188,7 @@ final class Outbox: Sendable {
     func writabilityChanged(_ writable: Bool) {
         let waiters: [UnsafeContinuation<Bool, Never>] = state.withLockedValue { state in
             state.channelWritable = writable
-            guard writable, state.buffer.readableBytes < highWatermark, !state.waiters.isEmpty else { return [] }
+            guard writable, state.queuedBytes < highWatermark, !state.waiters.isEmpty else { return [] }
             defer { state.waiters = [] }
             return state.waiters
         }
@@ -166,6 +214,7 @@ final class Outbox: Sendable {
         let (pending, waiters): (ByteBuffer?, [UnsafeContinuation<Bool, Never>]) = state.withLockedValue { state in
             guard state.closedReason == nil, !onlyIfUp || state.channel != nil else { return (nil, []) }
             state.closedReason = reason
+            state.drainLatest()
             let pending = state.buffer
             state.buffer.clear()
             state.spare = nil

@@ -2,10 +2,11 @@ import NIOCore
 import NIOPosix
 import TrellisWire
 
-/// One outbound stream: a peer and a channel.
+/// One outbound stream: a peer, a channel, and which of the channel's parallel connections.
 struct LinkKey: Hashable {
     let peer: PeerID
     let channel: ChannelName
+    var lane = 0
 }
 
 /// The current connection of an outbound stream and how to keep it up.
@@ -48,8 +49,10 @@ extension Transport {
             guard !table.isShutDown else { return [] }
             table.wanted.insert(peer)
             var fresh: [Connection] = []
-            for channel in config.persistentChannels {
-                let key = LinkKey(peer: peer, channel: channel)
+            let keys = config.persistentChannels.flatMap { channel in
+                (0..<config.settings(for: channel).parallelism).map { LinkKey(peer: peer, channel: channel, lane: $0) }
+            }
+            for key in keys {
                 if table.links[key] != nil {
                     table.links[key]?.persistent = true
                 } else {
@@ -89,12 +92,21 @@ extension Transport {
     /// that a peer this node is partitioned from is refused at once, without a connection.
     ///
     /// - Throws: `.partitioned` for such a peer, `.shutDown` once shut down.
-    func sendingConnection(to peer: PeerID, channel: ChannelName) throws(TransportError) -> Connection {
-        switch lookUp(LinkKey(peer: peer, channel: channel), refusingUnreachable: true) {
+    func sendingConnection(to peer: PeerID, channel: ChannelName, key: String? = nil) throws(TransportError) -> Connection {
+        switch lookUp(LinkKey(peer: peer, channel: channel, lane: lane(of: channel, key: key)), refusingUnreachable: true) {
         case .found(let connection): return connection
         case .unreachable: throw .partitioned(peer)
         case .shutDown: throw .shutDown
         }
+    }
+
+    /// The connection of `channel` a message with `key` goes on: the same for the same key,
+    /// any for no key.
+    func lane(of channel: ChannelName, key: String?) -> Int {
+        let lanes = config.settings(for: channel).parallelism
+        guard lanes > 1 else { return 0 }
+        guard let key else { return Int.random(in: 0..<lanes) }
+        return Int(StableHash.hash64(key.utf8) % UInt64(lanes))
     }
 
     private enum LookUp {
@@ -131,7 +143,7 @@ extension Transport {
             _ = state.withLockedValue { $0.inbound.removeValue(forKey: ObjectIdentifier(connection)) }
             return
         }
-        let key = LinkKey(peer: peer, channel: channel)
+        let key = LinkKey(peer: peer, channel: channel, lane: connection.lane)
         let (current, retry): (Bool, (Connection, TimeAmount)?) = state.withLockedValue { table in
             guard let link = table.links[key], link.connection === connection else { return (false, nil) }
             guard link.persistent, table.wanted.contains(peer), !table.isShutDown else {
@@ -165,7 +177,7 @@ extension Transport {
     }
 
     private func newConnection(_ key: LinkKey) -> Connection {
-        Connection(outboundTo: key.peer, channel: key.channel, eventLoop: group.next(), config: config)
+        Connection(outboundTo: key.peer, channel: key.channel, lane: key.lane, eventLoop: group.next(), config: config)
     }
 
     private func dial(_ connection: Connection) {

@@ -123,15 +123,19 @@ public final class Transport: Sendable {
         _ = connection?.outbox.enqueue(.ifOpen) { FrameCodec.writeEmpty(.ping, into: &$0) }
     }
 
-    /// Sends `value` on `channel`, in order with other sends to that peer and channel.
+    /// Sends `value` on `channel`, in order with other sends to that peer and channel (with
+    /// the same `key`, when the channel has several connections).
     ///
     /// Returns once the message is queued; waits while the connection's queue is over
-    /// `outboxHighWatermark`. Opens a connection if there is none.
+    /// `outboxHighWatermark`. Opens a connection if there is none. On a monotonic channel, a
+    /// keyed message replaces one with the same key that is still queued.
     ///
     /// - Throws: `.partitioned` at once for a peer passed to `setUnreachable`,
     ///   `.peerUnreachable` when the connection closes first.
-    public func send(_ value: Value, to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
-        try await send(to: peer, channel: channel) { FrameCodec.writeValue(.message, value, into: &$0) }
+    public func send(
+        _ value: Value, to peer: PeerID, channel: ChannelName = .default, key: String? = nil
+    ) async throws(TransportError) {
+        try await send(to: peer, channel: channel, key: key) { FrameCodec.writeValue(.message, value, into: &$0) }
     }
 
     /// Queues `value` on `channel` without waiting: `false` (and nothing is queued) while that
@@ -146,13 +150,17 @@ public final class Transport: Sendable {
     }
 
     /// Sends raw bytes on `channel`; they arrive as `Payload.bytes`.
-    public func send(bytes: [UInt8], to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
-        try await send(to: peer, channel: channel) { FrameCodec.writeBytes(bytes, into: &$0) }
+    public func send(
+        bytes: [UInt8], to peer: PeerID, channel: ChannelName = .default, key: String? = nil
+    ) async throws(TransportError) {
+        try await send(to: peer, channel: channel, key: key) { FrameCodec.writeBytes(bytes, into: &$0) }
     }
 
     /// Sends the readable bytes of `bytes` on `channel`; they arrive as `Payload.bytes`.
-    public func send(bytes: ByteBuffer, to peer: PeerID, channel: ChannelName = .default) async throws(TransportError) {
-        try await send(to: peer, channel: channel) { FrameCodec.writeBytes(bytes, into: &$0) }
+    public func send(
+        bytes: ByteBuffer, to peer: PeerID, channel: ChannelName = .default, key: String? = nil
+    ) async throws(TransportError) {
+        try await send(to: peer, channel: channel, key: key) { FrameCodec.writeBytes(bytes, into: &$0) }
     }
 
     /// Sends a request and waits for the peer's reply.
@@ -213,11 +221,13 @@ public final class Transport: Sendable {
     }
 
     private func send(
-        to peer: PeerID, channel: ChannelName, _ body: (inout ByteBuffer) -> Void
+        to peer: PeerID, channel: ChannelName, key: String?, _ body: (inout ByteBuffer) -> Void
     ) async throws(TransportError) {
+        let superseding = config.settings(for: channel).monotonic ? key : nil
         while true {
-            let connection = try sendingConnection(to: peer, channel: channel)
-            switch connection.outbox.enqueue(.wait, body) {
+            let connection = try sendingConnection(to: peer, channel: channel, key: key)
+            let queued = superseding.map { connection.outbox.enqueueLatest(.wait, key: $0, body) } ?? connection.outbox.enqueue(.wait, body)
+            switch queued {
             case .enqueued:
                 return
             case .full:

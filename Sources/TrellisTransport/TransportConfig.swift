@@ -30,6 +30,9 @@ public struct TransportConfig: Sendable {
     public var outboxHighWatermark: Int
     /// The channels `connect(to:)` keeps open; `.membership` is always included.
     public var channels: [ChannelName]
+    /// Parallelism and monotonic delivery per channel; channels not listed get one ordinary
+    /// connection per peer. `.membership` always has exactly one.
+    public var channelSettings: [ChannelName: ChannelSettings]
     /// Where the transport logs; every line carries `node` metadata.
     public var logger: Logger
 
@@ -47,6 +50,7 @@ public struct TransportConfig: Sendable {
         reconnectCap: Duration = .seconds(2),
         outboxHighWatermark: Int = 4 * 1024 * 1024,
         channels: [ChannelName] = [.membership, .default],
+        channelSettings: [ChannelName: ChannelSettings] = [:],
         logger: Logger = Logger(label: "trellis.transport")
     ) {
         self.name = name
@@ -62,7 +66,13 @@ public struct TransportConfig: Sendable {
         self.reconnectCap = reconnectCap
         self.outboxHighWatermark = outboxHighWatermark
         self.channels = channels
+        self.channelSettings = channelSettings
         self.logger = logger
+    }
+
+    /// How `channel` is carried.
+    func settings(for channel: ChannelName) -> ChannelSettings {
+        channel == .membership ? ChannelSettings() : channelSettings[channel] ?? ChannelSettings()
     }
 
     /// The channels to keep open, membership first, without duplicates.

@@ -20,6 +20,35 @@ public struct ChannelName: Hashable, Sendable, ExpressibleByStringLiteral, Custo
     public static let `default`: ChannelName = "default"
     /// The node's broadcasts, relayed from member to member.
     public static let broadcast: ChannelName = "broadcast"
+
+    /// The name a connection of lane `lane` announces in its handshake: `name` for lane 0,
+    /// `name#lane` for the others.
+    func wireName(lane: Int) -> String { lane == 0 ? name : "\(name)#\(lane)" }
+
+    /// The channel a handshake names, without its lane suffix.
+    init(wireName: String) {
+        if let hash = wireName.lastIndex(of: "#"), !wireName[wireName.index(after: hash)...].isEmpty,
+           wireName[wireName.index(after: hash)...].allSatisfy(\.isASCII), Int(wireName[wireName.index(after: hash)...]) != nil {
+            self.init(String(wireName[..<hash]))
+        } else {
+            self.init(wireName)
+        }
+    }
+}
+
+/// How a node carries one channel to each peer.
+public struct ChannelSettings: Sendable, Equatable {
+    /// TCP connections per peer for the channel. A message's key picks its connection, so
+    /// messages with the same key stay in order; messages without a key take any connection.
+    public var parallelism: Int
+    /// Whether a queued message is dropped when a newer one with the same key is sent before
+    /// it was written: receivers see the latest value per key, never a backlog of stale ones.
+    public var monotonic: Bool
+
+    public init(parallelism: Int = 1, monotonic: Bool = false) {
+        self.parallelism = max(1, parallelism)
+        self.monotonic = monotonic
+    }
 }
 
 /// What a node says about itself in the handshake.

@@ -1,0 +1,94 @@
+import NIOCore
+import NIOEmbedded
+import NIOPosix
+@testable import TrellisTransport
+import TrellisWire
+import XCTest
+
+/// Named channels: parallel connections that keep order per key, and monotonic channels that
+/// replace queued messages with newer ones of the same key.
+final class ChannelTests: XCTestCase {
+    func testParallelConnectionsKeepOrderPerKey() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let fan: ChannelName = "fan"
+        let configure: (inout TransportConfig) -> Void = { $0.channelSettings[fan] = ChannelSettings(parallelism: 4) }
+        let a = try await TestNode.start("a", group: group, configure: configure)
+        let b = try await TestNode.start("b", group: group, configure: configure)
+        let keys = (0..<16).map { "key\($0)" }
+        for sequence in 0..<500 {
+            for key in keys { try await a.transport.send(.array([.string(key), .int(Int64(sequence))]), to: b.id, channel: fan, key: key) }
+        }
+        await waitUntil("every message arrives") { b.receivedCount == 500 * keys.count }
+        var last: [String: Int64] = [:]
+        for message in b.received {
+            XCTAssertEqual(message.channel, fan, "the lane suffix never shows")
+            guard case .value(.array(let parts)) = message.payload, case .string(let key) = parts[0], case .int(let n) = parts[1]
+            else { return XCTFail("unexpected \(message.payload)") }
+            XCTAssertEqual(n, (last[key] ?? -1) + 1, "\(key) in order")
+            last[key] = n
+        }
+        let lanes = a.transport.state.withLockedValue { $0.links.keys.filter { $0.channel == fan }.map(\.lane) }
+        XCTAssertGreaterThan(Set(lanes).count, 1, "the keys spread over several connections")
+        XCTAssertTrue(lanes.allSatisfy { (0..<4).contains($0) })
+        await a.shutdown()
+        await b.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    func testMonotonicOutboxKeepsOnlyTheLatestQueuedMessagePerKey() throws {
+        let outbox = Outbox(highWatermark: 1 << 20, maxFrameSize: 1 << 20)
+        for (key, value) in [("x", 1), ("y", 1), ("x", 2), ("x", 3), ("y", 2), ("z", 1)] {
+            _ = outbox.enqueueLatest(.never, key: key) { FrameCodec.writeValue(.message, .array([.string(key), .int(Int64(value))]), into: &$0) }
+        }
+        _ = outbox.enqueue(.never) { FrameCodec.writeValue(.message, "plain", into: &$0) }
+        let channel = EmbeddedChannel()
+        outbox.open(channel)
+        var written = try XCTUnwrap(channel.readOutbound(as: ByteBuffer.self))
+        let reader = FrameReader(maxFrameSize: 1 << 20)
+        var values: [Value] = []
+        while var body = try reader.nextFrame(&written) {
+            guard case .message(let value) = try FrameCodec.decode(&body) else { return XCTFail("not a message") }
+            values.append(value)
+        }
+        XCTAssertEqual(values, ["plain", .array(["x", 3]), .array(["y", 2]), .array(["z", 1])])
+        _ = try channel.finish()
+    }
+
+    func testMonotonicChannelDeliversTheLatestValueOfEveryKey() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let state: ChannelName = "state"
+        let configure: (inout TransportConfig) -> Void = { $0.channelSettings[state] = ChannelSettings(parallelism: 2, monotonic: true) }
+        let a = try await TestNode.start("a", group: group, configure: configure)
+        let b = try await TestNode.start("b", group: group, configure: configure)
+        let keys = (0..<8).map { "gauge\($0)" }
+        for round in 0..<2_000 {
+            for key in keys { try await a.transport.send(.array([.string(key), .int(Int64(round))]), to: b.id, channel: state, key: key) }
+        }
+        await waitUntil("the last round arrives for every key") {
+            let latest = Self.latest(b.received)
+            return keys.allSatisfy { latest[$0] == 1_999 }
+        }
+        XCTAssertLessThanOrEqual(b.receivedCount, 2_000 * keys.count)
+        await a.shutdown()
+        await b.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    private static func latest(_ messages: [InboundMessage]) -> [String: Int64] {
+        var latest: [String: Int64] = [:]
+        for message in messages {
+            guard case .value(.array(let parts)) = message.payload, case .string(let key) = parts[0], case .int(let n) = parts[1]
+            else { continue }
+            latest[key] = max(latest[key] ?? -1, n)
+        }
+        return latest
+    }
+
+    func testLaneSuffixesAreStrippedFromWireNames() {
+        XCTAssertEqual(ChannelName(wireName: "fan#3"), "fan")
+        XCTAssertEqual(ChannelName(wireName: "fan"), "fan")
+        XCTAssertEqual(ChannelName(wireName: "odd#name"), "odd#name")
+        XCTAssertEqual(ChannelName("fan").wireName(lane: 2), "fan#2")
+        XCTAssertEqual(ChannelName("fan").wireName(lane: 0), "fan")
+    }
+}
