@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import Trellis
+import TrellisLua
 import TrellisSimulator
 import TrellisWire
 
@@ -26,6 +27,9 @@ actor RunningCluster {
     private let cookie: String
     private let overlaySource: String
     private let overlayConfig: Value
+    private let placementSource: String?
+    /// The actor scripts' sources, with the nodes that serve each (`nil`: all).
+    private let actors: [(file: ScriptFile, nodes: Set<String>?)]
     private var members: [Member]
     private(set) var scheduleDone: Bool
     /// Picks the nodes of `fraction` actions and `add`'s join targets.
@@ -49,8 +53,16 @@ actor RunningCluster {
             throw .nodeFailed(topology.nodes.first?.name ?? "?", .cannotReadScript(topology.overlayPath, "\(error)"))
         }
         let byName = Dictionary(uniqueKeysWithValues: zip(topology.nodes.map(\.name), ids.map(\.description)))
+        let placement: String?
+        let actors: [(file: ScriptFile, nodes: Set<String>?)]
+        do throws(ScriptError) {
+            placement = try topology.placementPath.map { path throws(ScriptError) in try ScriptFile(contentsOf: path).source }
+            actors = try topology.capabilities.map { spec throws(ScriptError) in (try ScriptFile(contentsOf: spec.actorPath), spec.nodes.map(Set.init)) }
+        } catch {
+            throw .nodeFailed(topology.nodes.first?.name ?? "?", .script(error))
+        }
         let cluster = RunningCluster(
-            topology: topology, group: group, logger: logger, source: source,
+            topology: topology, group: group, logger: logger, source: source, placement: placement, actors: actors,
             config: substituteNodeNames(in: topology.overlayConfig, byName),
             members: zip(topology.nodes, ids).map { Member(spec: $0, id: $1, node: nil, state: .notStarted) }
         )
@@ -58,7 +70,12 @@ actor RunningCluster {
         return cluster
     }
 
-    private init(topology: Topology, group: any EventLoopGroup, logger: Logger, source: String, config: Value, members: [Member]) {
+    private init(
+        topology: Topology, group: any EventLoopGroup, logger: Logger, source: String, placement: String?,
+        actors: [(file: ScriptFile, nodes: Set<String>?)], config: Value, members: [Member]
+    ) {
+        self.placementSource = placement
+        self.actors = actors
         self.topology = topology
         self.group = group
         self.logger = logger
@@ -77,17 +94,34 @@ actor RunningCluster {
             name: member.spec.name, host: member.id.host, port: member.id.port, clusterName: topology.cluster,
             cookie: cookie, overlaySource: overlaySource,
             overlayFileName: URL(fileURLWithPath: topology.overlayPath).lastPathComponent,
-            overlayConfig: overlayConfig, tags: member.spec.tags, logger: nodeLogger
+            overlayConfig: overlayConfig, tags: member.spec.tags, placementSource: placementSource,
+            placementFileName: topology.placementPath.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "placement.lua",
+            logger: nodeLogger
         )
+        let node: TrellisNode
         do {
-            members[index].node = try await TrellisNode.start(configuration, group: group)
-            members[index].state = .running
+            node = try await TrellisNode.start(configuration, group: group)
         } catch {
             throw .nodeFailed(member.spec.name, error)
         }
+        do {
+            for actor in actors where actor.nodes?.contains(member.spec.name) ?? true {
+                try await node.serveActor(source: actor.file.source, fileName: actor.file.fileName)
+            }
+        } catch {
+            await node.stop()
+            throw .nodeFailed(member.spec.name, error)
+        }
+        members[index].node = node
+        members[index].state = .running
     }
 
     private func index(of name: String) -> Int? { members.firstIndex { $0.spec.name == name } }
+
+    /// The node named `name`, while it runs.
+    func runningNode(named name: String) -> TrellisNode? {
+        index(of: name).flatMap { members[$0].state == .running ? members[$0].node : nil }
+    }
 
     /// Carries out the join plan, pausing `delayMs` between joins.
     func runJoinPlan() async {

@@ -41,6 +41,25 @@ import TrellisWire
 /// # action = "add" with count = 3 (new nodes n6, n7, n8) and optional via = "n1" (default:
 /// #   a random running node) to join through
 ///
+/// placement = "../../plugins/placement/rendezvous.lua"   # default: built-in rendezvous
+///
+/// [[capabilities]]                # `trellis up` only: a Lua actor serving a capability
+/// actor = "../../plugins/actors/counter.lua"
+/// nodes = ["n1", "n2"]            # default: every node, added ones included
+///
+/// [[workload]]                    # `trellis up` only: calls to processes during the run
+/// name = "counters"
+/// capability = "counter"
+/// ids = 100                       # process ids "1" ... "100"
+/// calls = 20                      # calls per id, in rounds
+/// from = "n1"                     # the calling node (default: the first node)
+/// start = "1s"                    # first round (default 0)
+/// spread = "8s"                   # rounds spread evenly over this (default 0: back to back)
+/// payload = { op = "add" }        # what each call sends (default { op = "add" })
+/// concurrency = 16                # calls in flight
+/// check = { op = "get" }          # once the rounds and the schedule are done, every id...
+/// equals = 20                     # ...must answer this
+///
 /// [[report]]                      # `trellis sim`: overlay figures at this time
 /// at = "10s"
 /// broadcasts = 20                 # floods from random live nodes to measure reliability
@@ -84,6 +103,12 @@ public struct Topology: Sendable, Equatable {
     public var expectations: [Expectation]
     /// When `trellis sim` reports the overlay's figures, sorted by time.
     public var reports: [ReportPoint] = []
+    /// The absolute path of the placement script; `nil` for the built-in rendezvous placement.
+    public var placementPath: String? = nil
+    /// The capabilities the nodes serve with Lua actors (`trellis up` only).
+    public var capabilities: [CapabilitySpec] = []
+    /// Calls made to processes during the run, and what they must add up to (`trellis up` only).
+    public var workloads: [Workload] = []
 }
 
 /// A time at which the simulator measures the overlay.

@@ -53,7 +53,10 @@ struct TopologyParser {
     var file: String { root.context.file }
 
     func parse() throws(TopologyError) -> Topology {
-        try root.allowOnly(["name", "cluster", "cookie", "overlay", "timeout", "host", "overlay_config", "nodes", "join", "schedule", "expect", "report"])
+        try root.allowOnly([
+            "name", "cluster", "cookie", "overlay", "timeout", "host", "overlay_config", "nodes", "join", "schedule", "expect",
+            "report", "placement", "capabilities", "workload",
+        ])
         let name = try root.require(root.string("name", example: "name = \"my-cluster\""), "name", example: "name = \"my-cluster\"")
         try nonEmpty(name, "name", in: root)
         let cluster = try root.string("cluster", example: "cluster = \"\(name)\"") ?? name
@@ -83,10 +86,12 @@ struct TopologyParser {
         let expectations = try TopologyPlanParser(nodeNames: nodes.map(\.name), timeoutMs: timeoutMs).parseExpectations(
             root.tables("expect", example: "[[expect]] kind = \"members\" count = 3 within = \"5s\""), schedule: schedule)
         let reports = try scheduleParser.parseReports(root.tables("report", example: "[[report]] at = \"10s\""))
+        let processes = TopologyProcessParser(root: root, nodeNames: nodes.map(\.name))
         return Topology(
             name: name, cluster: cluster, cookie: cookie, overlayPath: overlayPath, overlayConfig: overlayConfig,
             timeoutMs: timeoutMs, host: host, nodes: nodes, join: join, schedule: schedule, expectations: expectations,
-            reports: reports)
+            reports: reports, placementPath: try processes.parsePlacement(), capabilities: try processes.parseCapabilities(),
+            workloads: try processes.parseWorkloads())
     }
 
     private func nonEmpty(_ value: String, _ key: String, in table: TopologyTableReader) throws(TopologyError) {
@@ -108,16 +113,7 @@ struct TopologyParser {
         let example = "overlay = \"../../plugins/overlays/full_mesh.lua\""
         let overlay = try root.require(root.string("overlay", example: example), "overlay", example: example)
         try nonEmpty(overlay, "overlay", in: root)
-        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
-        let folder = URL(fileURLWithPath: file, relativeTo: cwd).deletingLastPathComponent()
-        let resolved = URL(fileURLWithPath: overlay, relativeTo: folder).standardizedFileURL.path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw root.error(
-                .missingOverlay, "overlay", "no overlay script at \(resolved)",
-                fix: "Point `overlay` at an existing .lua file; a relative path is taken from the topology file's folder")
-        }
-        return resolved
+        return try root.existingScript(overlay, key: "overlay")
     }
 
     private func parseOverlayConfig() throws(TopologyError) -> Value {

@@ -33,6 +33,14 @@ public struct UpProgress: Sendable {
     public var checksTotal: Int
 }
 
+/// The reports of the workloads that have finished, by position.
+private actor WorkloadsFinished {
+    private(set) var checks: [Int: UpReport.Check] = [:]
+    var count: Int { checks.count }
+
+    func record(_ index: Int, _ check: UpReport.Check) { checks[index] = check }
+}
+
 /// Runs a topology in this process: starts its nodes (each with its own Lua VM and TCP
 /// listener), carries out the join plan and the schedule, and checks the expectations until
 /// they all hold or fail, or the topology's time runs out.
@@ -58,6 +66,13 @@ public final class UpRunner: Sendable {
 
         await cluster.runJoinPlan()
         let schedule = Task { await cluster.runSchedule(startedAt: started) }
+        let workloads = topology.workloads.map { workload in
+            Task { await WorkloadRunner(workload: workload, cluster: cluster, startedAt: started).run() }
+        }
+        let finished = WorkloadsFinished()
+        for (index, workload) in workloads.enumerated() {
+            Task { await finished.record(index, await workload.value) }
+        }
         var checker = ExpectationChecker(expectations: topology.expectations)
         while true {
             let now = elapsed()
@@ -67,12 +82,19 @@ public final class UpRunner: Sendable {
                 elapsedMs: now, converged: checker.converged(snapshot), live: snapshot.liveCount,
                 checksPassed: checker.passedCount, checksTotal: topology.expectations.count
             ))
-            if checker.allDecided || now >= topology.timeoutMs { break }
+            if checker.allDecided, await finished.count == workloads.count { break }
+            if now >= topology.timeoutMs { break }
             try? await Task.sleep(for: .milliseconds(50))
         }
         schedule.cancel()
         let final = await cluster.snapshot()
-        let checks = checker.finish(now: elapsed())
+        var checks = checker.finish(now: elapsed())
+        let done = await finished.checks
+        for (index, workload) in topology.workloads.enumerated() {
+            workloads[index].cancel()
+            checks.append(done[index] ?? UpReport.Check(
+                name: workload.name, ok: false, detail: "did not finish within the topology's timeout"))
+        }
         let report = UpReport(
             ok: checks.allSatisfy(\.ok), elapsedMs: elapsed(), nodes: final.reports, checks: checks
         )

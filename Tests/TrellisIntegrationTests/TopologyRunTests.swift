@@ -53,6 +53,12 @@ final class TopologyRunTests: XCTestCase {
         XCTAssertTrue(report.ok, report.table())
     }
 
+    func testCountersSurviveAJoinAndALeaveFromTheCommandLine() async throws {
+        let report = try await run("capabilities.toml")
+        XCTAssertTrue(report.ok, report.table())
+        XCTAssertEqual(report.checks.count, 3, report.table())
+    }
+
     func testStaticMembersFormTheCluster() async throws {
         let report = try await run("static.toml")
         XCTAssertTrue(report.ok, report.table())

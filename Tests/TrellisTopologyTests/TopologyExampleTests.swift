@@ -14,6 +14,9 @@ final class TopologyExampleTests: XCTestCase {
         try scratch.write("-- stub\n", to: "plugins/overlays/static.lua")
         try scratch.write("-- stub\n", to: "plugins/overlays/hyparview.lua")
         try scratch.write("-- stub\n", to: "plugins/overlays/client_server.lua")
+        for script in ["actors/counter.lua", "actors/kv.lua", "placement/rendezvous.lua"] {
+            try scratch.write("-- stub\n", to: "plugins/\(script)")
+        }
     }
 
     private func loadExample(_ name: String) throws -> Topology {
@@ -85,6 +88,15 @@ final class TopologyExampleTests: XCTestCase {
         XCTAssertEqual(topology.nodes[0].tags, ["role": "server"])
         XCTAssertEqual(topology.nodes[2].tags, ["role": "client"])
         XCTAssertEqual(topology.expectations.first?.kind, .members(count: 10, nodes: ["s1", "s2"]))
+    }
+
+    func testCapabilities() throws {
+        let topology = try loadExample("capabilities.toml")
+        XCTAssertEqual(topology.capabilities.map { URL(fileURLWithPath: $0.actorPath).lastPathComponent }, ["counter.lua", "kv.lua"])
+        XCTAssertEqual(topology.capabilities[1].nodes, ["n1", "n2"])
+        XCTAssertEqual(topology.workloads.map(\.capability), ["counter", "kv"])
+        XCTAssertEqual(topology.workloads[0].equals, .int(20))
+        XCTAssertEqual(topology.nodes.map(\.name), ["n1", "n2", "n3", "n4", "n5"])
     }
 
     func testLoadReportsUnreadableFile() {
