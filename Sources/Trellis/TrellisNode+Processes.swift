@@ -87,6 +87,7 @@ extension TrellisNode {
     /// to the router. Policies run only for capabilities whose holders changed.
     @discardableResult
     func updatePlacement() -> Task<Void, Never> {
+        guard !stopped else { return Task {} }
         let failures = placement.update(members: placementMembers())
         for failure in failures {
             logger.error("placement script failed", metadata: ["error": "\(failure)"])

@@ -39,7 +39,7 @@ public actor TrellisNode {
     private var subscribers: [Int: AsyncStream<MemberEvent>.Continuation] = [:]
     private var nextSubscriber = 0
     private var loops: [Task<Void, Never>] = []
-    private var stopped = false
+    var stopped = false
     private var failureLog = LogThrottle()
 
     /// Starts a node: loads the overlay, binds the listener, runs the overlay's `init`.

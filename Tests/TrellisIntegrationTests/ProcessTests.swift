@@ -227,6 +227,65 @@ final class ProcessTests: XCTestCase {
         try await group.shutdownGracefully()
     }
 
+    /// A node that dies without a goodbye loses its processes: once membership has noticed,
+    /// their ids start afresh on the new owners, and every other process keeps its state.
+    func testProcessesOfACrashedNodeStartAfreshElsewhere() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let nodes = try await startCluster(3, group: group)
+        for node in nodes { await node.serve("counter", with: CounterBehavior()) }
+        try await waitForAgreement(nodes, "counter", servers: 3)
+        let ids = (0..<60).map { "k\($0)" }
+        let victim = nodes[2]
+        let onVictim = Set(ids.filter { nodes[0].owner(of: $0, capability: "counter") == victim.id })
+        XCTAssertFalse(onVictim.isEmpty)
+        for id in ids { _ = try await nodes[0].call("counter", id: id, .int(5)) }
+        await victim.stop()
+        try await waitForAgreement(Array(nodes[0...1]), "counter", servers: 2)
+        for id in ids {
+            let count = try await nodes[1].call("counter", id: id, .int(1))
+            XCTAssertEqual(count, .int(onVictim.contains(id) ? 1 : 6), id)
+        }
+        for node in nodes[0...1] { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+
+    /// Lua actors that loop forever, eat memory or return the wrong shape fail their own call
+    /// with a clear error; the capability keeps serving every other process.
+    func testHostileActorsFailTheirCallAndTheNodeKeepsServing() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var configuration = try NodeConfiguration(name: "h1", clusterName: "hostile", cookie: "c", overlayPath: Self.fullMesh)
+        configuration.scriptLimits.instructionBudget = 200_000
+        configuration.scriptLimits.memoryCap = 16 << 20
+        let node = try await TrellisNode.start(configuration, group: group)
+        try await node.serveActor(source: """
+            return {
+              name = "hostile", version = 1, capability = "hostile",
+              init = function(id) return { n = 0 } end,
+              handle_call = function(state, msg)
+                if msg == "loop" then while true do end end
+                if msg == "bomb" then local t = {} for i = 1, 1e9 do t[i] = ("x"):rep(1024) .. i end end
+                if msg == "shape" then return print, state end
+                state.n = state.n + 1
+                return state.n, state
+              end,
+            }
+            """, fileName: "hostile.lua")
+        try await waitUntil("the node routes its own capability") { node.shardTable(for: "hostile") != nil }
+        _ = try await node.call("hostile", id: "steady", "count")
+        for (message, expected) in [("loop", "instruction budget"), ("bomb", "memory cap"), ("shape", "function")] {
+            do {
+                _ = try await node.call("hostile", id: "victim", .string(message))
+                XCTFail("\(message) must fail")
+            } catch {
+                XCTAssertTrue("\(error)".contains(expected) && "\(error)".contains("hostile.lua"), "\(message): \(error)")
+            }
+        }
+        let steady = try await node.call("hostile", id: "steady", "count")
+        XCTAssertEqual(steady, .int(2), "other processes keep their state")
+        await node.stop()
+        try await group.shutdownGracefully()
+    }
+
     func assertActive(_ node: TrellisNode, _ expected: Int, _ message: String, line: UInt = #line) async {
         let active = await node.activeProcesses(of: "counter")
         XCTAssertEqual(active, expected, message, line: line)
