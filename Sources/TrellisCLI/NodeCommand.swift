@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Trellis
+import TrellisLua
 import TrellisWire
 
 /// `trellis node`: one node as its own OS process.
@@ -42,6 +43,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("tag"), help: "A tag key=value announced to peers (repeatable).")
     var tags: [String] = []
 
+    @Option(name: .customLong("actor"), help: "A Lua actor script whose capability this node serves (repeatable).")
+    var actors: [String] = []
+
+    @Option(help: "A placement script (default: built-in rendezvous hashing).")
+    var placement: String?
+
     @Option(help: "Heartbeat timeout in milliseconds: a silent peer is reported down after it.")
     var failureTimeout: Int64 = 2_000
 
@@ -63,10 +70,16 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.tags = try parseTags(tags)
         configuration.membership.failureTimeout = failureTimeout
         configuration.logger = makeLogger(level: logLevel)
+        if let placement {
+            let file = try ScriptFile(contentsOf: placement)
+            configuration.placementSource = file.source
+            configuration.placementFileName = file.fileName
+        }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let node = try await TrellisNode.start(configuration, group: group)
         let events = await node.memberEvents()
+        for actor in actors { emit("serving \(try await node.serveActor(contentsOf: actor))") }
         emit("listening \(node.id)")
         for seed in seedIDs { await node.join(seed) }
 
