@@ -48,14 +48,10 @@ struct ProcessBenchmarks {
 
     /// Activates `count` fresh processes of `capability` on the server (one call each), then
     /// calls each once more: sequentially from one caller, then with `callers` callers.
-    /// Also reports the server's resident memory growth per activated process.
     func activations(_ capability: String, count: Int, callers: Int, name: String, run: Int) async throws -> [String: Double] {
         var figures: [String: Double] = [:]
-        let residentBefore = try await serverResidentBytes()
         let sequentialIDs = (0..<count).map { "\(name)-r\(run)-s\($0)" }
         figures["\(name)_act_seq_per_s"] = try await sequential(capability, sequentialIDs)
-        let residentAfter = try await serverResidentBytes()
-        figures["\(name)_bytes_per_process"] = Double(residentAfter - residentBefore) / Double(count)
         figures["\(name)_call_each_seq_per_s"] = try await sequential(capability, sequentialIDs)
         let concurrentIDs = (0..<count).map { "\(name)-r\(run)-c\($0)" }
         figures["\(name)_act_conc_per_s"] = try await concurrent(capability, concurrentIDs, callers: callers)
@@ -98,10 +94,6 @@ struct ProcessBenchmarks {
             try await group.waitForAll()
         }
         return Double(ids.count) / (ContinuousClock.now - start).seconds
-    }
-
-    private func serverResidentBytes() async throws -> Int {
-        Int(try await node.request("rss", to: server).intValue ?? 0)
     }
 }
 

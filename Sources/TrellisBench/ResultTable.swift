@@ -101,7 +101,7 @@ struct ResultTable {
             + "\n(medians of \(trellisRuns.count) run(s); ratio = Trellis / Erlang, inverted for latencies so higher is better;"
             + "\n sequential calls run on the connection's event loop via TrellisNode.withAffinity;"
             + "\n Erlang's activations are made by one caller; the 1-node rows compare with Mesh's published figures;"
-            + "\n bytes per idle process: the server's resident memory growth over 100k activations, target ≤ 1 KB)"
+            + "\n bytes per idle process: resident memory growth of a fresh node over 200k activations, target ≤ 1 KB)"
     }
 
     private func format(_ value: Double) -> String {

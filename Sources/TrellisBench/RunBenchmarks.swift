@@ -57,9 +57,33 @@ struct RunBenchmarks: AsyncParsableCommand {
             runs.append(results)
         }
         await node.stop()
+        let memory = try MemoryProcess.measure()
+        runs = runs.map { $0.merging(memory) { $1 } }
         let anchors = AnchorResults(disterlLog: disterl, loopbackLog: loopback)
         print()
         print(ResultTable(trellisRuns: runs, anchors: anchors).render())
+    }
+}
+
+/// `TrellisBench memory` as a child process, on a heap nothing else has used.
+enum MemoryProcess {
+    static func measure() throws -> [String: Double] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        process.arguments = ["memory"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        var figures: [String: Double] = [:]
+        for line in output.split(separator: "\n") where line.hasPrefix("RESULT ") {
+            let fields = line.split(separator: " ")
+            if fields.count == 3, let value = Double(fields[2]) { figures[String(fields[1])] = value }
+            print(line)
+        }
+        guard !figures.isEmpty else { throw BenchFailure("the memory benchmark printed no result: \(output)") }
+        return figures
     }
 }
 

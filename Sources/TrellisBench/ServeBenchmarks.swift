@@ -7,7 +7,7 @@ import Trellis
 import TrellisWire
 
 /// The receiving side of the benchmarks: counts messages that arrive on the default channel,
-/// answers requests (`"count"`, `"reset"`, `"rss"`, anything else is echoed) and serves the
+/// answers requests (`"count"`, `"reset"`, anything else is echoed) and serves the
 /// process benchmarks' capabilities.
 struct ServeBenchmarks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the receiving node (started by `run`).")
@@ -30,7 +30,6 @@ struct ServeBenchmarks: AsyncParsableCommand {
         try await node.serveActor(contentsOf: actor)
         node.onRequest { message, responder in
             switch message.payload {
-            case .value("rss"): responder.reply(.int(Int64(residentBytes())))
             case .value("count"): responder.reply(.int(Int64(received.count.load(ordering: .relaxed))))
             case .value("reset"):
                 received.count.store(0, ordering: .relaxed)

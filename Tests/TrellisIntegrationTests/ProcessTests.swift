@@ -286,6 +286,29 @@ final class ProcessTests: XCTestCase {
         try await group.shutdownGracefully()
     }
 
+    /// A process idle for longer than the idle timeout is passivated; its next call starts it
+    /// afresh, while a process in use stays.
+    func testIdleProcessesArePassivated() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var configuration = try NodeConfiguration(name: "idle", clusterName: "idle", cookie: "c", overlayPath: Self.fullMesh)
+        configuration.processIdleTimeout = .milliseconds(300)
+        let node = try await TrellisNode.start(configuration, group: group)
+        await node.serve("counter", with: CounterBehavior())
+        try await waitUntil("the node routes its own capability") { node.shardTable(for: "counter") != nil }
+        _ = try await node.call("counter", id: "idle", .int(5))
+        for _ in 0..<8 {
+            _ = try await node.call("counter", id: "busy", .int(1))
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await waitUntil("the idle process is passivated") { await node.activeProcesses(of: "counter") == 1 }
+        let idle = try await node.call("counter", id: "idle", .int(1))
+        XCTAssertEqual(idle, .int(1), "a passivated process starts afresh")
+        let busy = try await node.call("counter", id: "busy", .int(0))
+        XCTAssertEqual(busy, .int(8), "a process in use is kept")
+        await node.stop()
+        try await group.shutdownGracefully()
+    }
+
     func assertActive(_ node: TrellisNode, _ expected: Int, _ message: String, line: UInt = #line) async {
         let active = await node.activeProcesses(of: "counter")
         XCTAssertEqual(active, expected, message, line: line)
