@@ -8,11 +8,18 @@ import TrellisWire
 public struct ShardTable: Sendable, Equatable {
     /// The owner of each shard, indexed by shard number.
     public let owners: [PeerID]
+    /// How many different nodes own shards.
+    public let holderCount: Int
+    /// A digest of the set of nodes that own shards: equal for tables over the same nodes.
+    public let holderDigest: UInt64
 
     /// A table from its owners, one per shard; there must be at least one shard.
     public init(owners: [PeerID]) {
         precondition(!owners.isEmpty, "a shard table has at least one shard")
         self.owners = owners
+        let holders = Set(owners).map(\.description).sorted()
+        self.holderCount = holders.count
+        self.holderDigest = StableHash.hash64(holders.joined(separator: "\n").utf8)
     }
 
     /// How many shards the table has.

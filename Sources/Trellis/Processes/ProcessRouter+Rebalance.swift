@@ -41,6 +41,7 @@ extension ProcessRouter {
             if !otherHolders.isEmpty { outgoing.append((capability, host, new, lost)) }
         }
         _ = swapTables(newTables)
+        for capability in newTables.keys { redeliverBehindView(capability, force: false) }
         if !awaited.isEmpty {
             Task { [self] in
                 try? await Task.sleep(for: Self.handoffTimeout)
@@ -127,6 +128,24 @@ extension ProcessRouter {
         let keys = handoff.shards.map { ShardKey(capability: handoff.capability, shard: $0) }
         let released = book.withLockedValue { $0.arrived(keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID) }
         redeliver(released, capability: handoff.capability)
+    }
+
+    /// Schedules the release of messages held because this node's view was behind, for when
+    /// its table has not caught up within `handoffTimeout`.
+    func releaseBehindViewLater(_ capability: String) {
+        Task { [self] in
+            try? await Task.sleep(for: Self.handoffTimeout)
+            redeliverBehindView(capability, force: true)
+        }
+    }
+
+    /// Delivers again the messages held because this node's view of `capability` was behind;
+    /// with `force`, as if their senders knew no more holders than this node.
+    private func redeliverBehindView(_ capability: String, force: Bool) {
+        let held = book.withLockedValue { $0.behindView.removeValue(forKey: capability) ?? [] }
+        for entry in held {
+            deliver(entry.message, capability: capability, hops: entry.hops, senderView: force ? nil : entry.senderView)
+        }
     }
 
     /// Delivers held messages again, in the order they were held.

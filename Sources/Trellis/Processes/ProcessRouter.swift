@@ -38,12 +38,17 @@ final class ProcessRouter: Sendable {
         self.logger = logger
     }
 
-    /// Replaces the shard tables (capability to table) routing uses; returns the previous ones.
+    /// Replaces the shard tables (capability to table) routing uses, remembering the holders
+    /// of the tables replaced; returns the previous tables.
     func swapTables(_ newTables: [String: ShardTable]) -> [String: ShardTable] {
-        tables.withLockedValue { tables in
+        let old = tables.withLockedValue { tables in
             defer { tables = newTables }
             return tables
         }
+        book.withLockedValue { book in
+            for (capability, table) in old where newTables[capability] != table { book.remember(table, of: capability) }
+        }
+        return old
     }
 
     /// Every shard table routing uses now.
@@ -89,7 +94,7 @@ final class ProcessRouter: Sendable {
             return
         }
         do {
-            try await transport.send(Self.envelope(capability, id, payload, hops: 0), to: owner, channel: .processes)
+            try await transport.send(envelope(capability, id, payload, hops: 0), to: owner, channel: .processes)
         } catch {
             throw Self.processError(error, capability: capability, id: id, owner: owner)
         }
@@ -101,7 +106,7 @@ final class ProcessRouter: Sendable {
         let answer: Value
         do {
             answer = try await transport.request(
-                Self.envelope(capability, id, payload, hops: hops), to: owner, channel: .processes, timeout: timeout)
+                envelope(capability, id, payload, hops: hops), to: owner, channel: .processes, timeout: timeout)
         } catch {
             throw Self.processError(error, capability: capability, id: id, owner: owner)
         }
@@ -115,8 +120,13 @@ final class ProcessRouter: Sendable {
         }
     }
 
-    static func envelope(_ capability: String, _ id: String, _ payload: Value, hops: Int64) -> Value {
-        .array([.string(capability), .string(id), payload, .int(hops)])
+    /// A call or cast on the wire; it carries which holders the sender's table has.
+    func envelope(_ capability: String, _ id: String, _ payload: Value, hops: Int64) -> Value {
+        let table = table(for: capability)
+        return .array([
+            .string(capability), .string(id), payload, .int(hops), .int(Int64(table?.holderCount ?? 0)),
+            .int(Int64(bitPattern: table?.holderDigest ?? 0)),
+        ])
     }
 
     private static func processError(_ error: TransportError, capability: String, id: String, owner: PeerID) -> ProcessError {
@@ -138,16 +148,16 @@ final class ProcessRouter: Sendable {
         let id: String
         let payload: Value
         let hops: Int64
-
-        init(capability: String, id: String, payload: Value, hops: Int64) {
-            (self.capability, self.id, self.payload, self.hops) = (capability, id, payload, hops)
-        }
+        /// The holders of the capability in the sender's table.
+        let senderView: HolderView
 
         init?(_ value: Value) {
-            guard case .array(let parts) = value, parts.count == 4,
-                  case .string(let capability) = parts[0], case .string(let id) = parts[1], case .int(let hops) = parts[3]
+            guard case .array(let parts) = value, parts.count == 6,
+                  case .string(let capability) = parts[0], case .string(let id) = parts[1], case .int(let hops) = parts[3],
+                  case .int(let count) = parts[4], case .int(let digest) = parts[5]
             else { return nil }
-            self.init(capability: capability, id: id, payload: parts[2], hops: hops)
+            (self.capability, self.id, self.payload, self.hops) = (capability, id, parts[2], hops)
+            self.senderView = HolderView(count: Int(count), digest: UInt64(bitPattern: digest))
         }
     }
 
@@ -172,14 +182,14 @@ final class ProcessRouter: Sendable {
             case .failure(.processFailed(_, _, let reason)): responder.reply(.array([.int(1), .string(reason)]))
             case .failure(let error): responder.reply(.array([.int(2), .string(error.description)]))
             }
-        }, capability: call.capability, hops: call.hops)
+        }, capability: call.capability, hops: call.hops, senderView: call.senderView)
     }
 
     /// Serves casts that arrived on the `processes` channel.
     func serveCasts(_ batch: [InboundMessage]) {
         for message in batch {
             guard case .value(let value) = message.payload, let cast = Envelope(value) else { continue }
-            deliver(.cast(id: cast.id, payload: cast.payload), capability: cast.capability, hops: cast.hops)
+            deliver(.cast(id: cast.id, payload: cast.payload), capability: cast.capability, hops: cast.hops, senderView: cast.senderView)
         }
     }
 
@@ -188,19 +198,30 @@ final class ProcessRouter: Sendable {
     ///
     /// A message is served here when this node owns its shard, when the shard was handed to
     /// this node, or when it has been forwarded `maxHops` times already (tables disagree).
-    func deliver(_ message: HeldMessage, capability: String, hops: Int64) {
+    /// A message from a node whose table knows holders this node has never seen is held until
+    /// this node's table catches up (or `handoffTimeout` passes): until then this node cannot
+    /// tell whether the process is on its way from another holder.
+    func deliver(_ message: HeldMessage, capability: String, hops: Int64, senderView: HolderView? = nil) {
         let table = table(for: capability)
         let key = table.map { ShardKey(capability: capability, shard: StableHash.shard(message.id, count: $0.shardCount)) }
-        let (held, adopted) = book.withLockedValue { book -> (Bool, Bool) in
+        let (held, adopted, firstBehind) = book.withLockedValue { book -> (Bool, Bool, Bool) in
+            if let senderView, book.isBehind(senderView, capability: capability, current: table), host(for: capability) != nil {
+                let first = book.behindView[capability] == nil
+                book.behindView[capability, default: []].append(.init(message: message, hops: hops, senderView: senderView))
+                return (true, false, first)
+            }
             if let key, !book.isIdle {
-                if book.hold(message, for: key) { return (true, false) }
+                if book.hold(message, for: key) { return (true, false, false) }
                 book.deliveries += 1
-                return (false, book.adopted.contains(key))
+                return (false, book.adopted.contains(key), false)
             }
             book.deliveries += 1
-            return (false, false)
+            return (false, false, false)
         }
-        if held { return }
+        if held {
+            if firstBehind { releaseBehindViewLater(capability) }
+            return
+        }
         defer { book.withLockedValue { $0.deliveries -= 1 } }
         if !adopted, hops < Self.maxHops, let owner = table?.owner(of: message.id), owner != selfID {
             forward(message, capability: capability, to: owner, hops: hops + 1)
@@ -231,7 +252,7 @@ final class ProcessRouter: Sendable {
                 }
             }
         case .cast(let id, let payload):
-            _ = transport.trySend(Self.envelope(capability, id, payload, hops: hops), to: owner, channel: .processes)
+            _ = transport.trySend(envelope(capability, id, payload, hops: hops), to: owner, channel: .processes)
         }
     }
 

@@ -1,3 +1,4 @@
+import TrellisPlacement
 import TrellisTransport
 import TrellisWire
 
@@ -43,6 +44,28 @@ struct HandoffBook: Sendable {
     /// The holders a handoff message of each capability came from since this node's table of
     /// the capability last changed.
     var heardFrom: [String: Set<PeerID>] = [:]
+    /// The other holders those messages named: a newcomer waits for them too.
+    var mentioned: [String: Set<PeerID>] = [:]
+    /// Messages from nodes whose table of the capability knows holders this node has not seen.
+    var behindView: [String: [BehindViewMessage]] = [:]
+    /// The holder digests of this node's recent tables of each capability, oldest first.
+    var pastViews: [String: [UInt64]] = [:]
+
+    /// Remembers that this node routed `capability` by `table` (the last 16 tables are kept).
+    mutating func remember(_ table: ShardTable, of capability: String) {
+        var past = pastViews[capability] ?? []
+        past.append(table.holderDigest)
+        if past.count > 16 { past.removeFirst(past.count - 16) }
+        pastViews[capability] = past
+    }
+
+    /// Whether a sender whose table had `sender`'s holders knows more than this node, whose
+    /// table is `current`: it lists more holders, in a set this node has never routed by.
+    /// A sender merely behind (one of this node's past tables) is not waited for.
+    func isBehind(_ sender: HolderView, capability: String, current: ShardTable?) -> Bool {
+        guard sender.count > (current?.holderCount ?? 0), sender.digest != current?.holderDigest else { return false }
+        return !(pastViews[capability] ?? []).contains(sender.digest)
+    }
     /// Messages past the hold check and not yet handed to their process host (or forwarded).
     /// A handoff waits for this to drop to zero, so that no call slips in between a shard
     /// starting to depart and its processes being taken out.
@@ -74,9 +97,10 @@ struct HandoffBook: Sendable {
     mutating func holdersChanged(_ capability: String, others: Set<PeerID>, newcomer: Bool) -> [HeldMessage] {
         guard newcomer || newcomerAwaits[capability] != nil else {
             heardFrom[capability] = nil
+            mentioned[capability] = nil
             return []
         }
-        let waiting = (newcomerAwaits[capability] ?? []).union(others)
+        let waiting = (newcomerAwaits[capability] ?? []).union(others).union(mentioned[capability] ?? [])
         newcomerAwaits[capability] = waiting.subtracting(heardFrom[capability] ?? [])
         return releaseIfHeardFromAll(capability)
     }
@@ -86,6 +110,7 @@ struct HandoffBook: Sendable {
         guard newcomerAwaits[capability]?.isEmpty == true else { return [] }
         newcomerAwaits[capability] = nil
         heardFrom[capability] = nil
+        mentioned[capability] = nil
         var released: [HeldMessage] = []
         for key in awaited.keys where key.capability == capability {
             released += awaited.removeValue(forKey: key) ?? []
@@ -105,8 +130,9 @@ struct HandoffBook: Sendable {
             released += awaited.removeValue(forKey: key) ?? []
         }
         heardFrom[capability, default: []].insert(sender)
+        // The sender knows holders this newcomer may not have met yet: wait for them too.
+        mentioned[capability, default: []].formUnion(holders.filter { $0 != selfID })
         if newcomerAwaits[capability] != nil {
-            // The sender knows holders this newcomer may not have met yet: wait for them too.
             let heard = heardFrom[capability] ?? []
             newcomerAwaits[capability]!.formUnion(holders.filter { $0 != selfID && !heard.contains($0) })
             newcomerAwaits[capability]!.remove(sender)
@@ -119,6 +145,19 @@ struct HandoffBook: Sendable {
         for capability in Set(keys.map(\.capability)) { newcomerAwaits[capability] = nil }
         return keys.flatMap { key in (awaited.removeValue(forKey: key) ?? []).map { (key.capability, $0) } }
     }
+}
+
+/// Which nodes a table has as holders: how many, and a digest of the set.
+struct HolderView: Sendable, Equatable {
+    let count: Int
+    let digest: UInt64
+}
+
+/// A message held until this node's table knows the holders its sender's did.
+struct BehindViewMessage: Sendable {
+    let message: HeldMessage
+    let hops: Int64
+    let senderView: HolderView
 }
 
 /// The message that hands a node's processes of some shards to their new owner: a map
