@@ -1,0 +1,61 @@
+import TrellisPlacement
+import TrellisWire
+import XCTest
+
+@testable import Trellis
+
+/// The bookkeeping of shards changing hands, without a network.
+final class HandoffBookTests: XCTestCase {
+    let me = PeerID(name: "me", host: "127.0.0.1", port: 1)
+    let a = PeerID(name: "a", host: "127.0.0.1", port: 2)
+    let b = PeerID(name: "b", host: "127.0.0.1", port: 3)
+
+    func key(_ shard: Int) -> ShardKey { ShardKey(capability: "c", shard: shard) }
+    func cast(_ id: String) -> HeldMessage { .cast(id: id, payload: .nil) }
+
+    func testAwaitedShardsHoldTheirMessagesUntilTheirHandoffArrives() {
+        var book = HandoffBook()
+        XCTAssertTrue(book.isIdle)
+        book.awaited[key(1)] = []
+        XCTAssertTrue(book.hold(cast("x"), for: key(1)))
+        XCTAssertFalse(book.hold(cast("y"), for: key(2)), "other shards are not held")
+        let released = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me)
+        XCTAssertEqual(released.map(\.id), ["x"])
+        XCTAssertTrue(book.adopted.contains(key(1)), "a shard that arrived is served here")
+        XCTAssertFalse(book.hold(cast("z"), for: key(1)))
+    }
+
+    func testDepartingShardsHoldUntilHandedOver() {
+        var book = HandoffBook()
+        book.departing[key(3)] = []
+        XCTAssertTrue(book.hold(cast("x"), for: key(3)))
+        XCTAssertEqual(book.departed([key(3)]).map(\.id), ["x"])
+        XCTAssertTrue(book.isIdle)
+    }
+
+    func testANewcomerWaitsForEveryHolderIncludingThoseOthersName() {
+        var book = HandoffBook()
+        // a's handoff arrives before the newcomer's own table knows anyone, naming b too.
+        _ = book.arrived([key(1)], of: "c", from: a, holders: [a, b, me], selfID: me)
+        book.awaited[key(2)] = []
+        XCTAssertTrue(book.hold(cast("from-b"), for: key(2)))
+        XCTAssertEqual(book.holdersChanged("c", others: [a], newcomer: true).count, 0, "b has not sent anything yet")
+        XCTAssertEqual(book.newcomerAwaits["c"], [b], "b was named by a's handoff")
+        let released = book.arrived([], of: "c", from: b, holders: [a, b, me], selfID: me)
+        XCTAssertEqual(released.map(\.id), ["from-b"], "heard from every holder: every awaited shard is released")
+        XCTAssertNil(book.newcomerAwaits["c"])
+    }
+
+    func testOnlyASenderThatKnowsUnseenHoldersIsWaitedFor() {
+        var book = HandoffBook()
+        let solo = ShardTable(owners: [me, me])
+        let three = ShardTable(owners: [me, a, b])
+        let view = { (table: ShardTable) in HolderView(count: table.holderCount, digest: table.holderDigest) }
+        XCTAssertTrue(book.isBehind(view(three), capability: "c", current: solo), "the sender knows a and b")
+        XCTAssertFalse(book.isBehind(view(solo), capability: "c", current: three), "fewer holders: never")
+        XCTAssertFalse(book.isBehind(view(three), capability: "c", current: three))
+        book.remember(three, of: "c")
+        let two = ShardTable(owners: [me, a])
+        XCTAssertFalse(book.isBehind(view(three), capability: "c", current: two), "a table this node had: the sender is behind")
+    }
+}
