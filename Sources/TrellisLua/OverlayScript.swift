@@ -5,7 +5,7 @@ import TrellisWire
 /// Each call runs one callback under the budget; its `state` return value replaces the stored
 /// state only when the whole return has the contract's shape, so a failed callback leaves the
 /// previous state in force. Not `Sendable`: it owns a `LuaVM`.
-public final class OverlayScript {
+public final class OverlayScript: LoadedScript {
     /// Callbacks every overlay must define.
     public static let requiredCallbacks = ["init", "join", "leave", "on_message", "on_tick"]
     /// Callbacks an overlay may define.
@@ -22,28 +22,11 @@ public final class OverlayScript {
 
     private let vm: LuaVM
 
-    /// Loads `source` in a fresh sandboxed VM and checks its table against the contract.
-    public convenience init(
-        source: String, fileName: String, limits: ScriptLimits = .init(), seed: UInt64 = 0,
-        log: @escaping (String) -> Void = { _ in }
-    ) throws(ScriptError) {
-        let vm = try LuaVM(fileName: fileName, limits: limits, seed: seed, log: log)
-        try self.init(loaded: vm, exports: try vm.loadScript(source))
-    }
-
     /// Adopts a VM that has loaded a script, once its table passes the overlay contract.
-    init(loaded vm: LuaVM, exports: ScriptExports) throws(ScriptError) {
+    public init(loaded vm: LuaVM, exports: ScriptExports) throws(ScriptError) {
         self.vm = vm
         (name, version, tickInterval) = try Self.validate(exports, file: vm.fileName)
         callbacks = exports.functions
-    }
-
-    /// Loads the overlay in the file at `path`.
-    public convenience init(
-        contentsOf path: String, limits: ScriptLimits = .init(), seed: UInt64 = 0, log: @escaping (String) -> Void = { _ in }
-    ) throws(ScriptError) {
-        let file = try ScriptFile(contentsOf: path)
-        try self.init(source: file.source, fileName: file.fileName, limits: limits, seed: seed, log: log)
     }
 
     /// The script's file name.

@@ -34,7 +34,7 @@ public struct PlacementNode: Sendable, Hashable {
 /// `assign` is used). Every call runs under the instruction budget on its own, so each shard
 /// of an `owner` script has the full budget. A placement script has no state. Not `Sendable`:
 /// it owns a `LuaVM`.
-public final class PlacementScript {
+public final class PlacementScript: LoadedScript {
     /// The script's `name`.
     public let name: String
     /// The script's `version`.
@@ -44,25 +44,8 @@ public final class PlacementScript {
 
     private let vm: LuaVM
 
-    /// Loads `source` in a fresh sandboxed VM and checks its table against the contract.
-    public convenience init(
-        source: String, fileName: String, limits: ScriptLimits = .init(), seed: UInt64 = 0,
-        log: @escaping (String) -> Void = { _ in }
-    ) throws(ScriptError) {
-        let vm = try LuaVM(fileName: fileName, limits: limits, seed: seed, log: log)
-        try self.init(loaded: vm, exports: try vm.loadScript(source))
-    }
-
-    /// Loads the placement script in the file at `path`.
-    public convenience init(
-        contentsOf path: String, limits: ScriptLimits = .init(), seed: UInt64 = 0, log: @escaping (String) -> Void = { _ in }
-    ) throws(ScriptError) {
-        let file = try ScriptFile(contentsOf: path)
-        try self.init(source: file.source, fileName: file.fileName, limits: limits, seed: seed, log: log)
-    }
-
     /// Adopts a VM that has loaded a script, once its table passes the placement contract.
-    init(loaded vm: LuaVM, exports: ScriptExports) throws(ScriptError) {
+    public init(loaded vm: LuaVM, exports: ScriptExports) throws(ScriptError) {
         self.vm = vm
         (name, version) = try Self.validate(exports, file: vm.fileName)
         callbacks = exports.functions.filter { $0.key == "owner" || $0.key == "assign" }

@@ -46,6 +46,23 @@ final class Outbox: Sendable {
 
         var queuedBytes: Int { buffer.readableBytes + latestBytes }
 
+        /// Whether `policy` refuses a new frame now.
+        func refuses(_ policy: Policy, highWatermark: Int) -> Bool {
+            let over = queuedBytes >= highWatermark
+            switch policy {
+            case .wait: return over || !channelWritable
+            case .never: return over && channel == nil
+            case .ifOpen: return channel == nil
+            }
+        }
+
+        /// The channel to flush to after queuing, unless a flush is already scheduled.
+        mutating func flushToSchedule() -> (any Channel)? {
+            guard let channel, !flushScheduled else { return nil }
+            flushScheduled = true
+            return channel
+        }
+
         /// Moves the keyed frames into `buffer`, in the order their keys were first queued.
         mutating func drainLatest() {
             for entry in latest { buffer.writeImmutableBuffer(entry.frame) }
@@ -72,12 +89,7 @@ final class Outbox: Sendable {
     func enqueue(_ policy: Policy, _ body: (inout ByteBuffer) -> Void) -> EnqueueResult {
         let (result, flushChannel): (EnqueueResult, (any Channel)?) = state.withLockedValue { state in
             if let reason = state.closedReason { return (.closed(reason), nil) }
-            let over = state.queuedBytes >= highWatermark
-            switch policy {
-            case .wait: if over || !state.channelWritable { return (.full, nil) }
-            case .never: if over && state.channel == nil { return (.full, nil) }
-            case .ifOpen: if state.channel == nil { return (.full, nil) }
-            }
+            if state.refuses(policy, highWatermark: highWatermark) { return (.full, nil) }
             let start = state.buffer.writerIndex
             Framing.writeFrame(into: &state.buffer, body)
             let size = state.buffer.writerIndex - start - Framing.prefixSize
@@ -85,9 +97,7 @@ final class Outbox: Sendable {
                 state.buffer.moveWriterIndex(to: start)
                 return (.tooLarge(size), nil)
             }
-            guard let channel = state.channel, !state.flushScheduled else { return (.enqueued, nil) }
-            state.flushScheduled = true
-            return (.enqueued, channel)
+            return (.enqueued, state.flushToSchedule())
         }
         if let flushChannel {
             flushChannel.eventLoop.execute { self.flush() }
@@ -109,18 +119,11 @@ final class Outbox: Sendable {
                 state.latest[index].frame = frame
                 return (.enqueued, nil)
             }
-            let over = state.queuedBytes >= highWatermark
-            switch policy {
-            case .wait: if over || !state.channelWritable { return (.full, nil) }
-            case .never: if over && state.channel == nil { return (.full, nil) }
-            case .ifOpen: if state.channel == nil { return (.full, nil) }
-            }
+            if state.refuses(policy, highWatermark: highWatermark) { return (.full, nil) }
             state.latestIndex[key] = state.latest.count
             state.latest.append((key, frame))
             state.latestBytes += frame.readableBytes
-            guard let channel = state.channel, !state.flushScheduled else { return (.enqueued, nil) }
-            state.flushScheduled = true
-            return (.enqueued, channel)
+            return (.enqueued, state.flushToSchedule())
         }
         if let flushChannel {
             flushChannel.eventLoop.execute { self.flush() }
