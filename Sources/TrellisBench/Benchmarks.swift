@@ -55,18 +55,20 @@ struct Benchmarks {
         ]
     }
 
-    /// `callers` concurrent callers sharing `count` calls.
+    /// `callers` concurrent callers sharing `count` calls, on the connection's event loop.
     func concurrentCalls(count: Int, callers: Int) async throws -> [String: Double] {
         let start = ContinuousClock.now
         let node = self.node
         let server = self.server
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for caller in 0..<callers {
-                group.addTask {
-                    for i in 0..<(count / callers) { _ = try await node.request(.int(Int64(caller * count + i)), to: server) }
+        try await node.withAffinity(to: server) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for caller in 0..<callers {
+                    group.addTask {
+                        for i in 0..<(count / callers) { _ = try await node.request(.int(Int64(caller * count + i)), to: server) }
+                    }
                 }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
         }
         let seconds = (ContinuousClock.now - start).seconds
         return ["call_conc_per_s": Double(count / callers * callers) / seconds]

@@ -47,15 +47,19 @@ struct ProcessBenchmarks {
     }
 
     /// Activates `count` fresh processes of `capability` on the server (one call each), then
-    /// calls each once more: sequentially from one caller, then with `callers` callers.
+    /// calls each once more: sequentially from one caller, then with `callers` callers, all
+    /// on the event loop of the connection to the server (`withAffinity`).
     func activations(_ capability: String, count: Int, callers: Int, name: String, run: Int) async throws -> [String: Double] {
         var figures: [String: Double] = [:]
         let sequentialIDs = (0..<count).map { "\(name)-r\(run)-s\($0)" }
         figures["\(name)_act_seq_per_s"] = try await sequential(capability, sequentialIDs)
         figures["\(name)_call_each_seq_per_s"] = try await sequential(capability, sequentialIDs)
         let concurrentIDs = (0..<count).map { "\(name)-r\(run)-c\($0)" }
-        figures["\(name)_act_conc_per_s"] = try await concurrent(capability, concurrentIDs, callers: callers)
-        figures["\(name)_call_each_conc_per_s"] = try await concurrent(capability, concurrentIDs, callers: callers)
+        let (activations, calls) = try await node.withAffinity(to: server, channel: .processes) {
+            (try await concurrent(capability, concurrentIDs, callers: callers), try await concurrent(capability, concurrentIDs, callers: callers))
+        }
+        figures["\(name)_act_conc_per_s"] = activations
+        figures["\(name)_call_each_conc_per_s"] = calls
         return figures
     }
 
