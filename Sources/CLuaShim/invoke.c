@@ -115,6 +115,13 @@ static int store(trellis_vm *vm, const char *key, int index) {
 
 int trellis_vm_store_state(trellis_vm *vm, int index) { return store(vm, &trellis_state_key, index); }
 
+int trellis_vm_push_state(trellis_vm *vm) {
+    lua_State *L = vm->L;
+    lua_settop(L, 0);
+    if (!lua_checkstack(L, 1)) return LUA_TNONE;
+    return lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_state_key);
+}
+
 int trellis_vm_load_script(trellis_vm *vm, const char *source, size_t length, const char *chunk_name,
                            int64_t instruction_budget) {
     lua_State *L = vm->L;

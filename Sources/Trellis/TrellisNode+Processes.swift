@@ -100,7 +100,7 @@ extension TrellisNode {
     }
 
     /// Every member with what it announced: this node, and each member whose metadata is known.
-    private func placementMembers() -> [PlacementNode] {
+    func placementMembers() -> [PlacementNode] {
         var nodes = leaving ? [] : [PlacementNode(id: id, capabilities: ownMetadata.capabilities, tags: ownMetadata.tags)]
         for member in members where member != id {
             guard let metadata = peerMetadata[member] else { continue }

@@ -30,7 +30,7 @@ public actor TrellisNode {
     private let startedAt: ContinuousClock.Instant
     private let requestHandlers: RequestHandlerBox
     private let messageSink: AsyncStream<[InboundMessage]>.Continuation
-    private var core: MembershipCore
+    var core: MembershipCore
     var peerMetadata: [PeerID: PeerMetadata] = [:]
     var ownMetadata: PeerMetadata
     var placement: PlacementCore
@@ -236,7 +236,7 @@ public actor TrellisNode {
 
     private func unsubscribe(_ key: Int) { subscribers[key] = nil }
 
-    private var now: Int64 {
+    var now: Int64 {
         let elapsed = clock.now - startedAt
         return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
     }
@@ -271,7 +271,7 @@ public actor TrellisNode {
         execute(core.handle(event, now: now))
     }
 
-    private func execute(_ directives: [MembershipDirective]) {
+    func execute(_ directives: [MembershipDirective]) {
         var membersChanged = false
         defer {
             if membersChanged {

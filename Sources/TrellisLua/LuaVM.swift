@@ -130,6 +130,23 @@ public final class LuaVM {
         return try finishInvoke(status, callback, line, read)
     }
 
+    /// The stored state as a value (hot swap hands it to the new script's `migrate`); fails when
+    /// it holds something that is not a value, such as a function.
+    public func storedState(callback: String) throws(ScriptError) -> Value {
+        defer { trellis_settop(handle, 0) }
+        guard trellis_vm_push_state(handle) != TRELLIS_TNONE else {
+            throw ScriptError(.memoryExceeded, file: fileName, callback: callback, message: "no room to read the state")
+        }
+        var reader = LuaValueReader(handle: handle, limits: limits, root: "state")
+        do {
+            return try reader.read(at: 1)
+        } catch {
+            throw ScriptError(
+                .badReturn, file: fileName, callback: callback, message: "the state cannot be carried over: \(error.message)",
+                hint: "keep only values (nil, booleans, numbers, strings, tables of them) in an overlay's state to swap it")
+        }
+    }
+
     /// Forgets the state kept under `key`.
     public func dropState(key: String) {
         var keyText = key

@@ -34,6 +34,25 @@ public final class OverlayScript: LoadedScript {
     /// Bytes the script's VM holds.
     public var memoryUsed: Int { vm.memoryUsed }
 
+    /// The state as a value, to carry over to a replacement script.
+    public func exportState() throws(ScriptError) -> Value {
+        try vm.storedState(callback: "swap")
+    }
+
+    /// Takes over from a script whose state was `oldState` at version `oldVersion`: runs
+    /// `migrate(old_state, old_version, ctx)`, or `init(ctx)` when the script has no `migrate`.
+    /// Returns the members it gave, if any.
+    public func migrate(from oldState: Value, oldVersion: Int64, context ctx: OverlayContext) throws(ScriptError) -> [String]? {
+        guard let line = callbacks["migrate"] else { return try start(ctx) }
+        return try vm.invoke(
+            "migrate", passingState: false, arguments: [oldState, .int(oldVersion), ctx.value], results: 2, definedAt: line
+        ) { results throws(ScriptError) in
+            let members = try Self.members(results, at: 2)
+            try results.keepAsState(1)
+            return members
+        }
+    }
+
     /// Runs `init(ctx)`; returns the initial members, if the script gave any.
     public func start(_ ctx: OverlayContext) throws(ScriptError) -> [String]? {
         try vm.invoke("init", passingState: false, arguments: [ctx.value], results: 2, definedAt: callbacks["init"]) {

@@ -68,6 +68,27 @@ public struct MembershipCore {
         self.nextHeartbeatAt = now + settings.heartbeatInterval
     }
 
+    /// Replaces the overlay script on the running node, as one transaction: the old script's
+    /// state is read as a value, the replacement's `migrate` (or `init`) runs on it, and only
+    /// then does the replacement take over. On any failure the old script keeps running with
+    /// its state and members, and the error is thrown.
+    ///
+    /// The directives apply the members `migrate` returned: peers that stay members keep their
+    /// connections, only newcomers are connected and leavers disconnected.
+    public mutating func swap(
+        to replacement: any OverlayStrategy, config: Value, tags: [String: String] = [:], now: Int64
+    ) throws(ScriptError) -> [MembershipDirective] {
+        let oldState = try strategy.exportState()
+        let context = OverlayContext(selfID: selfID.description, config: config, now: now, tags: tags)
+        let members = try replacement.migrate(from: oldState, oldVersion: strategy.version, context: context)
+        strategy = replacement
+        lastReturned = []
+        nextTickAt = now + tickInterval
+        var directives: [MembershipDirective] = []
+        apply(members: members, from: "migrate", into: &directives)
+        return directives
+    }
+
     /// The tick period in force, in milliseconds.
     public var tickInterval: Int64 { strategy.tickInterval.map(Int64.init) ?? settings.defaultTickInterval }
 

@@ -75,6 +75,20 @@ public protocol OverlayStrategy: AnyObject {
     func tick(now: Int64) throws(ScriptError) -> OverlayOutcome
     func connectionUp(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome
     func connectionDown(_ peer: String, reason: String, now: Int64) throws(ScriptError) -> OverlayOutcome
+    /// The script's `version`.
+    var version: Int64 { get }
+    /// The state, to carry over when the script is replaced.
+    func exportState() throws(ScriptError) -> Value
+    /// Takes over from a replaced script (`migrate`, or `init`); returns the members it gave.
+    func migrate(from oldState: Value, oldVersion: Int64, context: OverlayContext) throws(ScriptError) -> [String]?
+}
+
+extension OverlayStrategy {
+    public var version: Int64 { 0 }
+    public func exportState() throws(ScriptError) -> Value { .nil }
+    public func migrate(from oldState: Value, oldVersion: Int64, context: OverlayContext) throws(ScriptError) -> [String]? {
+        try start(context)
+    }
 }
 
 extension OverlayScript: OverlayStrategy {}

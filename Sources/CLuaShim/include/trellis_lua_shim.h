@@ -85,6 +85,10 @@ int trellis_vm_invoke_keyed(trellis_vm *vm, const char *callback, const char *ke
 int trellis_vm_store_keyed(trellis_vm *vm, const char *key, size_t key_length, int index);
 int trellis_vm_drop_keyed(trellis_vm *vm, const char *key, size_t key_length);
 
+/* Pushes the stored state, so that Swift can read it (hot swap carries it to a new VM).
+ * Cannot raise; returns its type, or TRELLIS_TNONE when the stack cannot grow. */
+int trellis_vm_push_state(trellis_vm *vm);
+
 /* Makes the value at index the stored state. */
 int trellis_vm_store_state(trellis_vm *vm, int index);
 

@@ -1,0 +1,85 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Trellis
+import TrellisWire
+import XCTest
+
+/// Replacing the overlay on running nodes over real TCP, with application messages flowing.
+final class HotSwapTests: XCTestCase {
+    /// full_mesh.lua as version `version`, with a `migrate` that keeps the old state (and,
+    /// when `failing`, one that refuses).
+    static func fullMesh(version: Int, failing: Bool = false) throws -> String {
+        let source = try String(contentsOfFile: ProcessTests.fullMesh, encoding: .utf8)
+        let migrate = failing
+            ? "migrate = function(old, old_version, ctx) error('refusing to migrate from version ' .. old_version) end,"
+            : "migrate = function(old, old_version, ctx) return old, sorted(old.members) end,"
+        return source.replacingOccurrences(of: "  version = 1,", with: "  version = \(version),\n  \(migrate)")
+    }
+
+    func testSwapsUnderLoadLoseNoMessageAndDropNoMember() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var nodes: [TrellisNode] = []
+        for index in 1...4 {
+            let configuration = try NodeConfiguration(name: "s\(index)", clusterName: "swap", cookie: "c", overlayPath: ProcessTests.fullMesh)
+            let node = try await TrellisNode.start(configuration, group: group)
+            if let seed = nodes.first { await node.join(seed.id) }
+            nodes.append(node)
+        }
+        for _ in 0..<250 {
+            var converged = true
+            for node in nodes where await node.members.count != 4 { converged = false }
+            if converged { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let downs = NIOLockedValueBox<[String]>([])
+        let watchers = nodes.map { node in
+            Task { for await event in await node.memberEvents() { if case .down(let peer) = event { downs.withLockedValue { $0.append("\(node.id) lost \(peer)") } } } }
+        }
+        let (sender, receiver) = (nodes[0], nodes[1])
+        let received = NIOLockedValueBox(0)
+        let consumer = Task { for await _ in receiver.messages { received.withLockedValue { $0 += 1 } } }
+        let total = 30_000
+        let sending = Task {
+            for index in 0..<total { try await sender.send(.int(Int64(index)), to: receiver.id) }
+        }
+
+        for version in 2...3 {
+            let source = try Self.fullMesh(version: version)
+            for node in nodes {
+                let report = try await node.swapOverlay(source: source, fileName: "full_mesh.lua")
+                XCTAssertEqual(report.after, "full_mesh.lua v\(version)")
+                XCTAssertEqual(report.members.count, 4, "migrate keeps every member")
+            }
+        }
+        let failing = try Self.fullMesh(version: 4, failing: true)
+        for node in nodes[2...] {
+            do {
+                _ = try await node.swapOverlay(source: failing, fileName: "full_mesh.lua")
+                XCTFail("a migrate that raises must refuse the swap")
+            } catch {
+                XCTAssertTrue("\(error)".contains("refusing to migrate from version 3"), "\(error)")
+            }
+            let version = await node.overlayVersion
+            XCTAssertEqual(version, "full_mesh.lua v3", "a refused swap leaves the old script")
+            let members = await node.members.count
+            XCTAssertEqual(members, 4)
+        }
+        do {
+            _ = try await nodes[0].swapOverlay(source: "return { name = 'broken' }", fileName: "broken.lua")
+            XCTFail("a script that breaks the contract must be refused")
+        } catch {
+            XCTAssertTrue("\(error)".contains("broken.lua"), "\(error)")
+        }
+
+        try await sending.value
+        for _ in 0..<500 where received.withLockedValue({ $0 }) < total { try await Task.sleep(for: .milliseconds(10)) }
+        XCTAssertEqual(received.withLockedValue { $0 }, total, "every message sent during the swaps arrives")
+        XCTAssertEqual(downs.withLockedValue { $0 }, [], "no member is dropped by a swap that keeps it")
+        for watcher in watchers { watcher.cancel() }
+        consumer.cancel()
+        for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+}
