@@ -60,6 +60,7 @@ let package = Package(
                 "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisPlacement", "TrellisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

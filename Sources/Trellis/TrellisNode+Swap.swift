@@ -20,6 +20,9 @@ public struct SwapReport: Sendable, Equatable, CustomStringConvertible {
 
 /// Replacing scripts on the running node.
 extension TrellisNode {
+    /// The placement policy in force: `rendezvous` (built in) or the script's file name.
+    public var placementPolicyName: String { placement.policy.name }
+
     /// The overlay script in force, as `name v<version>`.
     public var overlayVersion: String { "\(core.strategy.fileName) v\(core.strategy.version)" }
 

@@ -49,6 +49,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "A placement script (default: built-in rendezvous hashing).")
     var placement: String?
 
+    @Option(help: "Serve the admin interface (status, hot swap) on host:port; needs --admin-token or TRELLIS_ADMIN_TOKEN.")
+    var admin: String?
+
+    @Option(help: "The admin interface's token (default: the TRELLIS_ADMIN_TOKEN environment variable).")
+    var adminToken: String?
+
     @Option(help: "Heartbeat timeout in milliseconds: a silent peer is reported down after it.")
     var failureTimeout: Int64 = 2_000
 
@@ -80,6 +86,15 @@ struct NodeCommand: AsyncParsableCommand {
         let node = try await TrellisNode.start(configuration, group: group)
         let events = await node.memberEvents()
         for actor in actors { emit("serving \(try await node.serveActor(contentsOf: actor))") }
+        var adminServer: AdminServer?
+        if let admin {
+            guard let token = adminToken ?? ProcessInfo.processInfo.environment["TRELLIS_ADMIN_TOKEN"], !token.isEmpty else {
+                throw ValidationError("the admin interface needs a token: pass --admin-token or set TRELLIS_ADMIN_TOKEN")
+            }
+            let (adminHost, adminPort) = try parseAddress(admin)
+            adminServer = try await AdminServer.start(node: node, host: adminHost, port: adminPort, token: token, group: group)
+            emit("admin \(adminServer?.address ?? admin)")
+        }
         emit("listening \(node.id)")
         for seed in seedIDs { await node.join(seed) }
 
@@ -97,6 +112,7 @@ struct NodeCommand: AsyncParsableCommand {
         await stop.wait()
         emit("leaving")
         await node.leave()
+        await adminServer?.stop()
         follower.cancel()
         try await group.shutdownGracefully()
     }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -80,6 +83,37 @@ final class HotSwapTests: XCTestCase {
         for watcher in watchers { watcher.cancel() }
         consumer.cancel()
         for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+
+    func testTheAdminInterfaceReportsAndSwapsWithAToken() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let configuration = try NodeConfiguration(name: "admin", clusterName: "admin", cookie: "c", overlayPath: ProcessTests.fullMesh)
+        let node = try await TrellisNode.start(configuration, group: group)
+        let admin = try await AdminServer.start(node: node, port: 0, token: "t0ken", group: group)
+        func ask(_ method: String, _ path: String, token: String?, body: String? = nil) async throws -> (Int, [String: Any]) {
+            var request = URLRequest(url: URL(string: "http://\(admin.address)\(path)")!)
+            request.httpMethod = method
+            if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+            request.httpBody = body.map { Data($0.utf8) }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
+        }
+        let (refused, _) = try await ask("GET", "/status", token: "wrong")
+        XCTAssertEqual(refused, 401)
+        let (ok, status) = try await ask("GET", "/status", token: "t0ken")
+        XCTAssertEqual(ok, 200)
+        XCTAssertEqual(status["overlay"] as? String, "full_mesh.lua v1")
+        let (swapped, report) = try await ask("POST", "/swap/overlay?file=full_mesh.lua", token: "t0ken", body: try Self.fullMesh(version: 2))
+        XCTAssertEqual(swapped, 200, "\(report)")
+        XCTAssertEqual(report["after"] as? String, "full_mesh.lua v2")
+        let (conflict, why) = try await ask("POST", "/swap/overlay?file=bad.lua", token: "t0ken", body: "return 42")
+        XCTAssertEqual(conflict, 409)
+        XCTAssertTrue((why["error"] as? String ?? "").contains("bad.lua"), "\(why)")
+        let version = await node.overlayVersion
+        XCTAssertEqual(version, "full_mesh.lua v2")
+        await admin.stop()
+        await node.stop()
         try await group.shutdownGracefully()
     }
 }
