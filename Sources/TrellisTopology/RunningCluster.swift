@@ -160,6 +160,8 @@ actor RunningCluster {
             }
         case .heal:
             for index in running { await members[index].node?.setUnreachable([]) }
+        case .swap:
+            await swap(action)
         case .add:
             for name in action.nodes {
                 guard let index = byName[name] else { continue }
@@ -198,8 +200,35 @@ actor RunningCluster {
             if let target = topology.rejoinTarget(for: index, isRunning: { members[$0].state == .running }) {
                 await members[index].node?.join(members[target].id)
             }
-        case .partition, .heal, .add:
+        case .partition, .heal, .add, .swap:
             return
+        }
+    }
+
+    /// What the scheduled swaps did, one line per node, in order.
+    private(set) var events: [String] = []
+
+    /// Hot-swaps the overlay of the action's nodes (every running node when none is named).
+    private func swap(_ action: ScheduledAction) async {
+        guard let path = action.scriptPath else { return }
+        let file: ScriptFile
+        do {
+            file = try ScriptFile(contentsOf: path)
+        } catch {
+            events.append("swap at \(action.atMs) ms: \(error)")
+            return
+        }
+        let byName = Dictionary(uniqueKeysWithValues: members.enumerated().map { ($1.spec.name, $0) })
+        let targets = action.nodes.isEmpty ? running : action.nodes.compactMap { byName[$0] }.filter { members[$0].state == .running }
+        for index in targets {
+            guard let node = members[index].node else { continue }
+            let before = await node.members.count
+            do {
+                let report = try await node.swapOverlay(source: file.source, fileName: file.fileName)
+                events.append("\(members[index].spec.name) at \(action.atMs) ms: \(report.before) -> \(report.after), members \(before) -> \(report.members.count)")
+            } catch {
+                events.append("\(members[index].spec.name) at \(action.atMs) ms: swap refused, kept \(await node.overlayVersion): \(error)")
+            }
         }
     }
 

@@ -82,6 +82,8 @@ public struct SimRunner {
                 cluster.partition(action.partitionGroups(running: running(), index: byName, random: &random).map { $0.map { ids[$0] } })
             case .heal:
                 cluster.heal()
+            case .swap:
+                break
             case .add:
                 for name in action.nodes {
                     guard let index = byName[name], states[index] == .notStarted else { continue }

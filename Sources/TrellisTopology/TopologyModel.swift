@@ -40,6 +40,8 @@ import TrellisWire
 /// # action = "heal": every partition ends
 /// # action = "add" with count = 3 (new nodes n6, n7, n8) and optional via = "n1" (default:
 /// #   a random running node) to join through
+/// # action = "swap" with overlay = "../../plugins/overlays/hyparview.lua": the running nodes
+/// #   (or node/nodes) hot-swap their overlay; `trellis up` only
 ///
 /// placement = "../../plugins/placement/rendezvous.lua"   # default: built-in rendezvous
 ///
@@ -182,6 +184,9 @@ public struct ScheduledAction: Sendable, Equatable {
         case heal
         /// New nodes start and join.
         case add
+        /// The running nodes (or the named ones) hot-swap their overlay to `scriptPath`
+        /// (`trellis up` only).
+        case swap
     }
 
     /// When the action happens, in milliseconds from start.
@@ -198,6 +203,8 @@ public struct ScheduledAction: Sendable, Equatable {
     public var groups: [[String]] = []
     /// `add`: the node the new nodes join through; `nil` for a random running node.
     public var via: String? = nil
+    /// `swap`: the absolute path of the new overlay script.
+    public var scriptPath: String? = nil
 }
 
 /// A property of the cluster that the runner checks.

@@ -10,7 +10,7 @@ struct TopologyScheduleParser {
     func parse(_ entries: [TopologyTableReader]) throws(TopologyError) -> (actions: [ScheduledAction], added: [(name: String, atMs: Int)]) {
         var parsed: [(action: ScheduledAction, table: TopologyTableReader)] = []
         for entry in entries {
-            try entry.allowOnly(["at", "action", "node", "nodes", "fraction", "groups", "count", "via"])
+            try entry.allowOnly(["at", "action", "node", "nodes", "fraction", "groups", "count", "via", "overlay"])
             let atMs = try entry.require(entry.duration("at"), "at", example: "at = \"2s\"")
             guard atMs < timeoutMs else {
                 throw entry.error(.invalidValue, "at", "\(atMs) ms is not before the \(timeoutMs) ms timeout", fix: "Schedule it earlier or raise `timeout`")
@@ -63,8 +63,13 @@ struct TopologyScheduleParser {
             action.nodes = Array(repeating: "", count: count)
             action.via = try entry.string("via", example: "via = \"\(plans.nodeNames[0])\"")
             if let via = action.via { try plans.requireNode(via, in: entry, key: "via") }
+        case .swap:
+            allowed = ["overlay", "node", "nodes"]
+            let example = "overlay = \"../../plugins/overlays/hyparview.lua\""
+            action.scriptPath = try entry.existingScript(entry.require(entry.string("overlay", example: example), "overlay", example: example), key: "overlay")
+            if entry.has("node") || entry.has("nodes") { action.nodes = try targets(of: entry) }
         }
-        let given = ["node", "nodes", "fraction", "groups", "count", "via"].filter(entry.has)
+        let given = ["node", "nodes", "fraction", "groups", "count", "via", "overlay"].filter(entry.has)
         if let extra = given.first(where: { !allowed.contains($0) }) {
             let keys = allowed.isEmpty ? "no other keys" : allowed.sorted().map { "`\($0)`" }.joined(separator: ", ")
             throw entry.error(.unknownKey, extra, "`\(extra)` doesn't apply to action \"\(kind.rawValue)\"", fix: "Action \"\(kind.rawValue)\" takes \(keys)")

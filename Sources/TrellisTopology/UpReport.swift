@@ -28,9 +28,11 @@ public struct UpReport: Codable, Sendable, Equatable {
     public var elapsedMs: Int
     public var nodes: [NodeReport]
     public var checks: [Check]
+    /// What scheduled actions reported along the way (hot swaps), in order.
+    public var events: [String] = []
 
     enum CodingKeys: String, CodingKey {
-        case ok, nodes, checks
+        case ok, nodes, checks, events
         case elapsedMs = "elapsed_ms"
     }
 
@@ -52,6 +54,8 @@ public struct UpReport: Codable, Sendable, Equatable {
         }
         if nodes.count > maxRows { lines.append("... and \(nodes.count - maxRows) more nodes (--json lists them all)") }
         lines.append("")
+        for event in events { lines.append("      \(event)") }
+        if !events.isEmpty { lines.append("") }
         for check in checks { lines.append("\(check.ok ? "ok  " : "FAIL")  \(check.name): \(check.detail)") }
         lines.append("\(ok ? "all expectations held" : "some expectations failed") in \(elapsedMs) ms")
         return lines.joined(separator: "\n")

@@ -96,7 +96,8 @@ public final class UpRunner: Sendable {
                 name: workload.name, ok: false, detail: "did not finish within the topology's timeout"))
         }
         let report = UpReport(
-            ok: checks.allSatisfy(\.ok), elapsedMs: elapsed(), nodes: final.reports, checks: checks
+            ok: checks.allSatisfy(\.ok), elapsedMs: elapsed(), nodes: final.reports, checks: checks,
+            events: await cluster.events
         )
         await cluster.stopAll()
         return report

@@ -11,14 +11,16 @@ import XCTest
 
 /// Replacing the overlay on running nodes over real TCP, with application messages flowing.
 final class HotSwapTests: XCTestCase {
-    /// full_mesh.lua as version `version`, with a `migrate` that keeps the old state (and,
-    /// when `failing`, one that refuses).
+    /// full_mesh.lua as version `version`; with `failing`, its `migrate` refuses.
     static func fullMesh(version: Int, failing: Bool = false) throws -> String {
-        let source = try String(contentsOfFile: ProcessTests.fullMesh, encoding: .utf8)
-        let migrate = failing
-            ? "migrate = function(old, old_version, ctx) error('refusing to migrate from version ' .. old_version) end,"
-            : "migrate = function(old, old_version, ctx) return old, sorted(old.members) end,"
-        return source.replacingOccurrences(of: "  version = 1,", with: "  version = \(version),\n  \(migrate)")
+        var source = try String(contentsOfFile: ProcessTests.fullMesh, encoding: .utf8)
+            .replacingOccurrences(of: "  version = 1,", with: "  version = \(version),")
+        if failing {
+            source = source.replacingOccurrences(
+                of: "  migrate = function(old, old_version, ctx)\n",
+                with: "  migrate = function(old, old_version, ctx)\n    error('refusing to migrate from version ' .. old_version)\n")
+        }
+        return source
     }
 
     func testSwapsUnderLoadLoseNoMessageAndDropNoMember() async throws {

@@ -59,6 +59,13 @@ final class TopologyRunTests: XCTestCase {
         XCTAssertEqual(report.checks.count, 3, report.table())
     }
 
+    func testAClusterSwapsToHyParViewAndBackWhileRunning() async throws {
+        let report = try await run("hot-swap.toml")
+        XCTAssertTrue(report.ok, report.table())
+        XCTAssertEqual(report.events.count, 32, report.table())
+        XCTAssertTrue(report.events.allSatisfy { !$0.contains("refused") }, report.table())
+    }
+
     func testStaticMembersFormTheCluster() async throws {
         let report = try await run("static.toml")
         XCTAssertTrue(report.ok, report.table())
@@ -67,7 +74,7 @@ final class TopologyRunTests: XCTestCase {
     func testJSONReportHasTheDocumentedShape() async throws {
         let report = try await run("static.toml")
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any])
-        XCTAssertEqual(Set(object.keys), ["ok", "elapsed_ms", "nodes", "checks"])
+        XCTAssertEqual(Set(object.keys), ["ok", "elapsed_ms", "nodes", "checks", "events"])
         let node = (object["nodes"] as? [[String: Any]])?.first
         XCTAssertNotNil(node?["id"] as? String)
         XCTAssertNotNil(node?["members"] as? [String])

@@ -99,6 +99,12 @@ final class TopologyExampleTests: XCTestCase {
         XCTAssertEqual(topology.nodes.map(\.name), ["n1", "n2", "n3", "n4", "n5"])
     }
 
+    func testHotSwap() throws {
+        let topology = try loadExample("hot-swap.toml")
+        XCTAssertEqual(topology.schedule.map(\.action), [.swap, .swap])
+        XCTAssertEqual(topology.schedule.compactMap { $0.scriptPath.map { URL(fileURLWithPath: $0).lastPathComponent } }, ["hyparview.lua", "full_mesh.lua"])
+    }
+
     func testLoadReportsUnreadableFile() {
         XCTAssertThrowsError(try Topology.load(path: scratch.path("missing.toml"))) { error in
             guard let error = error as? TopologyError else { return XCTFail("\(error)") }

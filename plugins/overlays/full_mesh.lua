@@ -40,6 +40,20 @@ return {
     return { self = ctx.self, members = { [ctx.self] = true }, lost = {}, left = false }
   end,
 
+  -- Hot swap from another overlay: every peer it knew (its `members`, as a set or a list,
+  -- and any `active` and `passive` views) becomes a member at once.
+  migrate = function(old, old_version, ctx)
+    local state = { self = ctx.self, members = { [ctx.self] = true }, lost = {}, left = false }
+    for key, value in pairs(old.members or {}) do
+      local peer = value == true and key or value
+      if type(peer) == "string" then state.members[peer] = true end
+    end
+    for _, list in ipairs({ old.active or {}, old.passive or {} }) do
+      for _, peer in ipairs(list) do state.members[peer] = true end
+    end
+    return state, sorted(state.members)
+  end,
+
   join = function(state, seed)
     state.left = false
     return state, nil, { say(seed, "hello", state) }

@@ -216,18 +216,55 @@ local function members(s)
   return list
 end
 
+local function new_state(ctx)
+  local cfg = {}
+  for key, value in pairs(defaults) do cfg[key] = ctx.config[key] or value end
+  return {
+    self = ctx.self, cfg = cfg, now = ctx.now,
+    active = {}, passive = {}, pending = {}, lost = {}, refused = 0,
+  }
+end
+
+-- The peers a previous overlay's state knew: its `members` (a set or a list) and any
+-- `active` and `passive` views.
+local function known_peers(old, self)
+  local seen, peers = { [self] = true }, {}
+  local function add(peer)
+    if type(peer) == "string" and not seen[peer] then seen[peer], peers[#peers + 1] = true, peer end
+  end
+  for key, value in pairs(old.members or {}) do add(value == true and key or value) end
+  for _, list in ipairs({ old.active or {}, old.passive or {} }) do
+    for _, peer in ipairs(list) do add(peer) end
+  end
+  table.sort(peers)
+  return peers
+end
+
+-- A score that two peers agree on, so that their choices of neighbors mostly match.
+local function pair_score(a, b)
+  if a > b then a, b = b, a end
+  return trellis.hash(a .. "|" .. b)
+end
+
 return {
   name = "hyparview",
   version = 2,
   tick = 1000,
 
-  init = function(ctx)
-    local cfg = {}
-    for key, value in pairs(defaults) do cfg[key] = ctx.config[key] or value end
-    return {
-      self = ctx.self, cfg = cfg, now = ctx.now,
-      active = {}, passive = {}, pending = {}, lost = {}, refused = 0,
-    }
+  init = new_state,
+
+  -- Hot swap from another overlay: the peers it knew fill the views. The `active` peers
+  -- with the best pair scores become neighbors (two nodes rank each other alike, so most
+  -- choices are mutual; the protocol repairs the rest), the others go to the passive view.
+  migrate = function(old, old_version, ctx)
+    local s = new_state(ctx)
+    local peers = known_peers(old, ctx.self)
+    table.sort(peers, function(a, b) return pair_score(ctx.self, a) < pair_score(ctx.self, b) end)
+    for _, peer in ipairs(peers) do
+      if #s.active < s.cfg.active then s.active[#s.active + 1] = peer else add_passive(s, peer) end
+    end
+    s.changed = true
+    return s, members(s)
   end,
 
   join = function(s, seed)
