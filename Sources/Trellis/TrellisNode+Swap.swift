@@ -1,6 +1,25 @@
 import TrellisLua
 import TrellisPlacement
+import TrellisTransport
 import TrellisWire
+
+extension ChannelName {
+    /// Scripts pushed by a cluster-wide swap. Only authenticated members (same cookie) can
+    /// open it, as for every channel.
+    public static let admin: ChannelName = "admin"
+}
+
+/// One node's answer to a cluster-wide swap.
+public struct NodeSwapResult: Sendable, Equatable {
+    public var node: PeerID
+    /// The report, or why the node refused (it keeps its old script).
+    public var outcome: Result<SwapReport, SwapRefusal>
+}
+
+/// Why a node refused a swap.
+public struct SwapRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    public var description: String
+}
 
 /// What a hot swap replaced, for reports.
 public struct SwapReport: Sendable, Equatable, CustomStringConvertible {
@@ -47,6 +66,61 @@ extension TrellisNode {
         let report = SwapReport(kind: "overlay", before: before, after: overlayVersion, members: core.members)
         logger.notice("overlay swapped", metadata: ["swap": "\(report)"])
         return report
+    }
+
+    /// Swaps `kind` (`overlay` or `placement`) here, then pushes the same script to every
+    /// member over the `admin` channel and collects each node's answer, this node first.
+    /// Nodes that refuse keep their old script and say why.
+    public func rollOut(kind: String, source: String, fileName: String, timeout: Duration = .seconds(10)) async -> [NodeSwapResult] {
+        var results = [NodeSwapResult(node: id, outcome: swap(kind, source: source, fileName: fileName))]
+        let request = Value.map(["swap": .string(kind), "file": .string(fileName), "source": .string(source)])
+        for member in members where member != id {
+            do {
+                let reply = try await transport.request(request, to: member, channel: .admin, timeout: timeout)
+                results.append(NodeSwapResult(node: member, outcome: Self.outcome(of: reply)))
+            } catch {
+                results.append(NodeSwapResult(node: member, outcome: .failure(SwapRefusal(description: "\(error)"))))
+            }
+        }
+        return results
+    }
+
+    /// Applies a swap another member pushed; the reply for it.
+    func applyPushedSwap(_ message: InboundMessage) -> Value {
+        guard case .value(let request) = message.payload, case .string(let kind)? = request["swap"],
+              case .string(let source)? = request["source"] else {
+            return .map(["ok": false, "error": "malformed swap request"])
+        }
+        let file = request["file"]?.stringValue ?? "\(kind).lua"
+        logger.notice("swap pushed by a member", metadata: ["from": "\(message.from)", "kind": "\(kind)", "file": "\(file)"])
+        switch swap(kind, source: source, fileName: file) {
+        case .success(let report):
+            return .map(["ok": true, "kind": .string(kind), "before": .string(report.before), "after": .string(report.after),
+                         "members": .int(Int64(report.members.count))])
+        case .failure(let refusal):
+            return .map(["ok": false, "error": .string(refusal.description)])
+        }
+    }
+
+    private func swap(_ kind: String, source: String, fileName: String) -> Result<SwapReport, SwapRefusal> {
+        do {
+            switch kind {
+            case "overlay": return .success(try swapOverlay(source: source, fileName: fileName))
+            case "placement": return .success(try swapPlacement(source: source, fileName: fileName))
+            default: return .failure(SwapRefusal(description: "unknown script kind '\(kind)': use overlay or placement"))
+            }
+        } catch {
+            return .failure(SwapRefusal(description: "\(error)"))
+        }
+    }
+
+    private static func outcome(of reply: Value) -> Result<SwapReport, SwapRefusal> {
+        guard case .bool(true)? = reply["ok"] else {
+            return .failure(SwapRefusal(description: reply["error"]?.stringValue ?? "refused"))
+        }
+        return .success(SwapReport(
+            kind: reply["kind"]?.stringValue ?? "?", before: reply["before"]?.stringValue ?? "?",
+            after: reply["after"]?.stringValue ?? "?", members: []))
     }
 
     /// Replaces the placement script: the new policy must compute a table for every capability

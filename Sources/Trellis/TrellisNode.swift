@@ -36,6 +36,8 @@ public actor TrellisNode {
     var placement: PlacementCore
     /// Set once `leave` starts: this node no longer owns any shard.
     var leaving = false
+    /// How the transport's request handler reaches this node for pushed swaps; emptied on stop.
+    private let selfHandle: NIOLockedValueBox<TrellisNode?>
     private var subscribers: [Int: AsyncStream<MemberEvent>.Continuation] = [:]
     private var nextSubscriber = 0
     private var loops: [Task<Void, Never>] = []
@@ -70,6 +72,7 @@ public actor TrellisNode {
         }
         let handlers = RequestHandlerBox()
         let routerHandle = NIOLockedValueBox<ProcessRouter?>(nil)
+        let nodeHandle = NIOLockedValueBox<TrellisNode?>(nil)
         let (batches, sink) = AsyncStream<[InboundMessage]>.makeStream()
         let relayHandle = NIOLockedValueBox<BroadcastRelay?>(nil)
         let transportConfig = TransportConfig(
@@ -96,6 +99,8 @@ public actor TrellisNode {
                 onRequest: { message, responder in
                     if message.channel == .processes, let router = routerHandle.withLockedValue({ $0 }) {
                         router.serve(message, responder)
+                    } else if message.channel == .admin, let node = nodeHandle.withLockedValue({ $0 }) {
+                        Task { responder.reply(await node.applyPushedSwap(message)) }
                     } else {
                         handlers.handle(message, responder)
                     }
@@ -112,16 +117,19 @@ public actor TrellisNode {
         let node = TrellisNode(
             relay: relay, router: router, placement: PlacementCore(policy: placementPolicy, shardCount: config.shardCount),
             transport: transport, overlay: overlay, config: config, logger: logger,
-            messages: InboundMessages(batches: batches), sink: sink, handlers: handlers
+            messages: InboundMessages(batches: batches), sink: sink, handlers: handlers, handle: nodeHandle
         )
+        nodeHandle.withLockedValue { $0 = node }
         await node.startLoops()
         return node
     }
 
     private init(
         relay: BroadcastRelay, router: ProcessRouter, placement: PlacementCore, transport: Transport, overlay: OverlayScript, config: NodeConfiguration, logger: Logger,
-        messages: InboundMessages, sink: AsyncStream<[InboundMessage]>.Continuation, handlers: RequestHandlerBox
+        messages: InboundMessages, sink: AsyncStream<[InboundMessage]>.Continuation, handlers: RequestHandlerBox,
+        handle: NIOLockedValueBox<TrellisNode?>
     ) {
+        self.selfHandle = handle
         self.id = transport.localID
         self.transport = transport
         self.relay = relay
@@ -226,6 +234,7 @@ public actor TrellisNode {
     public func stop() async {
         guard !stopped else { return }
         stopped = true
+        selfHandle.withLockedValue { $0 = nil }
         for loop in loops { loop.cancel() }
         await transport.shutdown()
         messageSink.finish()

@@ -26,6 +26,9 @@ struct SwapCommand: AsyncParsableCommand {
     @Option(help: "The admin token (default: the TRELLIS_ADMIN_TOKEN environment variable).")
     var token: String?
 
+    @Flag(help: "Also push the script to every member of the node's cluster and report each node's result.")
+    var cluster = false
+
     @Argument(help: "What to replace: overlay or placement.")
     var kind: Kind
 
@@ -43,7 +46,8 @@ struct SwapCommand: AsyncParsableCommand {
             throw ValidationError("cannot read \(file): \(error.localizedDescription)")
         }
         let name = URL(fileURLWithPath: file).lastPathComponent
-        guard let url = URL(string: "http://\(node)/swap/\(kind.rawValue)?file=\(name.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? name)") else {
+        let query = "file=\(name.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? name)" + (cluster ? "&cluster=1" : "")
+        guard let url = URL(string: "http://\(node)/swap/\(kind.rawValue)?\(query)") else {
             throw ValidationError("'\(node)' is not host:port")
         }
         var request = URLRequest(url: url)
@@ -58,6 +62,18 @@ struct SwapCommand: AsyncParsableCommand {
         }
         let reply = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        if let results = reply["results"] as? [[String: Any]] {
+            for result in results {
+                let who = result["node"] as? String ?? "?"
+                if result["ok"] as? Bool == true {
+                    print("swapped \(who): \(result["before"] ?? "?") -> \(result["after"] ?? "?")")
+                } else {
+                    print("refused \(who): \(result["error"] ?? "?"); it keeps its old script")
+                }
+            }
+            if status != 200 { throw ExitCode(1) }
+            return
+        }
         if status == 200 {
             print("swapped \(reply["kind"] ?? kind.rawValue) on \(reply["node"] ?? node): \(reply["before"] ?? "?") -> \(reply["after"] ?? "?")")
             return

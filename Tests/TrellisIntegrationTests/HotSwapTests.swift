@@ -118,4 +118,44 @@ final class HotSwapTests: XCTestCase {
         await node.stop()
         try await group.shutdownGracefully()
     }
+
+    /// A cluster-wide swap pushed from one node over the members' authenticated connections;
+    /// a script whose migrate refuses on some nodes leaves exactly those on the old version.
+    func testARollOutReachesEveryMemberAndReportsRefusals() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var nodes: [TrellisNode] = []
+        for index in 1...3 {
+            let configuration = try NodeConfiguration(name: "r\(index)", clusterName: "roll", cookie: "c", overlayPath: ProcessTests.fullMesh)
+            let node = try await TrellisNode.start(configuration, group: group)
+            if let seed = nodes.first { await node.join(seed.id) }
+            nodes.append(node)
+        }
+        for _ in 0..<250 {
+            var converged = true
+            for node in nodes where await node.members.count != 3 { converged = false }
+            if converged { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let results = await nodes[0].rollOut(kind: "overlay", source: try Self.fullMesh(version: 2), fileName: "full_mesh.lua")
+        XCTAssertEqual(results.count, 3)
+        XCTAssertTrue(results.allSatisfy { if case .success = $0.outcome { return true } else { return false } }, "\(results)")
+        for node in nodes {
+            let version = await node.overlayVersion
+            XCTAssertEqual(version, "full_mesh.lua v2")
+        }
+        let picky = try Self.fullMesh(version: 3).replacingOccurrences(
+            of: "  migrate = function(old, old_version, ctx)\n",
+            with: "  migrate = function(old, old_version, ctx)\n    if ctx.self:find('r3@', 1, true) then error('r3 stays') end\n")
+        let mixed = await nodes[0].rollOut(kind: "overlay", source: picky, fileName: "full_mesh.lua")
+        let refused = mixed.filter { if case .failure = $0.outcome { return true } else { return false } }.map(\.node)
+        XCTAssertEqual(refused, [nodes[2].id], "\(mixed)")
+        let versions = await [nodes[0].overlayVersion, nodes[1].overlayVersion, nodes[2].overlayVersion]
+        XCTAssertEqual(versions, ["full_mesh.lua v3", "full_mesh.lua v3", "full_mesh.lua v2"])
+        for node in nodes {
+            let members = await node.members.count
+            XCTAssertEqual(members, 3)
+        }
+        for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
 }

@@ -11,6 +11,8 @@ import TrellisWire
 /// - `GET /status`: id, members, scripts in force, error counts, capabilities.
 /// - `POST /swap/overlay` and `POST /swap/placement`, the script's source as the body and its
 ///   file name in `?file=`: a hot swap; 200 with the report, or 409 with why it was refused.
+///   With `&cluster=1` the node also pushes the script to every member and answers with
+///   each node's result (409 when any refused).
 public final class AdminServer: Sendable {
     /// The address the interface listens on.
     public let address: String
@@ -94,11 +96,23 @@ private final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let url = URLComponents(string: head.uri)
         let file = url?.queryItems?.first { $0.name == "file" }?.value
+        let cluster = url?.queryItems?.first { $0.name == "cluster" }?.value == "1"
         switch (head.method, url?.path ?? head.uri) {
         case (.GET, "/status"):
             return (.ok, await status(of: node))
         case (.POST, "/swap/overlay"), (.POST, "/swap/placement"):
             let kind = url?.path == "/swap/overlay" ? "overlay" : "placement"
+            if cluster {
+                let results = await node.rollOut(kind: kind, source: body, fileName: file ?? "\(kind).lua")
+                let entries: [[String: Any]] = results.map { result in
+                    switch result.outcome {
+                    case .success(let report): return ["node": "\(result.node)", "ok": true, "before": report.before, "after": report.after]
+                    case .failure(let refusal): return ["node": "\(result.node)", "ok": false, "error": refusal.description]
+                    }
+                }
+                let allOK = entries.allSatisfy { $0["ok"] as? Bool == true }
+                return (allOK ? .ok : .conflict, ["ok": allOK, "kind": kind, "results": entries])
+            }
             do {
                 let report = kind == "overlay"
                     ? try await node.swapOverlay(source: body, fileName: file ?? "overlay.lua")
