@@ -23,21 +23,28 @@ final class HotSwapTests: XCTestCase {
         return source
     }
 
-    func testSwapsUnderLoadLoseNoMessageAndDropNoMember() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    /// `count` nodes named `prefix1`, `prefix2`, ... joined in a full mesh, once each sees all.
+    func fullMesh(_ count: Int, named prefix: String, group: any EventLoopGroup) async throws -> [TrellisNode] {
         var nodes: [TrellisNode] = []
-        for index in 1...4 {
-            let configuration = try NodeConfiguration(name: "s\(index)", clusterName: "swap", cookie: "c", overlayPath: ProcessTests.fullMesh)
+        for index in 1...count {
+            let configuration = try NodeConfiguration(
+                name: "\(prefix)\(index)", clusterName: prefix, cookie: "c", overlayPath: ProcessTests.fullMesh)
             let node = try await TrellisNode.start(configuration, group: group)
             if let seed = nodes.first { await node.join(seed.id) }
             nodes.append(node)
         }
         for _ in 0..<250 {
             var converged = true
-            for node in nodes where await node.members.count != 4 { converged = false }
+            for node in nodes where await node.members.count != count { converged = false }
             if converged { break }
             try await Task.sleep(for: .milliseconds(20))
         }
+        return nodes
+    }
+
+    func testSwapsUnderLoadLoseNoMessageAndDropNoMember() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let nodes = try await fullMesh(4, named: "s", group: group)
         let downs = NIOLockedValueBox<[String]>([])
         let watchers = nodes.map { node in
             Task { for await event in await node.memberEvents() { if case .down(let peer) = event { downs.withLockedValue { $0.append("\(node.id) lost \(peer)") } } } }
@@ -123,19 +130,7 @@ final class HotSwapTests: XCTestCase {
     /// a script whose migrate refuses on some nodes leaves exactly those on the old version.
     func testARollOutReachesEveryMemberAndReportsRefusals() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        var nodes: [TrellisNode] = []
-        for index in 1...3 {
-            let configuration = try NodeConfiguration(name: "r\(index)", clusterName: "roll", cookie: "c", overlayPath: ProcessTests.fullMesh)
-            let node = try await TrellisNode.start(configuration, group: group)
-            if let seed = nodes.first { await node.join(seed.id) }
-            nodes.append(node)
-        }
-        for _ in 0..<250 {
-            var converged = true
-            for node in nodes where await node.members.count != 3 { converged = false }
-            if converged { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let nodes = try await fullMesh(3, named: "r", group: group)
         let results = await nodes[0].rollOut(kind: "overlay", source: try Self.fullMesh(version: 2), fileName: "full_mesh.lua")
         XCTAssertEqual(results.count, 3)
         XCTAssertTrue(results.allSatisfy { if case .success = $0.outcome { return true } else { return false } }, "\(results)")
