@@ -223,7 +223,7 @@ public final class Transport: Sendable {
     private func send(
         to peer: PeerID, channel: ChannelName, key: String?, _ body: (inout ByteBuffer) -> Void
     ) async throws(TransportError) {
-        let superseding = config.settings(for: channel).monotonic ? key : nil
+        let superseding = key != nil && config.settings(for: channel).monotonic ? key : nil
         while true {
             let connection = try sendingConnection(to: peer, channel: channel, key: key)
             let queued = superseding.map { connection.outbox.enqueueLatest(.wait, key: $0, body) } ?? connection.outbox.enqueue(.wait, body)

@@ -72,7 +72,9 @@ public struct TransportConfig: Sendable {
 
     /// How `channel` is carried.
     func settings(for channel: ChannelName) -> ChannelSettings {
-        channel == .membership ? ChannelSettings() : channelSettings[channel] ?? ChannelSettings()
+        // On every send: skip hashing the channel's name when no channel has settings.
+        guard !channelSettings.isEmpty, channel != .membership else { return ChannelSettings() }
+        return channelSettings[channel] ?? ChannelSettings()
     }
 
     /// The channels to keep open, membership first, without duplicates.
