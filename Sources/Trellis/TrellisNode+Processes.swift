@@ -76,7 +76,7 @@ extension TrellisNode {
     /// The capabilities this node serves and announces.
     public var capabilities: [String] { ownMetadata.capabilities }
 
-    private func announce(_ capability: String) {
+    func announce(_ capability: String) {
         guard !ownMetadata.capabilities.contains(capability) else { return }
         ownMetadata.capabilities.append(capability)
         transport.announce(ownMetadata)

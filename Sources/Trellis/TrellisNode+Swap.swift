@@ -72,7 +72,7 @@ extension TrellisNode {
     /// member over the `admin` channel and collects each node's answer, this node first.
     /// Nodes that refuse keep their old script and say why.
     public func rollOut(kind: String, source: String, fileName: String, timeout: Duration = .seconds(10)) async -> [NodeSwapResult] {
-        var results = [NodeSwapResult(node: id, outcome: swap(kind, source: source, fileName: fileName))]
+        var results = [NodeSwapResult(node: id, outcome: await swap(kind, source: source, fileName: fileName))]
         let request = Value.map(["swap": .string(kind), "file": .string(fileName), "source": .string(source)])
         for member in members where member != id {
             do {
@@ -86,14 +86,14 @@ extension TrellisNode {
     }
 
     /// Applies a swap another member pushed; the reply for it.
-    func applyPushedSwap(_ message: InboundMessage) -> Value {
+    func applyPushedSwap(_ message: InboundMessage) async -> Value {
         guard case .value(let request) = message.payload, case .string(let kind)? = request["swap"],
               case .string(let source)? = request["source"] else {
             return .map(["ok": false, "error": "malformed swap request"])
         }
         let file = request["file"]?.stringValue ?? "\(kind).lua"
         logger.notice("swap pushed by a member", metadata: ["from": "\(message.from)", "kind": "\(kind)", "file": "\(file)"])
-        switch swap(kind, source: source, fileName: file) {
+        switch await swap(kind, source: source, fileName: file) {
         case .success(let report):
             return .map(["ok": true, "kind": .string(kind), "before": .string(report.before), "after": .string(report.after),
                          "members": .int(Int64(report.members.count))])
@@ -102,12 +102,14 @@ extension TrellisNode {
         }
     }
 
-    private func swap(_ kind: String, source: String, fileName: String) -> Result<SwapReport, SwapRefusal> {
+    /// Swaps `kind` (`overlay`, `placement` or `actor`) on this node alone.
+    func swap(_ kind: String, source: String, fileName: String) async -> Result<SwapReport, SwapRefusal> {
         do {
             switch kind {
             case "overlay": return .success(try swapOverlay(source: source, fileName: fileName))
             case "placement": return .success(try swapPlacement(source: source, fileName: fileName))
-            default: return .failure(SwapRefusal(description: "unknown script kind '\(kind)': use overlay or placement"))
+            case "actor": return .success(try await swapActor(source: source, fileName: fileName))
+            default: return .failure(SwapRefusal(description: "unknown script kind '\(kind)': use overlay, placement or actor"))
             }
         } catch {
             return .failure(SwapRefusal(description: "\(error)"))
@@ -121,6 +123,32 @@ extension TrellisNode {
         return .success(SwapReport(
             kind: reply["kind"]?.stringValue ?? "?", before: reply["before"]?.stringValue ?? "?",
             after: reply["after"]?.stringValue ?? "?", members: []))
+    }
+
+    /// Replaces the Lua actor serving the capability the new script names: the new script
+    /// loads in its own VM, every process moves to it (`handoff` in the old script, `resume`
+    /// in the new; a process that cannot be handed over starts afresh), and calls that arrive
+    /// meanwhile queue behind the moves. A script that does not load or breaks the contract is
+    /// refused and the old one keeps serving.
+    public func swapActor(source: String, fileName: String) async throws(NodeError) -> SwapReport {
+        let replacement: LuaActorHost
+        do {
+            replacement = try LuaActorHost(
+                source: source, fileName: fileName, limits: config.scriptLimits,
+                seed: StableHash.hash64(Array("\(config.name)/\(fileName)".utf8)), logger: logger)
+        } catch {
+            throw .script(error)
+        }
+        let capability = replacement.capability
+        guard let old = router.host(for: capability) as? LuaActorHost else {
+            router.install(replacement, for: capability)
+            announce(capability)
+            return SwapReport(kind: "actor", before: "none", after: replacement.scriptVersion, members: core.members)
+        }
+        let moved = await old.handOver(to: replacement)
+        router.install(replacement, for: capability)
+        logger.notice("actor swapped", metadata: ["capability": "\(capability)", "processes": "\(moved)"])
+        return SwapReport(kind: "actor", before: old.scriptVersion, after: replacement.scriptVersion, members: core.members)
     }
 
     /// Replaces the placement script: the new policy must compute a table for every capability

@@ -8,7 +8,7 @@ import FoundationNetworking
 struct SwapCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swap",
-        abstract: "Hot-swap a node's overlay or placement script through its admin interface.",
+        abstract: "Hot-swap a node's overlay, placement or actor script through its admin interface.",
         discussion: """
             The node must run with --admin HOST:PORT. The new script loads beside the old one, its
             migrate (or init) runs on a copy of the old state, and only then does it take over; if
@@ -17,7 +17,7 @@ struct SwapCommand: AsyncParsableCommand {
     )
 
     enum Kind: String, ExpressibleByArgument {
-        case overlay, placement
+        case overlay, placement, actor
     }
 
     @Option(help: "The node's admin address, host:port.")
@@ -29,7 +29,7 @@ struct SwapCommand: AsyncParsableCommand {
     @Flag(help: "Also push the script to every member of the node's cluster and report each node's result.")
     var cluster = false
 
-    @Argument(help: "What to replace: overlay or placement.")
+    @Argument(help: "What to replace: overlay, placement or actor.")
     var kind: Kind
 
     @Argument(help: "The new script.")

@@ -153,4 +153,39 @@ final class HotSwapTests: XCTestCase {
         for node in nodes { await node.stop() }
         try await group.shutdownGracefully()
     }
+
+    /// Swapping a Lua actor while calls keep coming: every count moves to the new script and
+    /// no increment is lost; a broken script is refused and the old one keeps serving.
+    func testSwappingAnActorKeepsEveryProcessState() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let nodes = try await fullMesh(2, named: "a", group: group)
+        for node in nodes { try await node.serveActor(contentsOf: ProcessTests.counterActor) }
+        for _ in 0..<250 where Set(nodes[0].shardTable(for: "counter")?.owners ?? []).count < 2 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let v2 = try String(contentsOfFile: ProcessTests.counterActor, encoding: .utf8)
+            .replacingOccurrences(of: "  version = 1,", with: "  version = 2,")
+        let ids = (0..<40).map { "c\($0)" }
+        let calling = Task {
+            for _ in 0..<25 { for id in ids { _ = try await nodes[0].call("counter", id: id, .map(["op": "add"])) } }
+        }
+        try await Task.sleep(for: .milliseconds(30))
+        for node in nodes {
+            let report = try await node.swapActor(source: v2, fileName: "counter.lua")
+            XCTAssertEqual(report.after, "counter.lua v2")
+        }
+        do {
+            _ = try await nodes[1].swapActor(source: "return { name = 'c', version = 3, capability = 'counter' }", fileName: "bad.lua")
+            XCTFail("an actor without init and handle_call must be refused")
+        } catch {
+            XCTAssertTrue("\(error)".contains("bad.lua"), "\(error)")
+        }
+        try await calling.value
+        for id in ids {
+            let count = try await nodes[1].call("counter", id: id, .map(["op": "get"]))
+            XCTAssertEqual(count, .int(25), id)
+        }
+        for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
 }

@@ -9,7 +9,7 @@ import TrellisWire
 /// authenticated with a bearer token.
 ///
 /// - `GET /status`: id, members, scripts in force, error counts, capabilities.
-/// - `POST /swap/overlay` and `POST /swap/placement`, the script's source as the body and its
+/// - `POST /swap/overlay`, `/swap/placement` and `/swap/actor`, the script's source as the body and its
 ///   file name in `?file=`: a hot swap; 200 with the report, or 409 with why it was refused.
 ///   With `&cluster=1` the node also pushes the script to every member and answers with
 ///   each node's result (409 when any refused).
@@ -100,8 +100,8 @@ private final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
         switch (head.method, url?.path ?? head.uri) {
         case (.GET, "/status"):
             return (.ok, await status(of: node))
-        case (.POST, "/swap/overlay"), (.POST, "/swap/placement"):
-            let kind = url?.path == "/swap/overlay" ? "overlay" : "placement"
+        case (.POST, let path) where path.hasPrefix("/swap/"):
+            let kind = String(path.dropFirst("/swap/".count))
             if cluster {
                 let results = await node.rollOut(kind: kind, source: body, fileName: file ?? "\(kind).lua")
                 let entries: [[String: Any]] = results.map { result in
@@ -113,17 +113,15 @@ private final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
                 let allOK = entries.allSatisfy { $0["ok"] as? Bool == true }
                 return (allOK ? .ok : .conflict, ["ok": allOK, "kind": kind, "results": entries])
             }
-            do {
-                let report = kind == "overlay"
-                    ? try await node.swapOverlay(source: body, fileName: file ?? "overlay.lua")
-                    : try await node.swapPlacement(source: body, fileName: file ?? "placement.lua")
+            switch await node.swap(kind, source: body, fileName: file ?? "\(kind).lua") {
+            case .success(let report):
                 return (.ok, ["ok": true, "node": "\(node.id)", "kind": kind, "before": report.before, "after": report.after,
                               "members": report.members.map(\.description)])
-            } catch {
-                return (.conflict, ["ok": false, "node": "\(node.id)", "kind": kind, "error": "\(error)"])
+            case .failure(let refusal):
+                return (.conflict, ["ok": false, "node": "\(node.id)", "kind": kind, "error": refusal.description])
             }
         default:
-            return (.notFound, ["error": "no \(head.method) \(head.uri); try GET /status, POST /swap/overlay or /swap/placement"])
+            return (.notFound, ["error": "no \(head.method) \(head.uri); try GET /status, POST /swap/overlay, /swap/placement or /swap/actor"])
         }
     }
 

@@ -10,11 +10,13 @@ import TrellisWire
 /// All of them live in one VM, each state kept under its process id, and the VM is confined
 /// to one serial queue: calls and casts run one at a time in the order they arrived.
 final class LuaActorHost: ProcessHost, @unchecked Sendable {
-    // Safety of @unchecked Sendable: `script` and `lastUsed` are read and written only inside
-    // blocks submitted to `queue`, a serial queue, so no two threads touch them at once; every
-    // other stored property is an immutable Sendable value.
+    // Safety of @unchecked Sendable: `script`, `lastUsed` and `successor` are read and written
+    // only inside blocks submitted to `queue`, a serial queue, so no two threads touch them at
+    // once; every other stored property is a Sendable value or a lock.
     private let script: ActorScript
     private var lastUsed: [String: UInt64] = [:]
+    /// The host that replaced this one in a hot swap: everything still queued here goes there.
+    private var successor: LuaActorHost?
     private let queue: DispatchQueue
     private let processCount = NIOLockedValueBox(0)
     private let logger: Logger
@@ -41,6 +43,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
 
     func call(_ id: String, payload: Value, from: PeerID, reply: @escaping @Sendable (CallResult) -> Void) {
         queue.async { [self] in
+            if let successor { return successor.call(id, payload: payload, from: from, reply: reply) }
             lastUsed[id] = DispatchTime.now().uptimeNanoseconds
             do {
                 reply(.success(try script.call(id, payload: payload, from: from.description)))
@@ -54,6 +57,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
 
     func cast(_ id: String, payload: Value) {
         queue.async { [self] in
+            if let successor { return successor.cast(id, payload: payload) }
             lastUsed[id] = DispatchTime.now().uptimeNanoseconds
             do {
                 try script.cast(id, payload: payload)
@@ -112,6 +116,30 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
             queue.async { [self] in continuation.resume(returning: script.activeCount) }
         }
     }
+
+    /// Hands every process to `replacement` (`handoff` here, `resume` there; processes this
+    /// script cannot hand off start afresh) and forwards everything queued after that to it.
+    /// Returns once done, so that callers switched to `replacement` afterwards queue behind
+    /// the processes' states.
+    func handOver(to replacement: LuaActorHost) async -> Int {
+        await withCheckedContinuation { continuation in
+            queue.async { [self] in
+                let ids = script.activeIDs
+                for id in ids {
+                    let value: Value?
+                    do { value = try script.handOff(id) } catch { value = nil }
+                    replacement.resume(id, from: value)
+                }
+                lastUsed = [:]
+                successor = replacement
+                countProcesses()
+                continuation.resume(returning: ids.count)
+            }
+        }
+    }
+
+    /// The actor script's `name` and `version`.
+    var scriptVersion: String { "\(script.fileName) v\(script.version)" }
 
     /// Bytes the actor's VM holds, every process's state included.
     func memoryUsed() async -> Int {
