@@ -22,6 +22,9 @@ struct UpCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object instead of progress and a table.")
     var json = false
 
+    @Flag(help: "Run until the topology's timeout, hot-swapping every node's overlay whenever the script file changes.")
+    var watch = false
+
     @Option(help: "Log level of the nodes: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "error"
 
@@ -46,7 +49,9 @@ struct UpCommand: AsyncParsableCommand {
         if !json { print("\(topology.name): \(topology.nodes.count) nodes, overlay \(topology.overlayPath)") }
         let report: UpReport
         do {
-            report = try await runner.run { progress in progressLine.show(progress) }
+            report = try await runner.run(
+                watch: watch, onEvent: { event in FileHandle.standardError.write(Data("\n\(event)\n".utf8)) },
+                progress: { progress in progressLine.show(progress) })
         } catch {
             FileHandle.standardError.write(Data("\n\(error)\n".utf8))
             try? await group.shutdownGracefully()

@@ -32,6 +32,7 @@ actor RunningCluster {
     private let actors: [(file: ScriptFile, nodes: Set<String>?)]
     private var members: [Member]
     private(set) var scheduleDone: Bool
+    private let started = ContinuousClock.now
     /// Picks the nodes of `fraction` actions and `add`'s join targets.
     private var random = SimRandom(seed: 1)
 
@@ -207,6 +208,15 @@ actor RunningCluster {
 
     /// What the scheduled swaps did, one line per node, in order.
     private(set) var events: [String] = []
+
+    /// Hot-swaps every running node's overlay to the script at `path` (`trellis up --watch`);
+    /// one line per node.
+    func swapEverywhere(to path: String) async -> [String] {
+        let before = events.count
+        let elapsed = Int((ContinuousClock.now - started).components.seconds * 1_000)
+        await swap(ScheduledAction(atMs: elapsed, action: .swap, nodes: [], scriptPath: path))
+        return Array(events[before...])
+    }
 
     /// Hot-swaps the overlay of the action's nodes (every running node when none is named).
     private func swap(_ action: ScheduledAction) async {

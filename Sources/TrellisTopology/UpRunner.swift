@@ -33,6 +33,21 @@ public struct UpProgress: Sendable {
     public var checksTotal: Int
 }
 
+extension UpRunner {
+    /// Swaps every running node to the script at `path` each time the file changes.
+    static func watch(_ path: String, cluster: RunningCluster, onEvent: @Sendable (String) -> Void) async {
+        func modified() -> Date? { (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date }
+        var last = modified()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(300))
+            let now = modified()
+            guard let now, now != last else { continue }
+            last = now
+            for event in await cluster.swapEverywhere(to: path) { onEvent(event) }
+        }
+    }
+}
+
 /// The reports of the workloads that have finished, by position.
 private actor WorkloadsFinished {
     private(set) var checks: [Int: UpReport.Check] = [:]
@@ -56,7 +71,14 @@ public final class UpRunner: Sendable {
     }
 
     /// Runs the topology and returns the report; every node is stopped on return.
-    public func run(progress: @escaping @Sendable (UpProgress) -> Void = { _ in }) async throws(TopologyRunError) -> UpReport {
+    ///
+    /// With `watch`, the run lasts until the topology's timeout, and whenever the overlay
+    /// script's file changes every running node hot-swaps to it; `onEvent` gets each node's
+    /// outcome as it happens.
+    public func run(
+        watch: Bool = false, onEvent: @escaping @Sendable (String) -> Void = { _ in },
+        progress: @escaping @Sendable (UpProgress) -> Void = { _ in }
+    ) async throws(TopologyRunError) -> UpReport {
         let cluster = try await RunningCluster.start(topology, group: group, logger: logger)
         let started = ContinuousClock.now
         func elapsed() -> Int {
@@ -69,6 +91,7 @@ public final class UpRunner: Sendable {
         let workloads = topology.workloads.map { workload in
             Task { await WorkloadRunner(workload: workload, cluster: cluster, startedAt: started).run() }
         }
+        let watcher = watch ? Task { await Self.watch(topology.overlayPath, cluster: cluster, onEvent: onEvent) } : nil
         let finished = WorkloadsFinished()
         for (index, workload) in workloads.enumerated() {
             Task { await finished.record(index, await workload.value) }
@@ -82,11 +105,12 @@ public final class UpRunner: Sendable {
                 elapsedMs: now, converged: checker.converged(snapshot), live: snapshot.liveCount,
                 checksPassed: checker.passedCount, checksTotal: topology.expectations.count
             ))
-            if checker.allDecided, await finished.count == workloads.count { break }
+            if !watch, checker.allDecided, await finished.count == workloads.count { break }
             if now >= topology.timeoutMs { break }
             try? await Task.sleep(for: .milliseconds(50))
         }
         schedule.cancel()
+        watcher?.cancel()
         let final = await cluster.snapshot()
         var checks = checker.finish(now: elapsed())
         let done = await finished.checks
