@@ -5,7 +5,7 @@ import TrellisWire
 /// A process is activated by `init(id, arg)` on its first call or cast. A callback that fails
 /// forgets the process's state, so its next call activates it afresh (the caller of the failed
 /// call gets the error; other processes are untouched). Not `Sendable`: it owns a `LuaVM`.
-public final class ActorScript {
+public final class ActorScript: LoadedScript {
     /// Callbacks an actor may define besides `init` and `handle_call`.
     public static let optionalCallbacks = ["handle_cast", "handoff", "resume"]
 
@@ -21,21 +21,23 @@ public final class ActorScript {
     private let vm: LuaVM
     private var active: Set<String> = []
 
-    /// Loads `source` in a fresh sandboxed VM and checks its table against the actor contract.
-    public init(
-        source: String, fileName: String, limits: ScriptLimits = .init(), seed: UInt64 = 0,
-        log: @escaping (String) -> Void = { _ in }
-    ) throws(ScriptError) {
-        vm = try LuaVM(fileName: fileName, limits: limits, seed: seed, log: log)
-        let exports = try vm.loadScript(source)
+    /// Adopts a VM that has loaded a script, once its table passes the actor contract.
+    public init(loaded vm: LuaVM, exports: ScriptExports) throws(ScriptError) {
+        self.vm = vm
+        var problems: [String] = []
+        let name = exports.values["name"]?.stringValue
+        if name == nil { problems.append("`name` must be a string") }
+        var version: Int64?
+        if case .int(let number)? = exports.values["version"] { version = number } else { problems.append("`version` must be an integer") }
         let capability = exports.values["capability"]?.stringValue
-        guard let name = exports.values["name"]?.stringValue, case .int(let version) = exports.values["version"] ?? .nil,
-              let capability, exports.functions["init"] != nil, exports.functions["handle_call"] != nil
-        else {
+        if capability == nil { problems.append("`capability` must be a string") }
+        for callback in ["init", "handle_call"] where exports.functions[callback] == nil {
+            problems.append("`\(callback)` must be a function")
+        }
+        guard problems.isEmpty, let name, let version, let capability else {
             throw ScriptError(
-                .invalidScript, file: fileName, callback: "load",
-                message: "an actor needs `name` (string), `version` (integer), `capability` (string), `init` and `handle_call`",
-                hint: "return { name = ..., version = 1, capability = ..., init = function(id, arg) ... end, handle_call = ... }"
+                .invalidScript, file: vm.fileName, callback: "load", message: problems.joined(separator: "; "),
+                hint: "an actor returns { name, version, capability, init, handle_call [, handle_cast, handoff, resume] }"
             )
         }
         self.name = name

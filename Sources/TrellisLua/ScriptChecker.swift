@@ -24,7 +24,7 @@ public enum ScriptChecker {
             case .placement:
                 return .success(try checkPlacement(PlacementScript(loaded: vm, exports: exports)))
             case .actor:
-                return .success(try checkActor(exports, fileName: fileName))
+                return .success(checkActor(try ActorScript(loaded: vm, exports: exports)))
             }
         } catch {
             return .failure(error)
@@ -58,29 +58,8 @@ public enum ScriptChecker {
         return "placement policy '\(policy.name)' version \(policy.version): \(provides.joined(separator: ", "))"
     }
 
-    private static func checkActor(_ exports: ScriptExports, fileName: String) throws(ScriptError) -> String {
-        let (name, version) = try identity(exports, fileName: fileName, kind: "actor")
-        var problems: [String] = []
-        let capability = exports.values["capability"]?.stringValue
-        if capability == nil { problems.append("`capability` must be a string") }
-        if exports.functions["init"] == nil { problems.append("`init` must be a function") }
-        guard problems.isEmpty, let capability else {
-            throw ScriptError(
-                .invalidScript, file: fileName, callback: "load", message: problems.joined(separator: "; "),
-                hint: "an actor returns { name, version, capability, init, handle_call [, handle_cast, handoff, resume] }"
-            )
-        }
-        let defined = ["init", "handle_call", "handle_cast", "handoff", "resume"].filter { exports.functions[$0] != nil }
-        return "actor '\(name)' version \(version) for capability '\(capability)': \(defined.joined(separator: ", "))"
-    }
-
-    private static func identity(_ exports: ScriptExports, fileName: String, kind: String) throws(ScriptError) -> (String, Int64) {
-        guard let name = exports.values["name"]?.stringValue, case .int(let version) = exports.values["version"] ?? .nil else {
-            throw ScriptError(
-                .invalidScript, file: fileName, callback: "load", message: "`name` must be a string and `version` an integer",
-                hint: "every \(kind) names itself: return { name = \"...\", version = 1, ... }"
-            )
-        }
-        return (name, version)
+    private static func checkActor(_ actor: ActorScript) -> String {
+        let defined = ["init", "handle_call"] + ActorScript.optionalCallbacks.filter { actor.callbacks[$0] != nil }
+        return "actor '\(actor.name)' version \(actor.version) for capability '\(actor.capability)': \(defined.joined(separator: ", "))"
     }
 }

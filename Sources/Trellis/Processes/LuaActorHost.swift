@@ -21,6 +21,8 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     private let processCount = NIOLockedValueBox(0)
     private let logger: Logger
     let capability: String
+    /// The actor script's file name and `version`.
+    let scriptVersion: String
 
     /// Loads the actor script; it serves the capability its table names.
     init(source: String, fileName: String, limits: ScriptLimits, seed: UInt64, logger: Logger) throws(ScriptError) {
@@ -29,6 +31,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
             log: { line in logger.info("\(line)", metadata: ["source": "lua"]) }
         )
         self.capability = script.capability
+        self.scriptVersion = "\(script.fileName) v\(script.version)"
         self.logger = logger
         self.queue = DispatchQueue(label: "trellis.actor.\(script.capability)")
     }
@@ -70,7 +73,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     }
 
     func passivate(idleNanoseconds: UInt64, now: UInt64) async {
-        onQueue { [self] in
+        queue.async { [self] in
             for (id, used) in lastUsed where used < now && now - used >= idleNanoseconds {
                 script.forget(id)
                 lastUsed[id] = nil
@@ -99,7 +102,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     }
 
     func resume(_ id: String, from value: Value?) {
-        onQueue { [self] in
+        queue.async { [self] in
             guard let value else { return }
             do {
                 try script.resume(id, from: value)
@@ -136,19 +139,5 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
                 continuation.resume(returning: ids.count)
             }
         }
-    }
-
-    /// The actor script's `name` and `version`.
-    var scriptVersion: String { "\(script.fileName) v\(script.version)" }
-
-    /// Bytes the actor's VM holds, every process's state included.
-    func memoryUsed() async -> Int {
-        await withCheckedContinuation { continuation in
-            queue.async { [self] in continuation.resume(returning: script.memoryUsed) }
-        }
-    }
-
-    private func onQueue(_ body: @escaping @Sendable () -> Void) {
-        queue.async(execute: body)
     }
 }

@@ -76,37 +76,40 @@ final class ProcessRouter: Sendable {
 
     /// Calls process `id` of `capability` wherever it lives.
     func call(_ capability: String, id: String, payload: Value, timeout: Duration) async throws(ProcessError) -> Value {
-        guard let owner = table(for: capability)?.owner(of: id) else { throw .noNodeHasCapability(capability) }
+        let table = table(for: capability)
+        guard let owner = table?.owner(of: id) else { throw .noNodeHasCapability(capability) }
         if owner == selfID {
             return try await withUnsafeContinuation { continuation in
                 deliver(.call(id: id, payload: payload, from: selfID) { continuation.resume(returning: $0) },
-                        capability: capability, hops: 0)
+                        capability: capability, hops: 0, senderView: nil, table: table)
             }.get()
         }
-        return try await callRemote(owner, capability: capability, id: id, payload: payload, hops: 0, timeout: timeout)
+        return try await callRemote(owner, capability: capability, id: id, payload: payload, hops: 0, timeout: timeout, table: table)
     }
 
     /// Casts `payload` to process `id` of `capability`: returns once it is queued.
     func cast(_ capability: String, id: String, payload: Value) async throws(ProcessError) {
-        guard let owner = table(for: capability)?.owner(of: id) else { throw .noNodeHasCapability(capability) }
+        let table = table(for: capability)
+        guard let owner = table?.owner(of: id) else { throw .noNodeHasCapability(capability) }
         if owner == selfID {
-            deliver(.cast(id: id, payload: payload), capability: capability, hops: 0)
+            deliver(.cast(id: id, payload: payload), capability: capability, hops: 0, senderView: nil, table: table)
             return
         }
         do {
-            try await transport.send(envelope(capability, id, payload, hops: 0), to: owner, channel: .processes)
+            try await transport.send(envelope(capability, id, payload, hops: 0, table: table), to: owner, channel: .processes)
         } catch {
             throw Self.processError(error, capability: capability, id: id, owner: owner)
         }
     }
 
+    /// Calls process `id` on `owner`; `table` is this node's table of the capability.
     func callRemote(
-        _ owner: PeerID, capability: String, id: String, payload: Value, hops: Int64, timeout: Duration
+        _ owner: PeerID, capability: String, id: String, payload: Value, hops: Int64, timeout: Duration, table: ShardTable?
     ) async throws(ProcessError) -> Value {
         let answer: Value
         do {
             answer = try await transport.request(
-                envelope(capability, id, payload, hops: hops), to: owner, channel: .processes, timeout: timeout)
+                envelope(capability, id, payload, hops: hops, table: table), to: owner, channel: .processes, timeout: timeout)
         } catch {
             throw Self.processError(error, capability: capability, id: id, owner: owner)
         }
@@ -120,10 +123,9 @@ final class ProcessRouter: Sendable {
         }
     }
 
-    /// A call or cast on the wire; it carries which holders the sender's table has.
-    func envelope(_ capability: String, _ id: String, _ payload: Value, hops: Int64) -> Value {
-        let table = table(for: capability)
-        return .array([
+    /// A call or cast on the wire; it carries which holders the sender's `table` has.
+    func envelope(_ capability: String, _ id: String, _ payload: Value, hops: Int64, table: ShardTable?) -> Value {
+        .array([
             .string(capability), .string(id), payload, .int(hops), .int(Int64(table?.holderCount ?? 0)),
             .int(Int64(bitPattern: table?.holderDigest ?? 0)),
         ])
@@ -202,10 +204,15 @@ final class ProcessRouter: Sendable {
     /// this node's table catches up (or `handoffTimeout` passes): until then this node cannot
     /// tell whether the process is on its way from another holder.
     func deliver(_ message: HeldMessage, capability: String, hops: Int64, senderView: HolderView? = nil) {
-        let table = table(for: capability)
+        deliver(message, capability: capability, hops: hops, senderView: senderView, table: table(for: capability))
+    }
+
+    /// `deliver`, with this node's table of the capability already read.
+    private func deliver(_ message: HeldMessage, capability: String, hops: Int64, senderView: HolderView?, table: ShardTable?) {
+        let host = host(for: capability)
         let key = table.map { ShardKey(capability: capability, shard: StableHash.shard(message.id, count: $0.shardCount)) }
         let (held, adopted, firstBehind) = book.withLockedValue { book -> (Bool, Bool, Bool) in
-            if let senderView, book.isBehind(senderView, capability: capability, current: table), host(for: capability) != nil {
+            if let senderView, host != nil, book.isBehind(senderView, capability: capability, current: table) {
                 let first = book.behindView[capability] == nil
                 book.behindView[capability, default: []].append(.init(message: message, hops: hops, senderView: senderView))
                 return (true, false, first)
@@ -224,10 +231,10 @@ final class ProcessRouter: Sendable {
         }
         defer { book.withLockedValue { $0.deliveries -= 1 } }
         if !adopted, hops < Self.maxHops, let owner = table?.owner(of: message.id), owner != selfID {
-            forward(message, capability: capability, to: owner, hops: hops + 1)
+            forward(message, capability: capability, to: owner, hops: hops + 1, table: table)
             return
         }
-        guard let host = host(for: capability) else {
+        guard let host else {
             if case .call(let id, _, _, let reply) = message {
                 reply(.failure(.ownerUnreachable(
                     capability: capability, id: id, owner: selfID, reason: "\(selfID) does not serve '\(capability)'")))
@@ -240,19 +247,19 @@ final class ProcessRouter: Sendable {
         }
     }
 
-    private func forward(_ message: HeldMessage, capability: String, to owner: PeerID, hops: Int64) {
+    private func forward(_ message: HeldMessage, capability: String, to owner: PeerID, hops: Int64, table: ShardTable?) {
         switch message {
         case .call(let id, let payload, _, let reply):
             Task {
                 do throws(ProcessError) {
                     reply(.success(try await callRemote(
-                        owner, capability: capability, id: id, payload: payload, hops: hops, timeout: .seconds(5))))
+                        owner, capability: capability, id: id, payload: payload, hops: hops, timeout: .seconds(5), table: table)))
                 } catch {
                     reply(.failure(error))
                 }
             }
         case .cast(let id, let payload):
-            _ = transport.trySend(envelope(capability, id, payload, hops: hops), to: owner, channel: .processes)
+            _ = transport.trySend(envelope(capability, id, payload, hops: hops, table: table), to: owner, channel: .processes)
         }
     }
 

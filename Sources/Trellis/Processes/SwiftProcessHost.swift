@@ -32,14 +32,10 @@ final class SwiftProcessHost<Behavior: ProcessBehavior>: ProcessHost {
         stripes[Int(UInt(bitPattern: id.hashValue) % UInt(Self.stripeCount))]
     }
 
+    /// Runs the call on this thread, then hands its outcome to `reply`.
     func call(_ id: String, payload: Value, from: PeerID, reply: @escaping @Sendable (CallResult) -> Void) {
-        reply(callNow(id, payload: payload, from: from))
-    }
-
-    /// Runs the call on this thread and returns its outcome.
-    func callNow(_ id: String, payload: Value, from: PeerID) -> CallResult {
         let now = DispatchTime.now().uptimeNanoseconds
-        return stripe(of: id).withLockedValue { table in
+        reply(stripe(of: id).withLockedValue { table in
             do {
                 if table[id] == nil { table[id] = Entry(state: try behavior.activate(id: id), lastUsed: now) }
                 let answer = try behavior.handleCall(payload, state: &table[id]!.state, id: id, from: from)
@@ -49,7 +45,7 @@ final class SwiftProcessHost<Behavior: ProcessBehavior>: ProcessHost {
                 table[id] = nil
                 return .failure(.processFailed(capability: capability, id: id, reason: "\(error)"))
             }
-        }
+        })
     }
 
     func cast(_ id: String, payload: Value) {
