@@ -17,7 +17,7 @@ final class ChannelIsolationTests: XCTestCase {
             var configuration = try NodeConfiguration(
                 name: name, clusterName: "isolation", cookie: "c", overlayPath: ProcessTests.fullMesh)
             configuration.membership.heartbeatInterval = 100
-            configuration.membership.failureTimeout = 500
+            configuration.membership.failureTimeout = 1_000
             configuration.channels["bulk"] = ChannelSettings(parallelism: 2)
             nodes.append(try await TrellisNode.start(configuration, group: group))
         }
