@@ -37,8 +37,12 @@ let package = Package(
         // Layer 3: placement (shard tables per capability, computed by placement scripts).
         .target(name: "TrellisPlacement", dependencies: ["TrellisWire", "TrellisLua"]),
 
+        // Layer 3: fault injection (rules and scripts that drop, delay, duplicate or reorder
+        // messages); the node and the simulator both apply them.
+        .target(name: "TrellisFaults", dependencies: ["TrellisWire", "TrellisLua"]),
+
         // Layer 3: the deterministic simulator (the membership core on an in-memory network).
-        .target(name: "TrellisSimulator", dependencies: ["TrellisMembership", "TrellisLua", "TrellisWire"]),
+        .target(name: "TrellisSimulator", dependencies: ["TrellisMembership", "TrellisFaults", "TrellisLua", "TrellisWire"]),
 
         // Layer 3: transport over SwiftNIO (handshake, channels, coalesced writes, reconnect).
         .target(
@@ -57,7 +61,7 @@ let package = Package(
         .target(
             name: "Trellis",
             dependencies: [
-                "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisPlacement", "TrellisTransport",
+                "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisPlacement", "TrellisFaults", "TrellisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -70,7 +74,7 @@ let package = Package(
         .target(
             name: "TrellisTopology",
             dependencies: [
-                "Trellis", "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisSimulator",
+                "Trellis", "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisFaults", "TrellisSimulator",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -101,7 +105,11 @@ let package = Package(
 
         .testTarget(name: "TrellisWireTests", dependencies: ["TrellisWire"]),
         .testTarget(name: "TrellisLuaTests", dependencies: ["TrellisLua"], exclude: ["HostileScripts"]),
-        .testTarget(name: "TrellisMembershipTests", dependencies: ["TrellisMembership", "TrellisSimulator"]),
+        .testTarget(
+            name: "TrellisMembershipTests", dependencies: ["TrellisMembership", "TrellisSimulator", "TrellisFaults"],
+            exclude: ["HostileMigrateScripts"]
+        ),
+        .testTarget(name: "TrellisFaultsTests", dependencies: ["TrellisFaults", "TrellisLua", "TrellisWire"]),
         .testTarget(name: "TrellisPlacementTests", dependencies: ["TrellisPlacement", "TrellisLua", "TrellisWire"]),
         .testTarget(
             name: "TrellisTransportTests",

@@ -121,7 +121,7 @@ public enum NodeError: Error, Sendable, CustomStringConvertible {
         case .cannotReadScript(let path, let why):
             return "cannot read script \(path): \(why); check the path (relative paths are relative to the current directory)"
         case .script(let error):
-            return "overlay script rejected: \(error)"
+            return "script rejected: \(error)"
         case .cannotListen(let address, let why):
             return "cannot listen on \(address): \(why); pick another port or use port 0 for any free port"
         }

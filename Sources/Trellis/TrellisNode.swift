@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import TrellisFaults
 import TrellisLua
 import TrellisMembership
 import TrellisPlacement
@@ -22,6 +23,7 @@ public actor TrellisNode {
     public nonisolated var broadcasts: AsyncStream<BroadcastMessage> { relay.delivered }
 
     let transport: Transport
+    let faults: FaultInjector
     let router: ProcessRouter
     private let relay: BroadcastRelay
     let logger: Logger
@@ -75,6 +77,7 @@ public actor TrellisNode {
         let nodeHandle = NIOLockedValueBox<TrellisNode?>(nil)
         let (batches, sink) = AsyncStream<[InboundMessage]>.makeStream()
         let relayHandle = NIOLockedValueBox<BroadcastRelay?>(nil)
+        let faults = FaultInjector(group: group)
         let transportConfig = TransportConfig(
             name: config.name, host: config.host, port: config.port, clusterName: config.clusterName,
             cookie: config.cookie, metadata: PeerMetadata(tags: config.tags, capabilities: config.capabilities),
@@ -85,24 +88,31 @@ public actor TrellisNode {
             transport = try await Transport.start(
                 transportConfig, group: group,
                 onMessages: { batch in
-                    // A batch is one read of one connection, and a connection carries one channel.
-                    switch batch.first?.channel {
-                    case .broadcast:
-                        let relay = relayHandle.withLockedValue { $0 }
-                        for message in batch { relay?.receive(message) }
-                    case .processes:
-                        routerHandle.withLockedValue { $0 }?.serveCasts(batch)
-                    default:
-                        sink.yield(batch)
+                    faults.pass(batch) { batch in
+                        // A batch is one read of one connection, and a connection carries one channel.
+                        switch batch.first?.channel {
+                        case .broadcast:
+                            let relay = relayHandle.withLockedValue { $0 }
+                            for message in batch { relay?.receive(message) }
+                        case .processes:
+                            routerHandle.withLockedValue { $0 }?.serveCasts(batch)
+                        default:
+                            sink.yield(batch)
+                        }
                     }
                 },
                 onRequest: { message, responder in
-                    if message.channel == .processes, let router = routerHandle.withLockedValue({ $0 }) {
-                        router.serve(message, responder)
-                    } else if message.channel == .admin, let node = nodeHandle.withLockedValue({ $0 }) {
-                        Task { responder.reply(await node.applyPushedSwap(message)) }
-                    } else {
-                        handlers.handle(message, responder)
+                    if message.channel == .admin, let node = nodeHandle.withLockedValue({ $0 }) {
+                        // Pushed swaps and fault plans are operator actions, never faulted.
+                        Task { responder.reply(await node.applyPushedAdmin(message)) }
+                        return
+                    }
+                    faults.pass(from: message.from, channel: message.channel, message: { FaultInjector.value(of: message.payload) }) {
+                        if message.channel == .processes, let router = routerHandle.withLockedValue({ $0 }) {
+                            router.serve(message, responder)
+                        } else {
+                            handlers.handle(message, responder)
+                        }
                     }
                 }
             )
@@ -110,13 +120,14 @@ public actor TrellisNode {
             throw .cannotListen("\(config.host):\(config.port)", "\(error)")
         }
         logger[metadataKey: "node"] = "\(transport.localID)"
+        faults.bind(to: transport.localID)
         let relay = BroadcastRelay(selfID: transport.localID, transport: transport)
         relayHandle.withLockedValue { $0 = relay }
         let router = ProcessRouter(selfID: transport.localID, transport: transport, logger: logger)
         routerHandle.withLockedValue { $0 = router }
         let node = TrellisNode(
             relay: relay, router: router, placement: PlacementCore(policy: placementPolicy, shardCount: config.shardCount),
-            transport: transport, overlay: overlay, config: config, logger: logger,
+            transport: transport, faults: faults, overlay: overlay, config: config, logger: logger,
             messages: InboundMessages(batches: batches), sink: sink, handlers: handlers, handle: nodeHandle
         )
         nodeHandle.withLockedValue { $0 = node }
@@ -125,13 +136,15 @@ public actor TrellisNode {
     }
 
     private init(
-        relay: BroadcastRelay, router: ProcessRouter, placement: PlacementCore, transport: Transport, overlay: OverlayScript, config: NodeConfiguration, logger: Logger,
+        relay: BroadcastRelay, router: ProcessRouter, placement: PlacementCore, transport: Transport, faults: FaultInjector,
+        overlay: OverlayScript, config: NodeConfiguration, logger: Logger,
         messages: InboundMessages, sink: AsyncStream<[InboundMessage]>.Continuation, handlers: RequestHandlerBox,
         handle: NIOLockedValueBox<TrellisNode?>
     ) {
         self.selfHandle = handle
         self.id = transport.localID
         self.transport = transport
+        self.faults = faults
         self.relay = relay
         self.router = router
         self.placement = placement
@@ -267,15 +280,15 @@ public actor TrellisNode {
         case .connectionDown(let peer, let reason), .connectFailed(let peer, let reason):
             handleMembership(.connectionDown(peer, reason: reason))
         case .membershipMessage(let message, let from):
-            handleMembership(.message(message, from: from))
+            admitMembership(.message(message, from: from), from: from, message: message)
         case .heartbeatAck(let from):
-            handleMembership(.heartbeatAck(from: from))
+            admitMembership(.heartbeatAck(from: from), from: from, message: nil)
         case .handshakeRejected(let remote, let reason):
             logger.warning("refused a connection", metadata: ["remote": "\(remote)", "reason": "\(reason)"])
         }
     }
 
-    private func handleMembership(_ event: MembershipEvent) {
+    func handleMembership(_ event: MembershipEvent) {
         guard !stopped else { return }
         execute(core.handle(event, now: now))
     }

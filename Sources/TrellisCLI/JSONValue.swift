@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Trellis
 import TrellisWire
 
 /// JSON text to `Value`, for configs given on the command line.
@@ -11,25 +12,6 @@ enum JSONValue {
         } catch {
             throw ValidationError("\(what) is not valid JSON: \(error.localizedDescription)")
         }
-        return convert(object)
-    }
-
-    private static func convert(_ object: Any) -> Value {
-        switch object {
-        case let number as NSNumber:
-            // JSONSerialization makes booleans NSNumbers of type char ('c'); it never makes other chars.
-            if String(cString: number.objCType) == "c" { return .bool(number.boolValue) }
-            let double = number.doubleValue
-            if double.rounded() == double, let int = Int64(exactly: double) { return .int(int) }
-            return .float(double)
-        case let string as String:
-            return .string(string)
-        case let array as [Any]:
-            return .array(array.map(convert))
-        case let dictionary as [String: Any]:
-            return .map(dictionary.mapValues(convert))
-        default:
-            return .nil
-        }
+        return Value(jsonObject: object)
     }
 }

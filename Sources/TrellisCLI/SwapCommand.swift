@@ -1,8 +1,5 @@
 import ArgumentParser
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// `trellis swap`: replaces a script on a running node through its admin interface.
 struct SwapCommand: AsyncParsableCommand {
@@ -20,11 +17,7 @@ struct SwapCommand: AsyncParsableCommand {
         case overlay, placement, actor
     }
 
-    @Option(help: "The node's admin address, host:port.")
-    var node: String
-
-    @Option(help: "The admin token (default: the TRELLIS_ADMIN_TOKEN environment variable).")
-    var token: String?
+    @OptionGroup var admin: AdminOptions
 
     @Flag(help: "Also push the script to every member of the node's cluster and report each node's result.")
     var cluster = false
@@ -36,9 +29,7 @@ struct SwapCommand: AsyncParsableCommand {
     var file: String
 
     func run() async throws {
-        guard let token = token ?? ProcessInfo.processInfo.environment["TRELLIS_ADMIN_TOKEN"], !token.isEmpty else {
-            throw ValidationError("no token: pass --token or set TRELLIS_ADMIN_TOKEN (the one the node was started with)")
-        }
+        let client = try admin.client()
         let source: String
         do {
             source = try String(contentsOfFile: file, encoding: .utf8)
@@ -47,21 +38,7 @@ struct SwapCommand: AsyncParsableCommand {
         }
         let name = URL(fileURLWithPath: file).lastPathComponent
         let query = "file=\(name.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? name)" + (cluster ? "&cluster=1" : "")
-        guard let url = URL(string: "http://\(node)/swap/\(kind.rawValue)?\(query)") else {
-            throw ValidationError("'\(node)' is not host:port")
-        }
-        var request = URLRequest(url: url)
-        request.httpMethod = "POST"
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.httpBody = Data(source.utf8)
-        let (data, response): (Data, URLResponse)
-        do {
-            (data, response) = try await URLSession.shared.data(for: request)
-        } catch {
-            throw ValidationError("cannot reach the admin interface at \(node): \(error.localizedDescription); is the node running with --admin?")
-        }
-        let reply = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let (status, reply) = try await client.send("POST", "/swap/\(kind.rawValue)?\(query)", body: Data(source.utf8))
         if let results = reply["results"] as? [[String: Any]] {
             for result in results {
                 let who = result["node"] as? String ?? "?"
@@ -75,10 +52,10 @@ struct SwapCommand: AsyncParsableCommand {
             return
         }
         if status == 200 {
-            print("swapped \(reply["kind"] ?? kind.rawValue) on \(reply["node"] ?? node): \(reply["before"] ?? "?") -> \(reply["after"] ?? "?")")
+            print("swapped \(reply["kind"] ?? kind.rawValue) on \(reply["node"] ?? admin.node): \(reply["before"] ?? "?") -> \(reply["after"] ?? "?")")
             return
         }
-        print("refused by \(reply["node"] ?? node): \(reply["error"] ?? String(decoding: data, as: UTF8.self)); the old script keeps running")
+        print("refused by \(reply["node"] ?? admin.node): \(reply["error"] ?? "no reason given"); the old script keeps running")
         throw ExitCode(1)
     }
 }

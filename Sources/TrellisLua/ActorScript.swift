@@ -25,10 +25,7 @@ public final class ActorScript: LoadedScript {
     public init(loaded vm: LuaVM, exports: ScriptExports) throws(ScriptError) {
         self.vm = vm
         var problems: [String] = []
-        let name = exports.values["name"]?.stringValue
-        if name == nil { problems.append("`name` must be a string") }
-        var version: Int64?
-        if case .int(let number)? = exports.values["version"] { version = number } else { problems.append("`version` must be an integer") }
+        let (name, version) = exports.identity(problems: &problems)
         let capability = exports.values["capability"]?.stringValue
         if capability == nil { problems.append("`capability` must be a string") }
         for callback in ["init", "handle_call"] where exports.functions[callback] == nil {

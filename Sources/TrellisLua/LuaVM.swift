@@ -282,6 +282,18 @@ public struct ScriptExports: Sendable, Equatable {
     public var values: [String: Value] = [:]
     /// Fields holding anything else, with its Lua type.
     public var others: [String: String] = [:]
+
+    /// The script's `name` and `version`, each nil (and a line added to `problems`) when it
+    /// is missing or of the wrong type.
+    public func identity(problems: inout [String]) -> (name: String?, version: Int64?) {
+        let name = values["name"]?.stringValue
+        if name == nil { problems.append("`name` must be a string") }
+        guard case .int(let version)? = values["version"] else {
+            problems.append("`version` must be an integer")
+            return (name, nil)
+        }
+        return (name, version)
+    }
 }
 
 /// Receives a script's log lines. A class so that C can hold a pointer to it.

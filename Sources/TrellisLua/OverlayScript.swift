@@ -135,13 +135,7 @@ public final class OverlayScript: LoadedScript {
 
     private static func validate(_ exports: ScriptExports, file: String) throws(ScriptError) -> (String, Int64, Int?) {
         var problems: [String] = []
-        let name = exports.values["name"]?.stringValue
-        if name == nil { problems.append("`name` must be a string") }
-        let version = exports.values["version"].flatMap { value -> Int64? in
-            if case .int(let number) = value { return number }
-            return nil
-        }
-        if version == nil { problems.append("`version` must be an integer") }
+        let (name, version) = exports.identity(problems: &problems)
         var tick: Int?
         if let value = exports.values["tick"] {
             if case .int(let ms) = value, ms > 0, ms <= Int64(Int32.max) { tick = Int(ms) } else {

@@ -114,14 +114,7 @@ public final class PlacementScript: LoadedScript {
 
     private static func validate(_ exports: ScriptExports, file: String) throws(ScriptError) -> (String, Int64) {
         var problems: [String] = []
-        let name = exports.values["name"]?.stringValue
-        if name == nil { problems.append("`name` must be a string") }
-        var version: Int64?
-        if case .int(let number) = exports.values["version"] {
-            version = number
-        } else {
-            problems.append("`version` must be an integer")
-        }
+        let (name, version) = exports.identity(problems: &problems)
         for callback in ["owner", "assign"] where exports.functions[callback] == nil {
             if exports.values[callback] != nil || exports.others[callback] != nil {
                 problems.append("`\(callback)` must be a function when present")

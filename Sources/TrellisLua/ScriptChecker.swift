@@ -4,13 +4,14 @@ import TrellisWire
 /// a node.
 ///
 /// The kind of script is told by its fields: `handle_call` makes an actor, `owner` or `assign`
-/// a placement policy, anything else is checked as an overlay. An overlay's `init` is run
-/// once with a sample context, and a placement policy computes one table for three sample
-/// nodes, so errors in them show up here rather than on a running node.
+/// a placement policy, `decide` a fault script, anything else is checked as an overlay. An
+/// overlay's `init` is run once with a sample context, a placement policy computes one table
+/// for three sample nodes, and a fault script judges a sample message and heartbeat, so
+/// errors in them show up here rather than on a running node.
 public enum ScriptChecker {
     /// The kinds of script the contract defines.
     public enum Kind: String, Sendable {
-        case overlay, placement, actor
+        case overlay, placement, actor, faults
     }
 
     /// A one-line summary of a sound script, or the first problem found.
@@ -25,6 +26,8 @@ public enum ScriptChecker {
                 return .success(try checkPlacement(PlacementScript(loaded: vm, exports: exports)))
             case .actor:
                 return .success(checkActor(try ActorScript(loaded: vm, exports: exports)))
+            case .faults:
+                return .success(try checkFaults(FaultScript(loaded: vm, exports: exports)))
             }
         } catch {
             return .failure(error)
@@ -35,6 +38,7 @@ public enum ScriptChecker {
     public static func kind(of exports: ScriptExports) -> Kind {
         if exports.functions["handle_call"] != nil { return .actor }
         if exports.functions["owner"] != nil || exports.functions["assign"] != nil { return .placement }
+        if exports.functions["decide"] != nil { return .faults }
         return .overlay
     }
 
@@ -56,6 +60,13 @@ public enum ScriptChecker {
         _ = try policy.table(capability: "sample", nodes: samples, shardCount: 64)
         let provides = ["owner", "assign"].filter { policy.callbacks[$0] != nil }
         return "placement policy '\(policy.name)' version \(policy.version): \(provides.joined(separator: ", "))"
+    }
+
+    /// Judges one sample application message and one heartbeat answer.
+    private static func checkFaults(_ script: FaultScript) throws(ScriptError) -> String {
+        let message = try script.decide(from: "a@127.0.0.1:7101", to: "b@127.0.0.1:7102", channel: "default", message: .map(["n": 1]))
+        let heartbeat = try script.decide(from: "a@127.0.0.1:7101", to: "b@127.0.0.1:7102", channel: "membership", message: nil)
+        return "fault script '\(script.name)' version \(script.version): a sample message: \(message), a heartbeat: \(heartbeat)"
     }
 
     private static func checkActor(_ actor: ActorScript) -> String {

@@ -1,3 +1,4 @@
+import TrellisFaults
 import TrellisLua
 import TrellisMembership
 import TrellisWire
@@ -79,14 +80,19 @@ final class SimShard {
     var membershipChanges = 0
     var digest = StableHash.hash64([UInt8]())
     var failures: [Failure] = []
-    private var random: SimRandom
+    /// The fault plans in force, by receiving node (global index); nodes installed together
+    /// share one decider. This shard's own deciders: a fault script's VM never leaves it.
+    var faults: [Int32: FaultDecider] = [:]
+    /// Every decider this shard made, in force or replaced, for the counts.
+    var faultDeciders: [FaultDecider] = []
+    private var random: SeededRandom
 
     init(number: Int, directory: SimDirectory, latency: Int64, lossRate: Double, seed: UInt64) {
         self.number = number
         self.directory = directory
         self.latency = latency
         self.lossRate = lossRate
-        self.random = SimRandom(seed: seed)
+        self.random = SeededRandom(seed: seed)
     }
 
     /// Runs this shard's events due up to and including `end`.
@@ -155,12 +161,32 @@ final class SimShard {
                 openLink(from: index, to: peer)
                 nodes[local].messagesSent += 1
                 guard let target = directory.indices[peer], directory.reachable(index, target), !random.chance(lossRate) else { continue }
-                messagesDelivered += 1
-                send(.event(.message(message, from: directory.ids[Int(index)]), at: target), to: target, at: now + latency)
+                let sender = directory.ids[Int(index)]
+                let item = Item.event(.message(message, from: sender), at: target)
+                switch faults[target]?.verdict(from: sender, to: peer, channel: "membership", message: { message }) ?? .deliver {
+                case .deliver:
+                    messagesDelivered += 1
+                    send(item, to: target, at: now + latency)
+                case .drop:
+                    continue
+                case .duplicate:
+                    messagesDelivered += 2
+                    send(item, to: target, at: now + latency)
+                    send(item, to: target, at: now + latency)
+                case .delay(let milliseconds):
+                    messagesDelivered += 1
+                    send(item, to: target, at: now + latency + Int64(milliseconds))
+                }
             case .sendHeartbeat(let peer):
                 guard let target = directory.indices[peer], nodes[local].links.contains(target), directory.reachable(index, target),
                       !directory.status[Int(target)].frozen, !random.chance(lossRate) else { continue }
-                heartbeats.append(target)
+                // As on a real node, the heartbeat's answer is judged where it arrives: here.
+                let answer = faults[index]?.verdict(from: peer, to: directory.ids[Int(index)], channel: "membership") { nil } ?? .deliver
+                switch answer {
+                case .deliver, .duplicate: heartbeats.append(target)
+                case .drop: continue
+                case .delay(let milliseconds): queue.push(.heartbeatAcks(at: index, from: [target]), at: now + 2 * latency + Int64(milliseconds))
+                }
             case .memberUp(let peer):
                 recordChange(at: index, peer, up: true)
             case .memberDown(let peer):

@@ -1,3 +1,5 @@
+import TrellisFaults
+import TrellisLua
 import TrellisMembership
 import TrellisWire
 
@@ -41,6 +43,36 @@ extension SimulatedCluster {
     /// Ends every partition: all live nodes can reach one another again.
     public func heal() {
         for index in directory.status.indices { directory.status[index].group = 0 }
+    }
+
+    /// Makes `receivers` (every node added so far when nil) judge the membership messages and
+    /// heartbeat answers they receive by `plan`, as `TrellisNode.injectFaults` does on a real
+    /// node; the empty plan stops it. Each shard decides with its own seeded decider, so runs
+    /// repeat.
+    ///
+    /// - Throws: when the plan's fault script does not load; nothing changes then.
+    public func setFaults(_ plan: FaultPlan, on receivers: [PeerID]? = nil, limits: ScriptLimits = .init()) throws(ScriptError) {
+        let targets = (receivers ?? directory.ids).compactMap { directory.indices[$0] }
+        faultPlansSet += 1
+        let deciders = try shards.map { (shard) throws(ScriptError) -> FaultDecider? in
+            guard !plan.isEmpty else { return nil }
+            return try FaultDecider(plan: plan, seed: seed &+ faultPlansSet &* 0x9e37_79b9 &+ UInt64(shard.number), limits: limits)
+        }
+        for (shard, decider) in zip(shards, deciders) {
+            if let decider { shard.faultDeciders.append(decider) }
+            for target in targets { shard.faults[target] = decider }
+        }
+    }
+
+    /// What the fault plans have done so far, summed over every node and every plan set.
+    public var faultCounts: FaultCounts {
+        shards.flatMap(\.faultDeciders).reduce(into: FaultCounts()) { total, decider in
+            total.delivered += decider.counts.delivered
+            total.dropped += decider.counts.dropped
+            total.delayed += decider.counts.delayed
+            total.duplicated += decider.counts.duplicated
+            total.scriptErrors += decider.counts.scriptErrors
+        }
     }
 
     /// Drops every link from `a` to `b` for which `cut(a, b)` holds; the node at the live end

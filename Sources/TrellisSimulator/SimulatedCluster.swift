@@ -29,6 +29,10 @@ public final class SimulatedCluster {
     let shards: [SimShard]
     /// Changes to which nodes are live, made between windows.
     var livenessChanges = 0
+    /// Seeds the shards' generators and fault deciders.
+    let seed: UInt64
+    /// How many fault plans were set: each gets deciders seeded apart.
+    var faultPlansSet: UInt64 = 0
 
     /// - Parameters:
     ///   - latency: one-way latency in milliseconds.
@@ -38,6 +42,7 @@ public final class SimulatedCluster {
         precondition(latency >= 1, "the simulated latency must be at least 1 ms")
         self.latency = latency
         self.lossRate = lossRate
+        self.seed = seed
         let directory = SimDirectory(shardCount: Self.shardCount)
         self.directory = directory
         shards = (0..<Self.shardCount).map { number in

@@ -57,7 +57,7 @@ public struct OverlayReport: Codable, Sendable, Equatable {
 
     /// Measures `cluster` now, flooding from `floods` live nodes picked with `random`.
     static func measure(
-        _ cluster: SimulatedCluster, at atMs: Int, floods: Int, random: inout SimRandom
+        _ cluster: SimulatedCluster, at atMs: Int, floods: Int, random: inout SeededRandom
     ) -> OverlayReport {
         let (ids, graph) = cluster.liveGraph()
         let degrees = graph.inDegrees

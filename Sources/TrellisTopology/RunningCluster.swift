@@ -34,7 +34,7 @@ actor RunningCluster {
     private(set) var scheduleDone: Bool
     private let started = ContinuousClock.now
     /// Picks the nodes of `fraction` actions and `add`'s join targets.
-    private var random = SimRandom(seed: 1)
+    private var random = SeededRandom(seed: 1)
 
     /// Starts every node of `topology`. Ports are chosen first, so that strings in the overlay
     /// config that name a node can be replaced by that node's id before any script starts.
@@ -163,6 +163,8 @@ actor RunningCluster {
             for index in running { await members[index].node?.setUnreachable([]) }
         case .swap:
             await swap(action)
+        case .faults:
+            await injectFaults(action)
         case .add:
             for name in action.nodes {
                 guard let index = byName[name] else { continue }
@@ -201,7 +203,7 @@ actor RunningCluster {
             if let target = topology.rejoinTarget(for: index, isRunning: { members[$0].state == .running }) {
                 await members[index].node?.join(members[target].id)
             }
-        case .partition, .heal, .add, .swap:
+        case .partition, .heal, .add, .swap, .faults:
             return
         }
     }
@@ -238,6 +240,24 @@ actor RunningCluster {
                 events.append("\(members[index].spec.name) at \(action.atMs) ms: \(report.before) -> \(report.after), members \(before) -> \(report.members.count)")
             } catch {
                 events.append("\(members[index].spec.name) at \(action.atMs) ms: swap refused, kept \(await node.overlayVersion): \(error)")
+            }
+        }
+    }
+
+    /// Installs the action's fault plan on its nodes (every running node when none is named).
+    private func injectFaults(_ action: ScheduledAction) async {
+        guard let plan = action.faults else { return }
+        let byName = Dictionary(uniqueKeysWithValues: members.enumerated().map { ($1.spec.name, $0) })
+        let targets = action.nodes.isEmpty ? running : action.nodes.compactMap { byName[$0] }.filter { members[$0].state == .running }
+        let what = plan.isEmpty ? "no faults" : "faults \(plan.rules.map(\.description))\(plan.script.map { " + \($0.fileName)" } ?? "")"
+        for index in targets {
+            guard let node = members[index].node else { continue }
+            let seen = await node.members.count
+            do {
+                try await node.injectFaults(plan)
+                events.append("\(members[index].spec.name) at \(action.atMs) ms, seeing \(seen) members: \(what)")
+            } catch {
+                events.append("\(members[index].spec.name) at \(action.atMs) ms, seeing \(seen) members: faults refused: \(error)")
             }
         }
     }

@@ -17,9 +17,19 @@ public struct SimReport: Codable, Sendable, Equatable {
     public var messages: Int
     /// The overlay's figures at the topology's `[[report]]` times.
     public var reports: [OverlayReport]
+    /// What the schedule's fault plans did: messages dropped, delayed, duplicated; nil when
+    /// the topology injects no faults.
+    public var faults: Faults?
+
+    /// Membership messages and heartbeat answers the fault plans changed.
+    public struct Faults: Codable, Sendable, Equatable {
+        public var dropped: Int
+        public var delayed: Int
+        public var duplicated: Int
+    }
 
     enum CodingKeys: String, CodingKey {
-        case ok, nodes, checks, digest, seed, messages, reports
+        case ok, nodes, checks, digest, seed, messages, reports, faults
         case elapsedMs = "elapsed_ms"
     }
 
@@ -30,6 +40,10 @@ public struct SimReport: Codable, Sendable, Equatable {
     public func table() -> String {
         let figures = reports.isEmpty ? "" : "\n" + reports.map(\.line).joined(separator: "\n")
         return UpReport(ok: ok, elapsedMs: elapsedMs, nodes: nodes, checks: checks).table(maxRows: 40) + figures
-            + "\n(virtual time; \(messages) membership messages; seed \(seed); digest \(digest))"
+            + "\n(virtual time; \(messages) membership messages\(faultLine); seed \(seed); digest \(digest))"
+    }
+
+    private var faultLine: String {
+        faults.map { "; faults dropped \($0.dropped), delayed \($0.delayed), duplicated \($0.duplicated)" } ?? ""
     }
 }

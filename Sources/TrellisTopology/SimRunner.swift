@@ -41,7 +41,7 @@ public struct SimRunner {
         }
         let fileName = URL(fileURLWithPath: topology.overlayPath).lastPathComponent
         let cluster = SimulatedCluster(latency: latencyMs, lossRate: lossRate, seed: seed)
-        var random = SimRandom(seed: seed)
+        var random = SeededRandom(seed: seed)
         var states = [RunningCluster.State](repeating: .notStarted, count: ids.count)
         var starts = 0
         func start(_ index: Int) throws(TopologyRunError) {
@@ -84,6 +84,13 @@ public struct SimRunner {
                 cluster.heal()
             case .swap:
                 break
+            case .faults:
+                let receivers = action.nodes.isEmpty ? running().map { ids[$0] } : action.nodes.compactMap { byName[$0] }.map { ids[$0] }
+                do {
+                    try cluster.setFaults(action.faults ?? .none, on: receivers)
+                } catch {
+                    throw .faultsRefused(error)
+                }
             case .add:
                 for name in action.nodes {
                     guard let index = byName[name], states[index] == .notStarted else { continue }
@@ -127,10 +134,13 @@ public struct SimRunner {
             now += step
         }
         let checks = checker.finish(now: Int(now))
+        let counts = cluster.faultCounts
+        let injected = topology.schedule.contains { $0.action == .faults }
         return SimReport(
             ok: checks.allSatisfy(\.ok), elapsedMs: Int(now), nodes: self.snapshot(cluster, ids: ids, states: states).reports,
             checks: checks, digest: String(cluster.digest, radix: 16), seed: seed, messages: cluster.messagesDelivered,
-            reports: reports
+            reports: reports,
+            faults: injected ? SimReport.Faults(dropped: counts.dropped, delayed: counts.delayed, duplicated: counts.duplicated) : nil
         )
     }
 

@@ -1,3 +1,4 @@
+import TrellisFaults
 import TrellisWire
 
 /// A cluster of nodes that `trellis up FILE` starts in one process, read from a TOML topology file.
@@ -42,6 +43,10 @@ import TrellisWire
 /// #   a random running node) to join through
 /// # action = "swap" with overlay = "../../plugins/overlays/hyparview.lua": the running nodes
 /// #   (or node/nodes) hot-swap their overlay; `trellis up` only
+/// # action = "faults" with rules = [{ action = "drop", from = "n3", channel = "membership",
+/// #   probability = 0.5 }, ...] and/or script = "../../plugins/faults/slow_node.lua": the
+/// #   running nodes (or node/nodes) judge what they receive by this plan from now on; with
+/// #   neither, faults end (the simulator applies it to membership traffic)
 ///
 /// placement = "../../plugins/placement/rendezvous.lua"   # default: built-in rendezvous
 ///
@@ -187,6 +192,9 @@ public struct ScheduledAction: Sendable, Equatable {
         /// The running nodes (or the named ones) hot-swap their overlay to `scriptPath`
         /// (`trellis up` only).
         case swap
+        /// The running nodes (or the named ones) judge what they receive by `faults` from now
+        /// on; an empty plan ends it.
+        case faults
     }
 
     /// When the action happens, in milliseconds from start.
@@ -205,6 +213,8 @@ public struct ScheduledAction: Sendable, Equatable {
     public var via: String? = nil
     /// `swap`: the absolute path of the new overlay script.
     public var scriptPath: String? = nil
+    /// `faults`: the rules and script to apply.
+    public var faults: FaultPlan? = nil
 }
 
 /// A property of the cluster that the runner checks.

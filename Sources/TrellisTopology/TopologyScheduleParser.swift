@@ -1,3 +1,6 @@
+import TrellisFaults
+import TrellisLua
+
 /// Parses `[[schedule]]` (node lifecycle and network faults) and `[[report]]`.
 struct TopologyScheduleParser {
     /// The nodes that run from the start.
@@ -10,7 +13,7 @@ struct TopologyScheduleParser {
     func parse(_ entries: [TopologyTableReader]) throws(TopologyError) -> (actions: [ScheduledAction], added: [(name: String, atMs: Int)]) {
         var parsed: [(action: ScheduledAction, table: TopologyTableReader)] = []
         for entry in entries {
-            try entry.allowOnly(["at", "action", "node", "nodes", "fraction", "groups", "count", "via", "overlay"])
+            try entry.allowOnly(["at", "action", "node", "nodes", "fraction", "groups", "count", "via", "overlay", "rules", "script"])
             let atMs = try entry.require(entry.duration("at"), "at", example: "at = \"2s\"")
             guard atMs < timeoutMs else {
                 throw entry.error(.invalidValue, "at", "\(atMs) ms is not before the \(timeoutMs) ms timeout", fix: "Schedule it earlier or raise `timeout`")
@@ -68,13 +71,43 @@ struct TopologyScheduleParser {
             let example = "overlay = \"../../plugins/overlays/hyparview.lua\""
             action.scriptPath = try entry.existingScript(entry.require(entry.string("overlay", example: example), "overlay", example: example), key: "overlay")
             if entry.has("node") || entry.has("nodes") { action.nodes = try targets(of: entry) }
+        case .faults:
+            allowed = ["rules", "script", "node", "nodes"]
+            action.faults = try faultPlan(entry)
+            if entry.has("node") || entry.has("nodes") { action.nodes = try targets(of: entry) }
         }
-        let given = ["node", "nodes", "fraction", "groups", "count", "via", "overlay"].filter(entry.has)
+        let given = ["node", "nodes", "fraction", "groups", "count", "via", "overlay", "rules", "script"].filter(entry.has)
         if let extra = given.first(where: { !allowed.contains($0) }) {
             let keys = allowed.isEmpty ? "no other keys" : allowed.sorted().map { "`\($0)`" }.joined(separator: ", ")
             throw entry.error(.unknownKey, extra, "`\(extra)` doesn't apply to action \"\(kind.rawValue)\"", fix: "Action \"\(kind.rawValue)\" takes \(keys)")
         }
         return action
+    }
+
+    /// `rules = [{ action = "drop", probability = 0.1 }, ...]` and/or `script = "faults.lua"`;
+    /// neither: no faults from now on.
+    private func faultPlan(_ entry: TopologyTableReader) throws(TopologyError) -> FaultPlan {
+        var plan = FaultPlan()
+        let example = "rules = [{ action = \"drop\", channel = \"default\", probability = 0.1 }]"
+        if let raw = entry.table["rules"] {
+            let value = try TopologyConfig.value(of: raw, at: entry.path.appending("rules"), context: entry.context)
+            do {
+                plan = try FaultPlan(value: .map(["rules": value]))
+            } catch {
+                throw entry.error(.invalidValue, "rules", error.description, fix: "Write rules like `\(example)`")
+            }
+        }
+        if let path = try entry.string("script", example: "script = \"../../plugins/faults/lossy_link.lua\"") {
+            let resolved = try entry.existingScript(path, key: "script")
+            do {
+                let file = try ScriptFile(contentsOf: resolved)
+                plan.script = FaultPlan.Script(source: file.source, fileName: file.fileName)
+                _ = try FaultDecider(plan: plan, seed: 0)
+            } catch {
+                throw entry.error(.invalidValue, "script", error.description, fix: "Fix the fault script; `trellis check` shows the same report")
+            }
+        }
+        return plan
     }
 
     private func fraction(_ entry: TopologyTableReader) throws(TopologyError) -> Double? {
@@ -149,6 +182,7 @@ struct TopologyScheduleParser {
                 case (.leave, .running): states[node] = .left
                 case (.kill, .running): states[node] = .killed
                 case (.restart, .killed), (.restart, .left): states[node] = .running
+                case (.swap, .running), (.faults, .running): break
                 case (_, .notYetAdded):
                     throw table.error(
                         .invalidValue, key, "\(node) can't \(action.action.rawValue) at \(action.atMs) ms: it is added later",

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Trellis
+import TrellisLua
 import TrellisWire
 
 /// Why `trellis up` could not run a topology at all (as opposed to an expectation failing).
@@ -10,6 +11,7 @@ public enum TopologyRunError: Error, Sendable, CustomStringConvertible {
     case noFreePort(String, String)
     case nodeFailed(String, NodeError)
     case tooManyNodes(Int, limit: Int)
+    case faultsRefused(ScriptError)
 
     public var description: String {
         switch self {
@@ -17,6 +19,8 @@ public enum TopologyRunError: Error, Sendable, CustomStringConvertible {
             return "cannot find a free port on \(host): \(why); set nodes.base_port to a free range"
         case .nodeFailed(let name, let error):
             return "node \(name) did not start: \(error)"
+        case .faultsRefused(let error):
+            return "the fault plan was refused: \(error); `trellis check` shows the same report"
         case .tooManyNodes(let count, let limit):
             return "the topology has \(count) nodes; `trellis up` starts at most \(limit) in one process (use `trellis sim` for more)"
         }

@@ -52,6 +52,11 @@ extension Transport {
         for (connection, _) in cut { try? await connection.closeFuture?.get() }
     }
 
+    /// The peers this node is partitioned from.
+    public var unreachablePeers: Set<PeerID> {
+        state.withLockedValue { $0.unreachable }
+    }
+
     /// Whether this node is partitioned from `peer`.
     public func isUnreachable(_ peer: PeerID) -> Bool {
         state.withLockedValue { $0.isUnreachable(peer) }

@@ -23,28 +23,9 @@ final class HotSwapTests: XCTestCase {
         return source
     }
 
-    /// `count` nodes named `prefix1`, `prefix2`, ... joined in a full mesh, once each sees all.
-    func fullMesh(_ count: Int, named prefix: String, group: any EventLoopGroup) async throws -> [TrellisNode] {
-        var nodes: [TrellisNode] = []
-        for index in 1...count {
-            let configuration = try NodeConfiguration(
-                name: "\(prefix)\(index)", clusterName: prefix, cookie: "c", overlayPath: ProcessTests.fullMesh)
-            let node = try await TrellisNode.start(configuration, group: group)
-            if let seed = nodes.first { await node.join(seed.id) }
-            nodes.append(node)
-        }
-        for _ in 0..<250 {
-            var converged = true
-            for node in nodes where await node.members.count != count { converged = false }
-            if converged { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return nodes
-    }
-
     func testSwapsUnderLoadLoseNoMessageAndDropNoMember() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let nodes = try await fullMesh(4, named: "s", group: group)
+        let nodes = try await startFullMesh(4, named: "s", group: group)
         let downs = NIOLockedValueBox<[String]>([])
         let watchers = nodes.map { node in
             Task { for await event in await node.memberEvents() { if case .down(let peer) = event { downs.withLockedValue { $0.append("\(node.id) lost \(peer)") } } } }
@@ -130,7 +111,7 @@ final class HotSwapTests: XCTestCase {
     /// a script whose migrate refuses on some nodes leaves exactly those on the old version.
     func testARollOutReachesEveryMemberAndReportsRefusals() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let nodes = try await fullMesh(3, named: "r", group: group)
+        let nodes = try await startFullMesh(3, named: "r", group: group)
         let results = await nodes[0].rollOut(kind: "overlay", source: try Self.fullMesh(version: 2), fileName: "full_mesh.lua")
         XCTAssertEqual(results.count, 3)
         XCTAssertTrue(results.allSatisfy { if case .success = $0.outcome { return true } else { return false } }, "\(results)")
@@ -158,7 +139,7 @@ final class HotSwapTests: XCTestCase {
     /// no increment is lost; a broken script is refused and the old one keeps serving.
     func testSwappingAnActorKeepsEveryProcessState() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let nodes = try await fullMesh(2, named: "a", group: group)
+        let nodes = try await startFullMesh(2, named: "a", group: group)
         for node in nodes { try await node.serveActor(contentsOf: ProcessTests.counterActor) }
         for _ in 0..<250 where Set(nodes[0].shardTable(for: "counter")?.owners ?? []).count < 2 {
             try await Task.sleep(for: .milliseconds(20))

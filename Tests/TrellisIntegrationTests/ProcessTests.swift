@@ -40,7 +40,7 @@ final class ProcessTests: XCTestCase {
     static let counterActor = repository.appendingPathComponent("plugins/actors/counter.lua").path
 
     func startNode(_ name: String, group: any EventLoopGroup) async throws -> TrellisNode {
-        var configuration = try NodeConfiguration(name: name, clusterName: "processes", cookie: "c", overlayPath: Self.fullMesh)
+        let configuration = try NodeConfiguration(name: name, clusterName: "processes", cookie: "c", overlayPath: Self.fullMesh)
         return try await TrellisNode.start(configuration, group: group)
     }
 

@@ -18,6 +18,17 @@ final class SimRunTests: XCTestCase {
         }
     }
 
+    func testScheduledFaultsChangeMembershipTrafficAndRepeatForASeed() throws {
+        let report = try run("faults.toml", seed: 3)
+        XCTAssertTrue(report.ok, report.table())
+        let faults = try XCTUnwrap(report.faults)
+        XCTAssertGreaterThan(faults.dropped, 0)
+        XCTAssertGreaterThan(faults.delayed, 0)
+        XCTAssertGreaterThan(faults.duplicated, 0)
+        XCTAssertEqual(try run("faults.toml", seed: 3), report)
+        XCTAssertNil(try run("quickstart.toml").faults, "no faults scheduled, none reported")
+    }
+
     func testTheSameSeedGivesTheSameRun() throws {
         let first = try run("hyparview-16.toml", seed: 7)
         let again = try run("hyparview-16.toml", seed: 7)

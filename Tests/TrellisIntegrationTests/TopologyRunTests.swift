@@ -66,6 +66,18 @@ final class TopologyRunTests: XCTestCase {
         XCTAssertTrue(report.events.allSatisfy { !$0.contains("refused") }, report.table())
     }
 
+    /// n1 to n4 lose everything n8 sends them, so they drop it while the fault lasts; once
+    /// the schedule ends the faults, the mesh is whole again.
+    func testScheduledFaultsCutTheLinksTheyNameAndEnd() async throws {
+        let report = try await run("faults.toml")
+        XCTAssertTrue(report.ok, report.table())
+        XCTAssertEqual(report.events.count, 16, report.table())
+        for name in ["n1", "n2", "n3", "n4"] {
+            XCTAssertTrue(report.events.contains("\(name) at 8000 ms, seeing 7 members: no faults"), report.table())
+        }
+        XCTAssertFalse(report.events.contains { $0.contains("refused") }, report.table())
+    }
+
     func testStaticMembersFormTheCluster() async throws {
         let report = try await run("static.toml")
         XCTAssertTrue(report.ok, report.table())

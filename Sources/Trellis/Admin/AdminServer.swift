@@ -13,6 +13,9 @@ import TrellisWire
 ///   file name in `?file=`: a hot swap; 200 with the report, or 409 with why it was refused.
 ///   With `&cluster=1` the node also pushes the script to every member and answers with
 ///   each node's result (409 when any refused).
+/// - `GET /faults`, `POST /faults` (a fault plan as JSON), `DELETE /faults`, each with
+///   `?cluster=1` for every member; `POST /partition` (`{"peers": [...]}`) and
+///   `DELETE /partition`. See `AdminRoutes`.
 public final class AdminServer: Sendable {
     /// The address the interface listens on.
     public let address: String
@@ -72,7 +75,7 @@ private final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
             body.clear()
         case .body(var chunk):
             guard body.readableBytes + chunk.readableBytes <= Self.maxBody else {
-                respond(context, .payloadTooLarge, ["error": "the body is over \(Self.maxBody) bytes"])
+                respond(context, .payloadTooLarge, AdminRoutes.encode(["error": "the body is over \(Self.maxBody) bytes"]))
                 return
             }
             body.writeBuffer(&chunk)
@@ -84,60 +87,14 @@ private final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
             let bound = NIOLoopBound(context, eventLoop: loop)
             let (node, token) = (self.node, self.token)
             Task {
-                let (status, json) = await Self.answer(head, body: text, node: node, token: token)
-                loop.execute { self.respond(bound.value, status, json) }
+                let (status, json) = await AdminRoutes.answer(head, body: text, node: node, token: token)
+                let data = AdminRoutes.encode(json)
+                loop.execute { self.respond(bound.value, status, data) }
             }
         }
     }
 
-    private static func answer(_ head: HTTPRequestHead, body: String, node: TrellisNode, token: String) async -> (HTTPResponseStatus, [String: Any]) {
-        guard head.headers["Authorization"].first == "Bearer \(token)" else {
-            return (.unauthorized, ["error": "missing or wrong token: send `Authorization: Bearer <token>`"])
-        }
-        let url = URLComponents(string: head.uri)
-        let file = url?.queryItems?.first { $0.name == "file" }?.value
-        let cluster = url?.queryItems?.first { $0.name == "cluster" }?.value == "1"
-        switch (head.method, url?.path ?? head.uri) {
-        case (.GET, "/status"):
-            return (.ok, await status(of: node))
-        case (.POST, let path) where path.hasPrefix("/swap/"):
-            let kind = String(path.dropFirst("/swap/".count))
-            if cluster {
-                let results = await node.rollOut(kind: kind, source: body, fileName: file ?? "\(kind).lua")
-                let entries: [[String: Any]] = results.map { result in
-                    switch result.outcome {
-                    case .success(let report): return ["node": "\(result.node)", "ok": true, "before": report.before, "after": report.after]
-                    case .failure(let refusal): return ["node": "\(result.node)", "ok": false, "error": refusal.description]
-                    }
-                }
-                let allOK = entries.allSatisfy { $0["ok"] as? Bool == true }
-                return (allOK ? .ok : .conflict, ["ok": allOK, "kind": kind, "results": entries])
-            }
-            switch await node.swap(kind, source: body, fileName: file ?? "\(kind).lua") {
-            case .success(let report):
-                return (.ok, ["ok": true, "node": "\(node.id)", "kind": kind, "before": report.before, "after": report.after,
-                              "members": report.members.map(\.description)])
-            case .failure(let refusal):
-                return (.conflict, ["ok": false, "node": "\(node.id)", "kind": kind, "error": refusal.description])
-            }
-        default:
-            return (.notFound, ["error": "no \(head.method) \(head.uri); try GET /status, POST /swap/overlay, /swap/placement or /swap/actor"])
-        }
-    }
-
-    private static func status(of node: TrellisNode) async -> [String: Any] {
-        [
-            "id": "\(node.id)",
-            "members": await node.members.map(\.description),
-            "overlay": await node.overlayVersion,
-            "placement": await node.placementPolicyName,
-            "script_errors": await node.scriptErrors,
-            "capabilities": await node.capabilities,
-        ]
-    }
-
-    private func respond(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ json: [String: Any]) {
-        let data = (try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])) ?? Data("{}".utf8)
+    private func respond(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ data: Data) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: "\(data.count + 1)")

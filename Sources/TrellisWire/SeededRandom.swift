@@ -1,6 +1,7 @@
 /// SplitMix64: a small, fast generator whose sequence is fixed by its seed on every platform,
-/// so that simulated choices (which nodes to kill, which messages to lose) repeat exactly.
-public struct SimRandom: RandomNumberGenerator, Sendable {
+/// so that random choices (which nodes to kill, which messages to lose) repeat exactly in the
+/// simulator, in topology runs and in fault injection.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
     public init(seed: UInt64) { state = seed }

@@ -1,0 +1,140 @@
+import TrellisFaults
+import TrellisMembership
+import TrellisTransport
+import TrellisWire
+
+/// The fault plan a node applies and what it has done so far.
+public struct FaultStatus: Sendable, Equatable {
+    /// The plan in force (`.none` when no faults are injected).
+    public var plan: FaultPlan
+    /// Messages delivered, dropped, delayed and duplicated under it.
+    public var counts: FaultCounts
+    /// The fault script's latest failure, if any (those messages were delivered).
+    public var lastScriptError: String?
+    /// The peers this node is partitioned from.
+    public var unreachable: [PeerID]
+}
+
+/// One node's answer to a cluster-wide fault plan: nil `error` when it installed the plan.
+public struct NodeFaultResult: Sendable, Equatable {
+    public var node: PeerID
+    public var error: String?
+}
+
+/// Fault injection on the running node: rules and scripts that drop, delay, duplicate or
+/// reorder what this node receives, and partitions.
+extension TrellisNode {
+    /// Replaces the fault plan this node applies to the messages it receives: application
+    /// messages, requests, membership messages and heartbeat answers (channel `membership`).
+    /// Admin pushes are never faulted. The empty plan stops injecting.
+    ///
+    /// - Throws: `.script` when the plan's fault script does not load or breaks the contract;
+    ///   the plan in force stays.
+    public func injectFaults(_ plan: FaultPlan) throws(NodeError) {
+        let decider: FaultDecider
+        do {
+            decider = try FaultDecider(
+                plan: plan, seed: config.randomSeed ?? StableHash.hash64(Array("\(config.name)/faults".utf8)),
+                limits: config.scriptLimits)
+        } catch {
+            logger.error("fault plan refused; the one in force stays", metadata: ["error": "\(error)"])
+            throw .script(error)
+        }
+        faults.install(decider)
+        if plan.isEmpty {
+            logger.notice("fault injection off")
+        } else {
+            let script = plan.script.map { " and \($0.fileName)" } ?? ""
+            logger.notice("fault injection on: \(plan.rules.map(\.description))\(script)")
+        }
+    }
+
+    /// Stops injecting faults (partitions stay until `setUnreachable([])`).
+    public func clearFaults() {
+        faults.install(nil)
+        logger.notice("fault injection off")
+    }
+
+    /// The plan in force, its counts and this node's partitions.
+    public var faultStatus: FaultStatus {
+        let (plan, counts, error) = faults.status
+        return FaultStatus(
+            plan: plan, counts: counts, lastScriptError: error?.description,
+            unreachable: transport.unreachablePeers.sorted())
+    }
+
+    /// Installs `plan` here, then pushes it to every member over the `admin` channel; each
+    /// node's answer, this node first.
+    public func rollOutFaults(_ plan: FaultPlan, timeout: Duration = .seconds(10)) async -> [NodeFaultResult] {
+        var results: [NodeFaultResult]
+        do {
+            try injectFaults(plan)
+            results = [NodeFaultResult(node: id, error: nil)]
+        } catch {
+            results = [NodeFaultResult(node: id, error: error.description)]
+        }
+        let request = Value.map(["faults": plan.value])
+        for member in members where member != id {
+            do {
+                let reply = try await transport.request(request, to: member, channel: .admin, timeout: timeout)
+                let refused = reply["ok"] == .bool(true) ? nil : (reply["error"]?.stringValue ?? "refused")
+                results.append(NodeFaultResult(node: member, error: refused))
+            } catch {
+                results.append(NodeFaultResult(node: member, error: "\(error)"))
+            }
+        }
+        return results
+    }
+
+    /// The peers among those this node knows (members and connected peers) that `selectors`
+    /// name, by id or by name.
+    ///
+    /// - Throws: the selectors that name no known peer.
+    public func knownPeers(named selectors: [String]) throws(FaultRuleError) -> Set<PeerID> {
+        let known = Set(members + Array(peerMetadata.keys)).subtracting([id])
+        var found: Set<PeerID> = []
+        var unknown: [String] = []
+        for selector in selectors {
+            let matches = known.filter { $0.description == selector || $0.name == selector }
+            if matches.isEmpty { unknown.append(selector) } else { found.formUnion(matches) }
+        }
+        guard unknown.isEmpty else {
+            throw FaultRuleError(description: "no known peer is named \(unknown.joined(separator: ", ")); use a member's name or id")
+        }
+        return found
+    }
+
+    /// Applies what another member pushed on the `admin` channel (a swap or a fault plan);
+    /// the reply for it.
+    func applyPushedAdmin(_ message: InboundMessage) async -> Value {
+        guard case .value(let request) = message.payload, let planValue = request["faults"] else {
+            return await applyPushedSwap(message)
+        }
+        logger.notice("fault plan pushed by a member", metadata: ["from": "\(message.from)"])
+        do {
+            try injectFaults(try FaultPlan(value: planValue))
+            return .map(["ok": true])
+        } catch {
+            return .map(["ok": false, "error": .string("\(error)")])
+        }
+    }
+
+    /// Hands a membership event to the core as the fault plan says: not at all, once, twice,
+    /// or once after a delay.
+    func admitMembership(_ event: MembershipEvent, from peer: PeerID, message: Value?) {
+        switch faults.verdict(from: peer, channel: .membership, message: { message }) {
+        case .deliver:
+            handleMembership(event)
+        case .drop:
+            break
+        case .duplicate:
+            handleMembership(event)
+            handleMembership(event)
+        case .delay(let milliseconds):
+            Task { [weak self] in
+                try? await Task.sleep(for: .milliseconds(milliseconds))
+                await self?.handleMembership(event)
+            }
+        }
+    }
+}
