@@ -81,6 +81,17 @@ public struct MembershipCore {
         let oldState = try strategy.exportState()
         let context = OverlayContext(selfID: selfID.description, config: config, now: now, tags: tags)
         let members = try replacement.migrate(from: oldState, oldVersion: strategy.version, context: context)
+        // Unlike other callbacks, whose bad ids are reported and skipped, a migrate that names
+        // an invalid peer refuses the whole swap: the old script stays with its members.
+        for text in members ?? [] {
+            do {
+                _ = try PeerID(parsing: text)
+            } catch {
+                throw ScriptError(
+                    .badReturn, file: replacement.fileName, callback: "migrate", message: "members holds \(error.description)",
+                    hint: "return the peer ids of the old state's members (name@host:port), or ctx.self")
+            }
+        }
         strategy = replacement
         lastReturned = []
         nextTickAt = now + tickInterval
