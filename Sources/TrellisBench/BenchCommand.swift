@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "TrellisBench",
         abstract: "Benchmark Trellis messaging between two processes on 127.0.0.1.",
-        subcommands: [RunBenchmarks.self, ServeBenchmarks.self, LuaBenchmarks.self, PlacementBenchmarks.self, MemoryBenchmarks.self],
+        subcommands: [RunBenchmarks.self, ServeBenchmarks.self, LuaBenchmarks.self, PlacementBenchmarks.self, MemoryBenchmarks.self, HostileBenchmarks.self],
         defaultSubcommand: RunBenchmarks.self
     )
 }
