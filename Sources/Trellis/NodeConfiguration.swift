@@ -46,6 +46,8 @@ public struct NodeConfiguration: Sendable {
     public var channels: [ChannelName: ChannelSettings]
     /// The largest frame accepted from a peer, in bytes.
     public var maxFrameSize: Int
+    /// Caps on inbound connections, handshakes and stalled frames (see `docs/limits.md`).
+    public var connectionLimits: ConnectionLimits
     /// Seeds the script's `math.random`; by default derived from the node's name, so runs repeat.
     public var randomSeed: UInt64?
     /// Where the node logs; its metadata gains `node`.
@@ -70,6 +72,7 @@ public struct NodeConfiguration: Sendable {
         processIdleTimeout: Duration = .seconds(900),
         channels: [ChannelName: ChannelSettings] = [:],
         maxFrameSize: Int = Framing.defaultMaxFrameSize,
+        connectionLimits: ConnectionLimits = ConnectionLimits(),
         randomSeed: UInt64? = nil,
         logger: Logger = Logger(label: "trellis")
     ) {
@@ -91,6 +94,7 @@ public struct NodeConfiguration: Sendable {
         self.processIdleTimeout = processIdleTimeout
         self.channels = channels
         self.maxFrameSize = maxFrameSize
+        self.connectionLimits = connectionLimits
         self.randomSeed = randomSeed
         self.logger = logger
     }

@@ -45,6 +45,7 @@ public actor TrellisNode {
     private var loops: [Task<Void, Never>] = []
     var stopped = false
     private var failureLog = LogThrottle()
+    private var refusalLog = LogThrottle()
 
     /// Starts a node: loads the overlay, binds the listener, runs the overlay's `init`.
     public static func start(_ config: NodeConfiguration, group: any EventLoopGroup) async throws(NodeError) -> TrellisNode {
@@ -81,7 +82,7 @@ public actor TrellisNode {
         let transportConfig = TransportConfig(
             name: config.name, host: config.host, port: config.port, clusterName: config.clusterName,
             cookie: config.cookie, metadata: PeerMetadata(tags: config.tags, capabilities: config.capabilities),
-            maxFrameSize: config.maxFrameSize, channelSettings: config.channels, logger: logger
+            maxFrameSize: config.maxFrameSize, limits: config.connectionLimits, channelSettings: config.channels, logger: logger
         )
         let transport: Transport
         do {
@@ -284,7 +285,9 @@ public actor TrellisNode {
         case .heartbeatAck(let from):
             admitMembership(.heartbeatAck(from: from), from: from, message: nil)
         case .handshakeRejected(let remote, let reason):
-            logger.warning("refused a connection", metadata: ["remote": "\(remote)", "reason": "\(reason)"])
+            // Keyed by reason, not address: a flood from many ports costs a line every 10 s.
+            guard let held = refusalLog.admit(reason, now: now) else { return }
+            logger.warning("refused a connection", metadata: ["remote": "\(remote)", "reason": "\(reason)", "repeats_not_logged": "\(held)"])
         }
     }
 

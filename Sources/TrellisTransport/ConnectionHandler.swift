@@ -3,7 +3,8 @@ import NIOCore
 import TrellisWire
 
 /// Drives one TCP connection on its event loop: splits frames, runs the handshake for its
-/// role, then dispatches frames. Any protocol violation closes this connection only.
+/// role, then dispatches frames. A protocol violation, a stalled frame or handshake, or an
+/// accepted connection over `ConnectionLimits` closes this connection only.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -25,12 +26,26 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private let transport: Transport
     private let connection: Connection
-    private let reader: FrameReader
+    private let limits: ConnectionLimits
+    /// Splits frames; capped at `maxHandshakeFrameSize` until the handshake completes.
+    private var reader: FrameReader
     private var phase: Phase
     private var cumulation: ByteBuffer?
     private var handshakeTimeout: Scheduled<Void>?
+    /// When the first byte of the frame still incomplete in `cumulation` arrived.
+    private var partialSince: NIODeadline?
+    /// Checks that the partial frame completes within `frameCompletionTimeout`; at most one
+    /// is scheduled, re-armed for the next partial frame when it fires.
+    private var frameTimer: Scheduled<Void>?
+    /// The admission gate of an accepted connection; `nil` on outbound ones.
+    private var gate: InboundGate?
+    /// The remote address an accepted connection is counted against, once admitted.
+    private var admittedHost: String?
     private var failureReason: String?
+    /// Whether the handshake completed.
     private var isUp = false
+    /// Whether a frame refused on this connection's channel was logged at error level already.
+    private var reportedRefusedFrame = false
     private var logger: Logger
     private var remote = "unknown"
     /// Application messages decoded from the current read, handed over together at its end.
@@ -39,7 +54,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     init(transport: Transport, connection: Connection, role: Role) {
         self.transport = transport
         self.connection = connection
-        self.reader = FrameReader(maxFrameSize: transport.config.maxFrameSize)
+        self.limits = transport.config.limits
+        self.reader = FrameReader(maxFrameSize: transport.config.limits.maxHandshakeFrameSize)
         self.logger = transport.logger
         switch role {
         case .connector(let peer):
@@ -54,13 +70,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) {
         remote = context.remoteAddress?.description ?? "unknown"
         logger[metadataKey: "remote"] = "\(remote)"
+        if case .awaitingHello = phase, !admit(context) { return }
         guard connection.attach(context.channel) else {
             context.close(promise: nil)
             return
         }
         let timeout = transport.config.handshakeTimeout
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
-            self.fail(context, "handshake not completed within \(timeout)")
+            self.fail(context, "\(ConnectionViolation.handshakeTimeout(timeout))")
         }
         if case .awaitingHello = phase {
             let nonce = Handshake.nonce()
@@ -70,25 +87,77 @@ final class ConnectionHandler: ChannelInboundHandler {
         context.fireChannelActive()
     }
 
+    /// Counts an accepted connection against the limits; closes it at once when over them.
+    private func admit(_ context: ChannelHandlerContext) -> Bool {
+        let gate = transport.inboundGate
+        self.gate = gate
+        let host = context.remoteAddress?.ipAddress ?? remote
+        if let refusal = gate.admit(host: host) {
+            writeHandshake(context, .reject, Handshake.reject(refusal))
+            fail(context, "\(refusal)")
+            return false
+        }
+        admittedHost = host
+        return true
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .closing = phase { return }
         var input = unwrapInboundIn(data)
+        let continuesFrame = cumulation != nil
         if var buffered = cumulation.take() {
             buffered.writeBuffer(&input)
             input = buffered
         }
         defer { deliverArrived() }
+        var completedFrame = false
         do {
             while let frame = try reader.nextFrame(&input) {
+                completedFrame = true
                 var body = frame
                 try handle(try FrameCodec.decode(&body), context: context)
                 if case .closing = phase { return }
             }
+        } catch WireError.frameTooLarge(let length, let limit) where !isUp {
+            fail(context, "\(ConnectionViolation.handshakeFrameTooLarge(length: length, limit: limit))")
+            return
         } catch {
             fail(context, "\(error)")
             return
         }
-        if input.readableBytes > 0 { cumulation = input }
+        guard input.readableBytes > 0 else {
+            partialSince = nil
+            return
+        }
+        cumulation = input
+        if completedFrame || !continuesFrame {
+            partialSince = .now()
+            if frameTimer == nil { armFrameTimer(context) }
+        }
+    }
+
+    /// Schedules the check that the partial frame completes in time.
+    private func armFrameTimer(_ context: ChannelHandlerContext) {
+        guard let since = partialSince else { return }
+        let deadline = since + TimeAmount(limits.frameCompletionTimeout)
+        frameTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.frameTimer = nil
+            self.checkFrameProgress(context)
+        }
+    }
+
+    /// Closes the connection if its partial frame is overdue; otherwise (a later frame is
+    /// partial now) waits for that one's deadline.
+    private func checkFrameProgress(_ context: ChannelHandlerContext) {
+        guard let since = partialSince else { return }
+        let timeout = limits.frameCompletionTimeout
+        guard NIODeadline.now() - since >= TimeAmount(timeout) else {
+            armFrameTimer(context)
+            return
+        }
+        let received = cumulation?.readableBytes ?? 0
+        let length = cumulation.flatMap { $0.getInteger(at: $0.readerIndex, as: UInt32.self) }.map(Int.init)
+        fail(context, "\(ConnectionViolation.frameIncomplete(length: length, received: received, timeout: timeout))")
     }
 
     private func deliverArrived() {
@@ -109,6 +178,8 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
+        frameTimer?.cancel()
+        if let admittedHost { gate?.ended(host: admittedHost, handshaking: !isUp) }
         let partial = cumulation.map { " with \($0.readableBytes) byte(s) of a partial frame" } ?? ""
         let reason = connection.closedReason ?? failureReason ?? "connection closed by peer\(partial)"
         transport.connectionEnded(connection, wasUp: isUp, reason: reason)
@@ -131,7 +202,6 @@ final class ConnectionHandler: ChannelInboundHandler {
             let metadata = try Handshake.verifyWelcome(value, transcript: transcript, expected: peer, key: transport.key)
             guard let channel = connection.channelName else { throw WireError.malformedMessage("no channel") }
             established(peer, channel, context: context)
-            isUp = true
             logger.debug("outbound connection up")
             transport.outboundUp(connection, peer: peer, metadata: metadata)
         case (.awaitingChallenge, .reject(let value)), (.awaitingWelcome, .reject(let value)):
@@ -147,13 +217,15 @@ final class ConnectionHandler: ChannelInboundHandler {
         do throws(Handshake.Failure) {
             let (transcript, peer, _) = try Handshake.verifyHello(
                 value, acceptorNonce: nonce, cluster: transport.config.clusterName, key: transport.key)
-            guard transport.admitInbound(connection, from: peer, channel: ChannelName(wireName: transcript.channel)) else { throw .partitioned(peer) }
+            let channel = ChannelName(wireName: transcript.channel)
+            guard transport.config.accepts(channel) else { throw .channelNotAccepted(channel) }
+            guard transport.admitInbound(connection, from: peer, channel: channel) else { throw .partitioned(peer) }
             let welcome = Handshake.welcome(
                 transcript, acceptorID: transport.localID, metadata: transport.metadataValue, key: transport.key)
             writeHandshake(context, .welcome, welcome)
             logger[metadataKey: "peer"] = "\(peer)"
             logger[metadataKey: "channel"] = "\(transcript.channel)"
-            established(peer, ChannelName(wireName: transcript.channel), context: context)
+            established(peer, channel, context: context)
             logger.debug("inbound connection up")
         } catch {
             writeHandshake(context, .reject, Handshake.reject(error))
@@ -165,6 +237,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func established(_ peer: PeerID, _ channel: ChannelName, context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
         handshakeTimeout = nil
+        isUp = true
+        if let admittedHost { gate?.authenticated(host: admittedHost) }
+        reader = FrameReader(maxFrameSize: transport.config.maxFrameSize)
         phase = .established(peer, channel)
         connection.outbox.open(context.channel)
     }
@@ -177,13 +252,15 @@ final class ConnectionHandler: ChannelInboundHandler {
             case .pong: transport.emit(.heartbeatAck(from: peer))
             case .metadata(let value) where channel == .membership:
                 transport.emit(.metadataChanged(peer, try Handshake.metadata(from: value)))
-            default: throw WireError.malformedMessage("unexpected \(frame.kindName) frame on an outbound connection")
+            default: throw ConnectionViolation.unexpectedFrame(kind: frame.kindName, channel: channel, inbound: false)
             }
             return
         }
         switch frame {
         case .message(let value) where channel == .membership:
             transport.emit(.membershipMessage(value, from: peer))
+        case .bytes where channel == .membership, .request where channel == .membership:
+            refuse(frame, on: channel)
         case .message(let value):
             arrived.append(InboundMessage(from: peer, channel: channel, payload: .value(value)))
         case .bytes(let bytes):
@@ -194,7 +271,20 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .ping:
             _ = connection.outbox.enqueue(.never) { FrameCodec.writeEmpty(.pong, into: &$0) }
         default:
-            throw WireError.malformedMessage("unexpected \(frame.kindName) frame on an inbound connection")
+            throw ConnectionViolation.unexpectedFrame(kind: frame.kindName, channel: channel, inbound: true)
+        }
+    }
+
+    /// Drops a frame its channel does not carry, failing it back to the sender if it is a
+    /// request; the connection stays up. Logs the first such frame at error level.
+    private func refuse(_ frame: Frame, on channel: ChannelName) {
+        let violation = ConnectionViolation.frameNotAllowedOnChannel(kind: frame.kindName, channel: channel)
+        if case .request(let id, _) = frame { Responder(connection: connection, id: id).fail("\(violation)") }
+        if reportedRefusedFrame {
+            logger.debug("\(violation)")
+        } else {
+            reportedRefusedFrame = true
+            logger.error("\(violation) (further ones on this connection are logged at debug level)")
         }
     }
 
@@ -205,11 +295,27 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func fail(_ context: ChannelHandlerContext, _ reason: String) {
-        if case .closing = phase { return }
+        let unauthenticated: Bool
+        switch phase {
+        case .closing: return
+        case .awaitingHello: unauthenticated = true
+        default: unauthenticated = false
+        }
         phase = .closing
         failureReason = reason
         handshakeTimeout?.cancel()
-        logger.warning("closing connection: \(reason)")
+        frameTimer?.cancel()
+        if unauthenticated, let gate {
+            // Anyone can open connections: at most one line per interval about them.
+            if let unlogged = gate.shouldReport() {
+                let more = unlogged > 0 ? " (and \(unlogged) more since the last such line)" : ""
+                logger.warning("closing unauthenticated connection: \(reason)\(more)")
+            } else {
+                logger.debug("closing unauthenticated connection: \(reason)")
+            }
+        } else {
+            logger.warning("closing connection: \(reason)")
+        }
         context.close(promise: nil)
     }
 }

@@ -26,6 +26,8 @@ enum Handshake {
         case malformed(String)
         /// The connector is a peer the acceptor is partitioned from (`setUnreachable`).
         case partitioned(PeerID)
+        /// The connector named a channel the acceptor does not accept (`acceptedChannels`).
+        case channelNotAccepted(ChannelName)
 
         var description: String {
             switch self {
@@ -41,6 +43,8 @@ enum Handshake {
                 return "malformed handshake: \(what)"
             case .partitioned(let peer):
                 return "unreachable (partitioned): the accepting node is cut off from \(peer) and refuses its connections until the partition heals"
+            case .channelNotAccepted(let channel):
+                return "channel '\(channel)' is not accepted by this node; add it to acceptedChannels on the accepting node, or send on an accepted channel"
             }
         }
     }
@@ -151,7 +155,8 @@ enum Handshake {
         return try metadata(from: metaValue)
     }
 
-    static func reject(_ failure: Failure) -> Value { .map(["reason": .string(failure.description)]) }
+    /// Why the acceptor closes the connection, for the connector's log.
+    static func reject(_ reason: some CustomStringConvertible) -> Value { .map(["reason": .string(reason.description)]) }
 
     static func metadataValue(_ metadata: PeerMetadata) -> Value {
         .map([

@@ -26,6 +26,8 @@ public final class Transport: Sendable {
     let onRequest: @Sendable (InboundMessage, Responder) -> Void
     let group: any EventLoopGroup
     let state = NIOLockedValueBox(LinkTable())
+    /// Admission control for inbound connections (the caps in `config.limits`).
+    let inboundGate: InboundGate
     private let eventSink: AsyncStream<TransportEvent>.Continuation
     private let serverChannel: any Channel
 
@@ -40,6 +42,7 @@ public final class Transport: Sendable {
         self.serverChannel = serverChannel
         self.onMessages = onMessages
         self.onRequest = onRequest
+        self.inboundGate = InboundGate(limits: config.limits)
         var logger = config.logger
         logger[metadataKey: "node"] = "\(localID)"
         self.logger = logger

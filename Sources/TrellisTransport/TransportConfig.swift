@@ -20,6 +20,8 @@ public struct TransportConfig: Sendable {
     public var maxFrameSize: Int
     /// How long a new connection may take to authenticate before it is closed.
     public var handshakeTimeout: Duration
+    /// Caps on inbound connections, handshake frames and stalled frames; see `ConnectionLimits`.
+    public var limits: ConnectionLimits
     /// How long a TCP connect may take.
     public var connectTimeout: Duration
     /// The first reconnect delay; it doubles per failed attempt (with jitter) up to `reconnectCap`.
@@ -33,6 +35,9 @@ public struct TransportConfig: Sendable {
     /// Parallelism and monotonic delivery per channel; channels not listed get one ordinary
     /// connection per peer. `.membership` always has exactly one.
     public var channelSettings: [ChannelName: ChannelSettings]
+    /// The channels peers may open connections for; `nil` accepts any name. A handshake naming
+    /// another channel is rejected. `.membership` is always accepted.
+    public var acceptedChannels: Set<ChannelName>?
     /// Where the transport logs; every line carries `node` metadata.
     public var logger: Logger
 
@@ -45,12 +50,14 @@ public struct TransportConfig: Sendable {
         metadata: PeerMetadata = PeerMetadata(),
         maxFrameSize: Int = Framing.defaultMaxFrameSize,
         handshakeTimeout: Duration = .seconds(5),
+        limits: ConnectionLimits = ConnectionLimits(),
         connectTimeout: Duration = .seconds(5),
         reconnectBase: Duration = .milliseconds(50),
         reconnectCap: Duration = .seconds(2),
         outboxHighWatermark: Int = 4 * 1024 * 1024,
         channels: [ChannelName] = [.membership, .default],
         channelSettings: [ChannelName: ChannelSettings] = [:],
+        acceptedChannels: Set<ChannelName>? = nil,
         logger: Logger = Logger(label: "trellis.transport")
     ) {
         self.name = name
@@ -61,12 +68,14 @@ public struct TransportConfig: Sendable {
         self.metadata = metadata
         self.maxFrameSize = maxFrameSize
         self.handshakeTimeout = handshakeTimeout
+        self.limits = limits
         self.connectTimeout = connectTimeout
         self.reconnectBase = reconnectBase
         self.reconnectCap = reconnectCap
         self.outboxHighWatermark = outboxHighWatermark
         self.channels = channels
         self.channelSettings = channelSettings
+        self.acceptedChannels = acceptedChannels
         self.logger = logger
     }
 
@@ -75,6 +84,11 @@ public struct TransportConfig: Sendable {
         // On every send: skip hashing the channel's name when no channel has settings.
         guard !channelSettings.isEmpty, channel != .membership else { return ChannelSettings() }
         return channelSettings[channel] ?? ChannelSettings()
+    }
+
+    /// Whether peers may open connections for `channel`.
+    func accepts(_ channel: ChannelName) -> Bool {
+        channel == .membership || acceptedChannels?.contains(channel) ?? true
     }
 
     /// The channels to keep open, membership first, without duplicates.

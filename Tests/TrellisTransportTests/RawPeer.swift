@@ -1,0 +1,122 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+@testable import TrellisTransport
+import TrellisWire
+import XCTest
+
+/// A hand-driven client of a node's listener: it can complete a real handshake (it knows the
+/// cookie) and then send anything, as a compromised or buggy peer would.
+final class RawPeer: Sendable {
+    let channel: any Channel
+    private let inbox: NIOLockedValueBox<ByteBuffer>
+
+    private init(channel: any Channel, inbox: NIOLockedValueBox<ByteBuffer>) {
+        self.channel = channel
+        self.inbox = inbox
+    }
+
+    /// A TCP connection to `node`'s listener, recording what the node sends.
+    static func connect(to node: TestNode, group: any EventLoopGroup) async throws -> RawPeer {
+        let inbox = NIOLockedValueBox(ByteBuffer())
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Recorder(inbox: inbox))
+                }
+            }
+            .connect(host: node.id.host, port: node.id.port).get()
+        return RawPeer(channel: channel, inbox: inbox)
+    }
+
+    /// A connection to `node` that completed the handshake for `wireName` (`name` or
+    /// `name#lane`), using `node`'s own cookie.
+    static func authenticated(to node: TestNode, channel wireName: String = "default", group: any EventLoopGroup) async throws -> RawPeer {
+        let raw = try await connect(to: node, group: group)
+        guard case .challenge(let challenge) = try await raw.nextFrame() else { throw RawPeerError.unexpectedFrame }
+        let transcript = Handshake.Transcript(
+            cluster: node.transport.config.clusterName, channel: wireName, connectorID: "mallory@127.0.0.1:1",
+            connectorMetadata: Handshake.metadataValue(PeerMetadata()),
+            acceptorNonce: try Handshake.readChallenge(challenge), connectorNonce: Handshake.nonce())
+        try await raw.sendFrame { FrameCodec.writeValue(.hello, Handshake.hello(transcript, key: node.transport.key), into: &$0) }
+        guard case .welcome = try await raw.nextFrame() else { throw RawPeerError.unexpectedFrame }
+        return raw
+    }
+
+    /// Writes one frame whose body (kind byte and payload) `body` writes.
+    func sendFrame(_ body: (inout ByteBuffer) -> Void) async throws {
+        var buffer = channel.allocator.buffer(capacity: 64)
+        Framing.writeFrame(into: &buffer, body)
+        try await channel.writeAndFlush(buffer).get()
+    }
+
+    /// The next frame the node sent, waiting up to `timeout` for it.
+    func nextFrame(timeout: Duration = .seconds(5)) async throws -> Frame {
+        let deadline = ContinuousClock.now + timeout
+        let reader = FrameReader()
+        while true {
+            let frame = try inbox.withLockedValue { inbox -> ByteBuffer? in
+                let frame = try reader.nextFrame(&inbox)
+                inbox.discardReadBytes()
+                return frame
+            }
+            if var frame { return try FrameCodec.decode(&frame) }
+            guard ContinuousClock.now < deadline else { throw RawPeerError.noFrame(timeout) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Closes the connection if it is still open.
+    func close() async {
+        try? await channel.close()
+    }
+
+    private final class Recorder: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let inbox: NIOLockedValueBox<ByteBuffer>
+
+        init(inbox: NIOLockedValueBox<ByteBuffer>) { self.inbox = inbox }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var bytes = unwrapInboundIn(data)
+            inbox.withLockedValue { $0.writeBuffer(&bytes) }
+        }
+    }
+}
+
+enum RawPeerError: Error {
+    case unexpectedFrame
+    case noFrame(Duration)
+}
+
+/// Log lines at warning level and above, for tests that check what a node reports.
+final class CapturedLog: Sendable {
+    private let lines = NIOLockedValueBox<[String]>([])
+
+    /// A logger writing into this capture.
+    func logger(_ label: String) -> Logger {
+        Logger(label: label) { _ in Handler(lines: self.lines) }
+    }
+
+    /// The captured lines containing `text`.
+    func lines(containing text: String) -> [String] {
+        lines.withLockedValue { $0.filter { $0.contains(text) } }
+    }
+
+    private struct Handler: LogHandler {
+        let lines: NIOLockedValueBox<[String]>
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .warning
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            lines.withLockedValue { $0.append("\(event.level): \(event.message)") }
+        }
+    }
+}
