@@ -68,24 +68,51 @@ extension TrellisNode {
         return report
     }
 
-    /// Swaps `kind` (`overlay` or `placement`) here, then pushes the same script to every
-    /// member over the `admin` channel and collects each node's answer, this node first.
-    /// Nodes that refuse keep their old script and say why.
+    /// Swaps `kind` (`overlay`, `placement` or `actor`) here, then pushes the same script over
+    /// the `admin` channel to every node it can reach through the members graph, and collects
+    /// each node's answer, this node first. Nodes that refuse keep their old script and say why.
+    ///
+    /// Each node reports its members from before and after its swap, and the push goes on to
+    /// those not reached yet: swapping to a partial-view overlay shrinks every node's member
+    /// list, but together the lists still span the cluster.
     public func rollOut(kind: String, source: String, fileName: String, timeout: Duration = .seconds(10)) async -> [NodeSwapResult] {
-        var results = [NodeSwapResult(node: id, outcome: await swap(kind, source: source, fileName: fileName))]
+        let before = members
+        let own = NodeSwapResult(node: id, outcome: await swap(kind, source: source, fileName: fileName))
         let request = Value.map(["swap": .string(kind), "file": .string(fileName), "source": .string(source)])
-        for member in members where member != id {
-            do {
-                let reply = try await transport.request(request, to: member, channel: .admin, timeout: timeout)
-                results.append(NodeSwapResult(node: member, outcome: Self.outcome(of: reply)))
-            } catch {
-                results.append(NodeSwapResult(node: member, outcome: .failure(SwapRefusal(description: "\(error)"))))
+        let replies = await pushThroughCluster(request, startingWith: before + members, timeout: timeout)
+        return [own] + replies.map { node, reply in
+            switch reply {
+            case .success(let value): NodeSwapResult(node: node, outcome: Self.outcome(of: value))
+            case .failure(let error): NodeSwapResult(node: node, outcome: .failure(SwapRefusal(description: "\(error)")))
             }
         }
-        return results
     }
 
-    /// Applies a swap another member pushed; the reply for it.
+    /// Sends `request` on the `admin` channel to `peers`, then to every peer their replies list
+    /// under `known`, and so on, each node once; the replies in the order sent.
+    func pushThroughCluster(
+        _ request: Value, startingWith peers: [PeerID], timeout: Duration
+    ) async -> [(node: PeerID, reply: Result<Value, TransportError>)] {
+        var reached: Set<PeerID> = [id]
+        var frontier = Set(peers).subtracting(reached).sorted()
+        var replies: [(node: PeerID, reply: Result<Value, TransportError>)] = []
+        while !frontier.isEmpty {
+            let peer = frontier.removeFirst()
+            guard reached.insert(peer).inserted else { continue }
+            do {
+                let reply = try await transport.request(request, to: peer, channel: .admin, timeout: timeout)
+                replies.append((peer, .success(reply)))
+                let known = (reply["known"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap { try? PeerID(parsing: $0) } }
+                frontier += known.filter { !reached.contains($0) && !frontier.contains($0) }
+            } catch {
+                replies.append((peer, .failure(error)))
+            }
+        }
+        return replies
+    }
+
+    /// Applies a swap another member pushed; the reply for it, with the members this node had
+    /// before and has after (`known`), so that the push can go on from there.
     func applyPushedSwap(_ message: InboundMessage) async -> Value {
         guard case .value(let request) = message.payload, case .string(let kind)? = request["swap"],
               case .string(let source)? = request["source"] else {
@@ -93,12 +120,15 @@ extension TrellisNode {
         }
         let file = request["file"]?.stringValue ?? "\(kind).lua"
         logger.notice("swap pushed by a member", metadata: ["from": "\(message.from)", "kind": "\(kind)", "file": "\(file)"])
-        switch await swap(kind, source: source, fileName: file) {
+        let before = members
+        let outcome = await swap(kind, source: source, fileName: file)
+        let known = Value.array(Set(before + members).sorted().map { .string($0.description) })
+        switch outcome {
         case .success(let report):
             return .map(["ok": true, "kind": .string(kind), "before": .string(report.before), "after": .string(report.after),
-                         "members": .int(Int64(report.members.count))])
+                         "members": .int(Int64(report.members.count)), "known": known])
         case .failure(let refusal):
-            return .map(["ok": false, "error": .string(refusal.description)])
+            return .map(["ok": false, "error": .string(refusal.description), "known": known])
         }
     }
 

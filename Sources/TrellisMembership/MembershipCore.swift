@@ -92,6 +92,15 @@ public struct MembershipCore {
                     hint: "return the peer ids of the old state's members (name@host:port), or ctx.self")
             }
         }
+        // The state migrate kept must itself be a value, or no later swap could carry it on.
+        do {
+            _ = try replacement.exportState()
+        } catch {
+            throw ScriptError(
+                .badReturn, file: replacement.fileName, callback: "migrate",
+                message: "the new state cannot be carried to a later swap: \(error.message)",
+                hint: "keep only values in the state (no functions, no cycles, nesting and size within the limits)")
+        }
         strategy = replacement
         lastReturned = []
         nextTickAt = now + tickInterval

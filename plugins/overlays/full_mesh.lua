@@ -44,6 +44,7 @@ return {
   -- and any `active` and `passive` views) becomes a member at once.
   migrate = function(old, old_version, ctx)
     local state = { self = ctx.self, members = { [ctx.self] = true }, lost = {}, left = false }
+    if type(old) ~= "table" then old = {} end   -- the old script kept no table: start afresh
     for key, value in pairs(old.members or {}) do
       local peer = value == true and key or value
       if type(peer) == "string" then state.members[peer] = true end

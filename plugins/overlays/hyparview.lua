@@ -229,6 +229,7 @@ end
 -- `active` and `passive` views.
 local function known_peers(old, self)
   local seen, peers = { [self] = true }, {}
+  if type(old) ~= "table" then return peers end   -- the old script kept no table
   local function add(peer)
     if type(peer) == "string" and not seen[peer] then seen[peer], peers[#peers + 1] = true, peer end
   end

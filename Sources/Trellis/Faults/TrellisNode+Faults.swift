@@ -63,8 +63,8 @@ extension TrellisNode {
             unreachable: transport.unreachablePeers.sorted())
     }
 
-    /// Installs `plan` here, then pushes it to every member over the `admin` channel; each
-    /// node's answer, this node first.
+    /// Installs `plan` here, then pushes it over the `admin` channel to every node reachable
+    /// through the members graph (as `rollOut` does); each node's answer, this node first.
     public func rollOutFaults(_ plan: FaultPlan, timeout: Duration = .seconds(10)) async -> [NodeFaultResult] {
         var results: [NodeFaultResult]
         do {
@@ -73,14 +73,12 @@ extension TrellisNode {
         } catch {
             results = [NodeFaultResult(node: id, error: error.description)]
         }
-        let request = Value.map(["faults": plan.value])
-        for member in members where member != id {
-            do {
-                let reply = try await transport.request(request, to: member, channel: .admin, timeout: timeout)
-                let refused = reply["ok"] == .bool(true) ? nil : (reply["error"]?.stringValue ?? "refused")
-                results.append(NodeFaultResult(node: member, error: refused))
-            } catch {
-                results.append(NodeFaultResult(node: member, error: "\(error)"))
+        for (node, reply) in await pushThroughCluster(.map(["faults": plan.value]), startingWith: members, timeout: timeout) {
+            switch reply {
+            case .success(let value):
+                results.append(NodeFaultResult(node: node, error: value["ok"] == .bool(true) ? nil : (value["error"]?.stringValue ?? "refused")))
+            case .failure(let error):
+                results.append(NodeFaultResult(node: node, error: "\(error)"))
             }
         }
         return results
@@ -111,11 +109,12 @@ extension TrellisNode {
             return await applyPushedSwap(message)
         }
         logger.notice("fault plan pushed by a member", metadata: ["from": "\(message.from)"])
+        let known = Value.array(members.map { .string($0.description) })
         do {
             try injectFaults(try FaultPlan(value: planValue))
-            return .map(["ok": true])
+            return .map(["ok": true, "known": known])
         } catch {
-            return .map(["ok": false, "error": .string("\(error)")])
+            return .map(["ok": false, "error": .string("\(error)"), "known": known])
         }
     }
 
