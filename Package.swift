@@ -10,10 +10,14 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Layer 0: Lua 5.4 from the system (Debian: liblua5.4-dev) and the C that longjmp demands.
@@ -52,6 +56,25 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+
+        // Layer 3: discovery (static lists, DNS A/AAAA/SRV over UDP and TCP, authenticated
+        // multicast gossip) and the driver that feeds what it finds to the overlay's `join`.
+        .target(
+            name: "TrellisDiscovery",
+            dependencies: [
+                "TrellisWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -62,6 +85,7 @@ let package = Package(
             name: "Trellis",
             dependencies: [
                 "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisPlacement", "TrellisFaults", "TrellisTransport",
+                "TrellisDiscovery",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -76,6 +100,7 @@ let package = Package(
             dependencies: [
                 "Trellis", "TrellisWire", "TrellisLua", "TrellisMembership", "TrellisFaults", "TrellisSimulator",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -91,12 +116,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
             name: "TrellisBench",
             dependencies: [
-                "Trellis", "TrellisWire", "TrellisLua", "TrellisPlacement",
+                "Trellis", "TrellisWire", "TrellisLua", "TrellisPlacement", "TrellisFaults",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -113,16 +141,28 @@ let package = Package(
         .testTarget(name: "TrellisPlacementTests", dependencies: ["TrellisPlacement", "TrellisLua", "TrellisWire"]),
         .testTarget(
             name: "TrellisTransportTests",
-            dependencies: ["TrellisTransport", .product(name: "NIOEmbedded", package: "swift-nio")]
+            dependencies: ["TrellisTransport", .product(name: "NIOEmbedded", package: "swift-nio")],
+            exclude: ["Certificates"]
         ),
         .testTarget(name: "TrellisTopologyTests", dependencies: ["TrellisTopology"]),
         .testTarget(
+            name: "TrellisDiscoveryTests",
+            dependencies: [
+                "TrellisDiscovery", "Trellis", "TrellisWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "TrellisIntegrationTests",
             dependencies: [
-                "Trellis", "TrellisTopology", "TrellisLua", "TrellisWire", "TrellisTransport",
+                "Trellis", "TrellisTopology", "TrellisLua", "TrellisWire", "TrellisTransport", "TrellisMembership",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
     ]

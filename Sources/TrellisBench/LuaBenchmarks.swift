@@ -1,10 +1,12 @@
 import ArgumentParser
 import Foundation
+import TrellisFaults
 import TrellisLua
 import TrellisWire
 
 /// `TrellisBench lua`: what one overlay callback costs, from Swift through the sandbox and
-/// back: the floor (a callback that returns its state), and HyParView handling a shuffle.
+/// back: the floor (a callback that returns its state), and HyParView handling a shuffle;
+/// and what fault injection costs per message, with rules only and with a fault script.
 struct LuaBenchmarks: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "lua", abstract: "Cost of overlay callbacks in the Lua host.")
 
@@ -39,6 +41,14 @@ struct LuaBenchmarks: ParsableCommand {
         ])
         report("hyparview on_message(shuffle)", try measure { _ = try overlay.receive(shuffle, from: peers[1], now: 0) })
         report("hyparview on_tick", try measure { _ = try overlay.tick(now: 1_000) })
+
+        let (a, b) = (PeerID(name: "n1", host: "127.0.0.1", port: 7001), PeerID(name: "n2", host: "127.0.0.1", port: 7002))
+        let rules = [FaultRule(.drop, from: ["n9"]), FaultRule(.delay(milliseconds: 5, jitter: 5), to: ["n7"]), FaultRule(.duplicate, channel: "other")]
+        let missed = try FaultDecider(plan: FaultPlan(rules: rules), seed: 1)
+        report("fault rules, 3 rules none hit", try measure { _ = missed.verdict(from: a, to: b, channel: "default") { .int(1) } })
+        let source = "return { name = 'b', version = 1, decide = function(from, to, channel, message) return 'deliver' end }"
+        let scripted = try FaultDecider(plan: FaultPlan(script: .init(source: source, fileName: "b.lua")), seed: 1)
+        report("fault script decide", try measure { _ = scripted.verdict(from: a, to: b, channel: "default") { .int(1) } })
     }
 
     private func measure(_ body: () throws -> Void) throws -> Double {

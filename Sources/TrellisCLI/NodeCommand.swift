@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import Trellis
 import TrellisLua
+import TrellisTransport
 import TrellisWire
 
 /// `trellis node`: one node as its own OS process.
@@ -40,6 +41,15 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "The shared secret (default: the TRELLIS_COOKIE environment variable).")
     var cookie: String?
 
+    @Option(help: "This node's TLS certificate (PEM); with --tls-key and --tls-ca, every connection uses mutual TLS (docs/tls.md).")
+    var tlsCert: String?
+
+    @Option(help: "The private key of --tls-cert (PEM, unencrypted).")
+    var tlsKey: String?
+
+    @Option(help: "The cluster's CA certificate (PEM): peers must present a certificate it signed.")
+    var tlsCa: String?
+
     @Option(name: .customLong("tag"), help: "A tag key=value announced to peers (repeatable).")
     var tags: [String] = []
 
@@ -58,6 +68,19 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Heartbeat timeout in milliseconds: a silent peer is reported down after it.")
     var failureTimeout: Int64 = 2_000
 
+    @Option(
+        help: """
+            Find peers and join them, re-polling so the cluster heals: static:ID,ID,... | dns-srv:NAME | \
+            dns-a:NAME | gossip | gossip:GROUP:PORT (see docs/discovery.md).
+            """)
+    var discovery: String?
+
+    @Option(help: "The DNS server for --discovery dns-*, ip[:port] (default: the first nameserver of /etc/resolv.conf).")
+    var dnsServer: String?
+
+    @Option(help: "Milliseconds between two discovery polls (each wait drawn within ±20%).")
+    var discoveryInterval: Int64 = 5_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "warning"
 
@@ -75,11 +98,23 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.overlayConfig = try JSONValue.parse(config, what: "--config")
         configuration.tags = try parseTags(tags)
         configuration.membership.failureTimeout = failureTimeout
+        configuration.tls = try tlsSettings()
         configuration.logger = makeLogger(level: logLevel)
         if let placement {
             let file = try ScriptFile(contentsOf: placement)
             configuration.placementSource = file.source
             configuration.placementFileName = file.fileName
+        }
+
+        var discoverySpec: DiscoverySpec?
+        let discoverySettings = DiscoverySettings(interval: .milliseconds(discoveryInterval))
+        if let discovery {
+            do {
+                discoverySpec = try DiscoverySpec(parsing: discovery, dnsServer: dnsServer)
+                try discoverySettings.validate()
+            } catch {
+                throw ValidationError("\(error)")
+            }
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -97,6 +132,16 @@ struct NodeCommand: AsyncParsableCommand {
         }
         emit("listening \(node.id)")
         for seed in seedIDs { await node.join(seed) }
+        var discoveryHandle: DiscoveryHandle?
+        if let discoverySpec {
+            do {
+                discoveryHandle = try await node.startDiscovery(discoverySpec, settings: discoverySettings, group: group)
+            } catch {
+                await node.stop()
+                throw ValidationError("\(error)")
+            }
+            emit("discovery \(discovery ?? "")")
+        }
 
         let stop = SignalWaiter(signals: [SIGINT, SIGTERM])
         let follower = Task {
@@ -112,9 +157,29 @@ struct NodeCommand: AsyncParsableCommand {
         await stop.wait()
         emit("leaving")
         await node.leave()
+        await discoveryHandle?.stop()  // its sockets close before the event loops do
         await adminServer?.stop()
         follower.cancel()
         try await group.shutdownGracefully()
+    }
+}
+
+extension NodeCommand {
+    /// The TLS settings of `--tls-cert`, `--tls-key` and `--tls-ca`, which go together; `nil`
+    /// (plain TCP) without them.
+    func tlsSettings() throws -> TLSSettings? {
+        switch (tlsCert, tlsKey, tlsCa) {
+        case (nil, nil, nil):
+            return nil
+        case (let cert?, let key?, let ca?):
+            do {
+                return try TLSSettings(certificatePath: cert, privateKeyPath: key, caPath: ca)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        default:
+            throw ValidationError("--tls-cert, --tls-key and --tls-ca go together: pass all three for TLS, or none for plain TCP")
+        }
     }
 }
 

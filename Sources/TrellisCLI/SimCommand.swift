@@ -25,6 +25,8 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Write the final members graph to this file in Graphviz DOT format.")
     var dot: String?
 
+    @OptionGroup var pictures: PictureOptions
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -40,6 +42,7 @@ struct SimCommand: ParsableCommand {
             throw ExitCode(2)
         }
         if let dot { try writeDot(MembersGraphDot.render(report.nodes, of: topology), to: dot) }
+        try pictures.write(report.nodes, of: topology)
         print(json ? report.json() : report.table())
         if !report.ok { throw ExitCode(1) }
     }

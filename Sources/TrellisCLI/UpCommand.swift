@@ -19,6 +19,10 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Write the final members graph to this file in Graphviz DOT format.")
     var dot: String?
 
+    @OptionGroup var pictures: PictureOptions
+
+    @OptionGroup var liveView: LiveViewOptions
+
     @Flag(help: "Print one JSON object instead of progress and a table.")
     var json = false
 
@@ -34,6 +38,7 @@ struct UpCommand: AsyncParsableCommand {
         let report = try await run(topology, on: group)
         try? await group.shutdownGracefully()
         if let dot { try writeDot(MembersGraphDot.render(report.nodes, of: topology), to: dot) }
+        try pictures.write(report.nodes, of: topology)
         if json {
             print(report.json())
         } else {
@@ -49,9 +54,10 @@ struct UpCommand: AsyncParsableCommand {
         if !json { print("\(topology.name): \(topology.nodes.count) nodes, overlay \(topology.overlayPath)") }
         let report: UpReport
         do {
+            let live = try await liveView.start(title: topology.name, group: group)
             report = try await runner.run(
                 watch: watch, onEvent: { event in FileHandle.standardError.write(Data("\n\(event)\n".utf8)) },
-                progress: { progress in progressLine.show(progress) })
+                progress: { progress in progressLine.show(progress) }, live: live)
         } catch {
             FileHandle.standardError.write(Data("\n\(error)\n".utf8))
             try? await group.shutdownGracefully()

@@ -78,10 +78,12 @@ public final class UpRunner: Sendable {
     ///
     /// With `watch`, the run lasts until the topology's timeout, and whenever the overlay
     /// script's file changes every running node hot-swaps to it; `onEvent` gets each node's
-    /// outcome as it happens.
+    /// outcome as it happens. `graph`, when given, gets every node's state and members with each
+    /// progress report (what the live view draws).
     public func run(
         watch: Bool = false, onEvent: @escaping @Sendable (String) -> Void = { _ in },
-        progress: @escaping @Sendable (UpProgress) -> Void = { _ in }
+        progress: @escaping @Sendable (UpProgress) -> Void = { _ in },
+        graph: (@Sendable (_ nodes: [UpReport.NodeReport], _ elapsedMs: Int) -> Void)? = nil
     ) async throws(TopologyRunError) -> UpReport {
         let cluster = try await RunningCluster.start(topology, group: group, logger: logger)
         let started = ContinuousClock.now
@@ -109,6 +111,7 @@ public final class UpRunner: Sendable {
                 elapsedMs: now, converged: checker.converged(snapshot), live: snapshot.liveCount,
                 checksPassed: checker.passedCount, checksTotal: topology.expectations.count
             ))
+            graph?(snapshot.reports, now)
             if !watch, checker.allDecided, await finished.count == workloads.count { break }
             if now >= topology.timeoutMs { break }
             try? await Task.sleep(for: .milliseconds(50))

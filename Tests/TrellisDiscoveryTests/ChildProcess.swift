@@ -1,0 +1,67 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A child process whose signals work. `Foundation.Process` starts a child with the signal
+/// mask of the calling thread, and the test runner's threads block most signals, so such a
+/// child would never see SIGHUP or SIGTERM: this one is started with the mask emptied for the
+/// moment of the spawn. (Process also keeps the test's descriptors, a node's listening socket
+/// among them, out of the child.) Its output, stdout and stderr, is collected.
+final class ChildProcess {
+    private let process = Process()
+    private let output = OutputBuffer()
+
+    init(_ path: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [output] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil }  // end of file: the child exited
+            output.append(String(decoding: data, as: UTF8.self))
+        }
+        var none = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        try process.run()
+    }
+
+    /// Everything the child wrote so far.
+    var outputText: String { output.contents }
+
+    var isRunning: Bool { process.isRunning }
+
+    func send(_ signal: Int32) {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+    }
+
+    /// Sends SIGTERM, then SIGKILL if it still runs after a second; returns once it exited
+    /// (or after 3 s at most).
+    func stop() {
+        send(SIGTERM)
+        for _ in 0..<50 {
+            guard isRunning else { return }
+            usleep(20_000)
+        }
+        send(SIGKILL)
+        for _ in 0..<400 {
+            guard isRunning else { return }
+            usleep(5_000)
+        }
+    }
+}
+
+/// A child's output, written by the pipe's reader thread.
+final class OutputBuffer: Sendable {
+    private let text = Mutex("")
+
+    func append(_ more: String) { text.withLock { $0 += more } }
+    var contents: String { text.withLock { $0 } }
+}
