@@ -101,14 +101,16 @@ extension MessagePack {
             }
             let entry = Value.MapEntry(key, try decodeValue(&buffer, depth: depth + 1, limits: limits))
             if let last = entries.last, !Value.canonicalKeyOrder(last, entry) {
-                if last.key == key { throw .duplicateMapKey }
+                if !Value.canonicalKeyOrder(entry, last) { throw .duplicateMapKey }
                 inOrder = false
             }
             entries.append(entry)
         }
         if !inOrder {
             entries.sort(by: Value.canonicalKeyOrder)
-            for i in entries.indices.dropFirst() where entries[i - 1].key == entries[i].key { throw .duplicateMapKey }
+            for i in entries.indices.dropFirst() where !Value.canonicalKeyOrder(entries[i - 1], entries[i]) {
+                throw .duplicateMapKey
+            }
         }
         return .map(entries)
     }

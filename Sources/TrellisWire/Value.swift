@@ -33,13 +33,19 @@ public enum Value: Sendable, Hashable {
     }
 
     /// The order of map keys on the wire: integers ascending, then strings and byte strings
-    /// byte-wise ascending, then anything else by its encoded form.
+    /// byte-wise ascending (a string before the byte string of the same bytes), then anything
+    /// else by its encoded form. Two integer, string or byte-string keys are the same key
+    /// exactly when neither precedes the other.
     public static func canonicalKeyOrder(_ lhs: MapEntry, _ rhs: MapEntry) -> Bool {
         switch (lhs.key, rhs.key) {
         case let (.int(a), .int(b)): return a < b
         case (.int, _): return true
         case (_, .int): return false
-        default: return lhs.key.keyBytes.lexicographicallyPrecedes(rhs.key.keyBytes)
+        default:
+            let (left, right) = (lhs.key.keyBytes, rhs.key.keyBytes)
+            if left.lexicographicallyPrecedes(right) { return true }
+            guard case .string = lhs.key, case .bytes = rhs.key else { return false }
+            return left == right
         }
     }
 

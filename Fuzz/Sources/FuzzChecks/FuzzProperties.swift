@@ -1,0 +1,1 @@
+../../../Tests/TrellisTransportTests/FuzzProperties.swift
