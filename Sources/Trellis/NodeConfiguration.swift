@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import TrellisLua
 import TrellisMembership
 import TrellisTransport
@@ -48,10 +49,16 @@ public struct NodeConfiguration: Sendable {
     public var maxFrameSize: Int
     /// Caps on inbound connections, handshakes and stalled frames (see `docs/limits.md`).
     public var connectionLimits: ConnectionLimits
+    /// Mutual TLS between nodes, with certificates from the cluster's CA (see `docs/tls.md`);
+    /// `nil` is plain TCP. The cookie authenticates peers either way.
+    public var tls: TLSSettings?
     /// Seeds the script's `math.random`; by default derived from the node's name, so runs repeat.
     public var randomSeed: UInt64?
     /// Where the node logs; its metadata gains `node`.
     public var logger: Logger
+    /// Where the node's metrics go (see `docs/metrics.md`); `nil` uses the process-wide
+    /// `MetricsSystem.factory`, a no-op unless the application bootstrapped a backend.
+    public var metricsFactory: (any MetricsFactory)? = nil
 
     public init(
         name: String,
@@ -73,6 +80,7 @@ public struct NodeConfiguration: Sendable {
         channels: [ChannelName: ChannelSettings] = [:],
         maxFrameSize: Int = Framing.defaultMaxFrameSize,
         connectionLimits: ConnectionLimits = ConnectionLimits(),
+        tls: TLSSettings? = nil,
         randomSeed: UInt64? = nil,
         logger: Logger = Logger(label: "trellis")
     ) {
@@ -95,6 +103,7 @@ public struct NodeConfiguration: Sendable {
         self.channels = channels
         self.maxFrameSize = maxFrameSize
         self.connectionLimits = connectionLimits
+        self.tls = tls
         self.randomSeed = randomSeed
         self.logger = logger
     }

@@ -21,7 +21,7 @@ extension TrellisNode {
         do {
             host = try LuaActorHost(
                 source: source, fileName: fileName, limits: config.scriptLimits,
-                seed: StableHash.hash64(Array("\(config.name)/\(fileName)".utf8)), logger: logger
+                seed: StableHash.hash64(Array("\(config.name)/\(fileName)".utf8)), logger: logger, metrics: metrics
             )
         } catch {
             throw .script(error)
@@ -90,6 +90,7 @@ extension TrellisNode {
         guard !stopped else { return Task {} }
         let failures = placement.update(members: placementMembers())
         for failure in failures {
+            metrics.scriptFailed("placement", failure.error.callback)
             logger.error("placement script failed", metadata: ["error": "\(failure)"])
         }
         var tables: [String: ShardTable] = [:]

@@ -58,11 +58,14 @@ extension TrellisNode {
                 seed: config.randomSeed ?? StableHash.hash64(Array(config.name.utf8)),
                 log: { [logger] line in logger.info("\(line)", metadata: ["source": "lua"]) }
             )
-            execute(try core.swap(to: replacement, config: config.overlayConfig, tags: ownMetadata.tags, now: now))
+            let metered = MeteredOverlay(replacement, metrics: metrics)
+            execute(try core.swap(to: metered, config: config.overlayConfig, tags: ownMetadata.tags, now: now))
         } catch {
+            metrics.swapped("overlay", ok: false)
             logger.error("overlay swap refused; the old script keeps running", metadata: ["error": "\(error)"])
             throw .script(error)
         }
+        metrics.swapped("overlay", ok: true)
         let report = SwapReport(kind: "overlay", before: before, after: overlayVersion, members: core.members)
         logger.notice("overlay swapped", metadata: ["swap": "\(report)"])
         return report
@@ -165,10 +168,12 @@ extension TrellisNode {
         do {
             replacement = try LuaActorHost(
                 source: source, fileName: fileName, limits: config.scriptLimits,
-                seed: StableHash.hash64(Array("\(config.name)/\(fileName)".utf8)), logger: logger)
+                seed: StableHash.hash64(Array("\(config.name)/\(fileName)".utf8)), logger: logger, metrics: metrics)
         } catch {
+            metrics.swapped("actor", ok: false)
             throw .script(error)
         }
+        metrics.swapped("actor", ok: true)
         let capability = replacement.capability
         guard let old = router.host(for: capability) as? LuaActorHost else {
             router.install(replacement, for: capability)
@@ -189,14 +194,18 @@ extension TrellisNode {
         var replacement: PlacementCore
         do {
             let script = try PlacementScript(source: source, fileName: fileName, limits: config.scriptLimits)
-            replacement = PlacementCore(policy: LuaPlacement(script: script), shardCount: config.shardCount)
+            let policy = MeteredPlacement.wrapping(LuaPlacement(script: script), metrics: metrics)
+            replacement = PlacementCore(policy: policy, shardCount: config.shardCount)
         } catch {
+            metrics.swapped("placement", ok: false)
             throw .script(error)
         }
         if let failure = replacement.update(members: placementMembers()).first {
+            metrics.swapped("placement", ok: false)
             logger.error("placement swap refused; the old policy keeps placing", metadata: ["error": "\(failure)"])
             throw .script(failure.error)
         }
+        metrics.swapped("placement", ok: true)
         placement = replacement
         updatePlacement()
         return SwapReport(kind: "placement", before: before, after: replacement.policy.name, members: core.members)

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import TrellisFaults
@@ -28,6 +29,7 @@ public actor TrellisNode {
     private let relay: BroadcastRelay
     let logger: Logger
     let config: NodeConfiguration
+    let metrics: NodeMetrics
     private let clock = ContinuousClock()
     private let startedAt: ContinuousClock.Instant
     private let requestHandlers: RequestHandlerBox
@@ -79,11 +81,13 @@ public actor TrellisNode {
         let (batches, sink) = AsyncStream<[InboundMessage]>.makeStream()
         let relayHandle = NIOLockedValueBox<BroadcastRelay?>(nil)
         let faults = FaultInjector(group: group)
-        let transportConfig = TransportConfig(
+        var transportConfig = TransportConfig(
             name: config.name, host: config.host, port: config.port, clusterName: config.clusterName,
             cookie: config.cookie, metadata: PeerMetadata(tags: config.tags, capabilities: config.capabilities),
-            maxFrameSize: config.maxFrameSize, limits: config.connectionLimits, channelSettings: config.channels, logger: logger
+            maxFrameSize: config.maxFrameSize, limits: config.connectionLimits, channelSettings: config.channels,
+            tls: config.tls, logger: logger
         )
+        transportConfig.metricsFactory = config.metricsFactory
         let transport: Transport
         do {
             transport = try await Transport.start(
@@ -121,14 +125,16 @@ public actor TrellisNode {
             throw .cannotListen("\(config.host):\(config.port)", "\(error)")
         }
         logger[metadataKey: "node"] = "\(transport.localID)"
-        faults.bind(to: transport.localID)
+        let metrics = NodeMetrics(factory: config.metricsFactory ?? MetricsSystem.factory, node: transport.localID)
+        faults.bind(to: transport.localID, metrics: metrics)
         let relay = BroadcastRelay(selfID: transport.localID, transport: transport)
         relayHandle.withLockedValue { $0 = relay }
-        let router = ProcessRouter(selfID: transport.localID, transport: transport, logger: logger)
+        let router = ProcessRouter(selfID: transport.localID, transport: transport, logger: logger, metrics: metrics)
         routerHandle.withLockedValue { $0 = router }
+        let policy = MeteredPlacement.wrapping(placementPolicy, metrics: metrics)
         let node = TrellisNode(
-            relay: relay, router: router, placement: PlacementCore(policy: placementPolicy, shardCount: config.shardCount),
-            transport: transport, faults: faults, overlay: overlay, config: config, logger: logger,
+            relay: relay, router: router, placement: PlacementCore(policy: policy, shardCount: config.shardCount),
+            transport: transport, faults: faults, overlay: overlay, config: config, logger: logger, metrics: metrics,
             messages: InboundMessages(batches: batches), sink: sink, handlers: handlers, handle: nodeHandle
         )
         nodeHandle.withLockedValue { $0 = node }
@@ -138,7 +144,7 @@ public actor TrellisNode {
 
     private init(
         relay: BroadcastRelay, router: ProcessRouter, placement: PlacementCore, transport: Transport, faults: FaultInjector,
-        overlay: OverlayScript, config: NodeConfiguration, logger: Logger,
+        overlay: OverlayScript, config: NodeConfiguration, logger: Logger, metrics: NodeMetrics,
         messages: InboundMessages, sink: AsyncStream<[InboundMessage]>.Continuation, handlers: RequestHandlerBox,
         handle: NIOLockedValueBox<TrellisNode?>
     ) {
@@ -150,6 +156,7 @@ public actor TrellisNode {
         self.router = router
         self.placement = placement
         self.config = config
+        self.metrics = metrics
         self.ownMetadata = PeerMetadata(tags: config.tags, capabilities: config.capabilities)
         self.logger = logger
         self.messages = messages
@@ -157,8 +164,8 @@ public actor TrellisNode {
         self.requestHandlers = handlers
         self.startedAt = clock.now
         let (core, directives) = MembershipCore.start(
-            selfID: transport.localID, strategy: overlay, config: config.overlayConfig, tags: config.tags,
-            settings: config.membership, now: 0
+            selfID: transport.localID, strategy: MeteredOverlay(overlay, metrics: metrics), config: config.overlayConfig,
+            tags: config.tags, settings: config.membership, now: 0
         )
         self.core = core
         self.pendingStartDirectives = directives
@@ -297,6 +304,7 @@ public actor TrellisNode {
     }
 
     func execute(_ directives: [MembershipDirective]) {
+        metrics.observe(directives, memberCount: core.members.count, downReports: core.downReports)
         var membersChanged = false
         defer {
             if membersChanged {

@@ -20,9 +20,13 @@ struct RunBenchmarks: AsyncParsableCommand {
     @Option(help: "A log of ../shared/anchors/loopback/run.sh from this session (RESULT lines).")
     var loopback: String?
 
+    @Flag(help: "Export metrics to Prometheus in both processes (default: swift-metrics' no-op backend).")
+    var prometheus = false
+
     func run() async throws {
         let cookie = UUID().uuidString
-        let server = try ServerProcess(cookie: cookie, overlay: overlay)
+        if prometheus { BenchMetrics.bootstrapPrometheus() }
+        let server = try ServerProcess(cookie: cookie, overlay: overlay, prometheus: prometheus)
         defer { server.terminate() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let configuration = try NodeConfiguration(name: "bench_a", clusterName: "bench", cookie: cookie, overlayPath: overlay)
@@ -92,10 +96,10 @@ struct ServerProcess {
     let process: Process
     let id: PeerID
 
-    init(cookie: String, overlay: String) throws {
+    init(cookie: String, overlay: String, prometheus: Bool) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        process.arguments = ["serve", "--cookie", cookie, "--overlay", overlay]
+        process.arguments = ["serve", "--cookie", cookie, "--overlay", overlay] + (prometheus ? ["--prometheus"] : [])
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()

@@ -21,7 +21,11 @@ struct ServeBenchmarks: AsyncParsableCommand {
     @Option(help: "The Lua actor the node serves.")
     var actor = "plugins/actors/counter.lua"
 
+    @Flag(help: "Export metrics to Prometheus (default: swift-metrics' no-op backend).")
+    var prometheus = false
+
     func run() async throws {
+        if prometheus { BenchMetrics.bootstrapPrometheus() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let configuration = try NodeConfiguration(name: "bench_b", clusterName: "bench", cookie: cookie, overlayPath: overlay)
         let node = try await TrellisNode.start(configuration, group: group)

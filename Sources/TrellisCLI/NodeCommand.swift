@@ -1,11 +1,9 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import NIOCore
 import NIOPosix
 import Trellis
-import TrellisLua
 import TrellisTransport
 import TrellisWire
 
@@ -13,30 +11,35 @@ import TrellisWire
 ///
 /// Prints one line per change, so scripts and tests can follow it:
 /// `listening <id>`, `up <peer>`, `down <peer>`, `members <n> <id>...`. Ctrl-C or SIGTERM
-/// leaves the cluster gracefully.
+/// leaves the cluster gracefully (the node runs as a swift-service-lifecycle service) and exits
+/// with status 0. Settings come from the flags, then `TRELLIS_*` variables, then the
+/// `--config` file (see `examples/node.toml`), then the defaults.
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
         abstract: "Run one node in this process until interrupted (Ctrl-C leaves gracefully)."
     )
 
-    @Option(help: "The node's name (the part before '@' in its id).")
-    var name: String
+    @Option(help: "A node config file (TOML, see examples/node.toml; default: TRELLIS_CONFIG); flags and TRELLIS_* override it.")
+    var config: String?
 
-    @Option(help: "Address to listen on, host:port (port 0 = any free port).")
-    var listen: String = "127.0.0.1:0"
+    @Option(help: "The node's name (the part before '@' in its id).")
+    var name: String?
+
+    @Option(help: "Address to listen on, host:port (port 0 = any free port; default 127.0.0.1:0).")
+    var listen: String?
 
     @Option(name: .customLong("seed"), help: "A peer id to join through, e.g. n1@127.0.0.1:7101 (repeatable).")
     var seeds: [String] = []
 
     @Option(help: "The overlay script.")
-    var overlay: String
+    var overlay: String?
 
     @Option(help: "The overlay's config as a JSON object, passed to the script as ctx.config.")
-    var config: String = "{}"
+    var overlayConfig: String?
 
-    @Option(help: "The cluster's name; nodes of other clusters are refused.")
-    var cluster: String = "trellis"
+    @Option(help: "The cluster's name; nodes of other clusters are refused (default: trellis).")
+    var cluster: String?
 
     @Option(help: "The shared secret (default: the TRELLIS_COOKIE environment variable).")
     var cookie: String?
@@ -65,8 +68,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "The admin interface's token (default: the TRELLIS_ADMIN_TOKEN environment variable).")
     var adminToken: String?
 
-    @Option(help: "Heartbeat timeout in milliseconds: a silent peer is reported down after it.")
-    var failureTimeout: Int64 = 2_000
+    @Option(help: "Heartbeat timeout, milliseconds or a duration like 2s: a silent peer is reported down after it (default 2000).")
+    var failureTimeout: String?
 
     @Option(
         help: """
@@ -81,30 +84,14 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds between two discovery polls (each wait drawn within ±20%).")
     var discoveryInterval: Int64 = 5_000
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "warning"
+    @Option(help: "Log level: trace, debug, info, notice, warning (default), error, critical.")
+    var logLevel: String?
 
     func run() async throws {
-        guard let cookie = cookie ?? ProcessInfo.processInfo.environment["TRELLIS_COOKIE"], !cookie.isEmpty else {
-            throw ValidationError("no cookie: pass --cookie or set TRELLIS_COOKIE (every node of a cluster needs the same one)")
-        }
-        let (host, port) = try parseAddress(listen)
-        let seedIDs = try seeds.map { text in
-            do { return try PeerID(parsing: text) } catch { throw ValidationError("\(error)") }
-        }
-        var configuration = try NodeConfiguration(name: name, clusterName: cluster, cookie: cookie, overlayPath: overlay)
-        configuration.host = host
-        configuration.port = port
-        configuration.overlayConfig = try JSONValue.parse(config, what: "--config")
-        configuration.tags = try parseTags(tags)
-        configuration.membership.failureTimeout = failureTimeout
+        let settings = try resolveSettings(environment: ProcessInfo.processInfo.environment)
+        let metrics = PrometheusExport.bootstrap()
+        var configuration = try settings.configuration(logger: Logger(label: "trellis"))
         configuration.tls = try tlsSettings()
-        configuration.logger = makeLogger(level: logLevel)
-        if let placement {
-            let file = try ScriptFile(contentsOf: placement)
-            configuration.placementSource = file.source
-            configuration.placementFileName = file.fileName
-        }
 
         var discoverySpec: DiscoverySpec?
         let discoverySettings = DiscoverySettings(interval: .milliseconds(discoveryInterval))
@@ -120,18 +107,15 @@ struct NodeCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let node = try await TrellisNode.start(configuration, group: group)
         let events = await node.memberEvents()
-        for actor in actors { emit("serving \(try await node.serveActor(contentsOf: actor))") }
+        for actor in settings.actors { emit("serving \(try await node.serveActor(contentsOf: actor))") }
         var adminServer: AdminServer?
-        if let admin {
-            guard let token = adminToken ?? ProcessInfo.processInfo.environment["TRELLIS_ADMIN_TOKEN"], !token.isEmpty else {
-                throw ValidationError("the admin interface needs a token: pass --admin-token or set TRELLIS_ADMIN_TOKEN")
-            }
-            let (adminHost, adminPort) = try parseAddress(admin)
-            adminServer = try await AdminServer.start(node: node, host: adminHost, port: adminPort, token: token, group: group)
-            emit("admin \(adminServer?.address ?? admin)")
+        if let admin = settings.admin, let token = settings.adminToken {
+            adminServer = try await AdminServer.start(
+                node: node, host: admin.host, port: admin.port, token: token, group: group, metrics: metrics)
+            emit("admin \(adminServer?.address ?? admin.description)")
         }
         emit("listening \(node.id)")
-        for seed in seedIDs { await node.join(seed) }
+        for seed in settings.seeds { await node.join(seed) }
         var discoveryHandle: DiscoveryHandle?
         if let discoverySpec {
             do {
@@ -143,7 +127,6 @@ struct NodeCommand: AsyncParsableCommand {
             emit("discovery \(discovery ?? "")")
         }
 
-        let stop = SignalWaiter(signals: [SIGINT, SIGTERM])
         let follower = Task {
             for await event in events {
                 switch event {
@@ -154,9 +137,7 @@ struct NodeCommand: AsyncParsableCommand {
                 emit("members \(members.count) " + members.map(\.description).joined(separator: " "))
             }
         }
-        await stop.wait()
-        emit("leaving")
-        await node.leave()
+        try await NodeService.runUntilSignalled(node, logger: configuration.logger)
         await discoveryHandle?.stop()  // its sockets close before the event loops do
         await adminServer?.stop()
         follower.cancel()
@@ -188,49 +169,8 @@ func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
-func parseAddress(_ text: String) throws -> (String, Int) {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
-    else {
-        throw ValidationError("'\(text)' is not host:port, e.g. 127.0.0.1:7101")
-    }
-    return (String(text[..<colon]), port)
-}
-
-func parseTags(_ pairs: [String]) throws -> [String: String] {
-    var tags: [String: String] = [:]
-    for pair in pairs {
-        guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
-            throw ValidationError("tag '\(pair)' is not key=value")
-        }
-        tags[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
-    }
-    return tags
-}
-
 func makeLogger(level: String) -> Logger {
     var logger = Logger(label: "trellis")
     logger.logLevel = Logger.Level(rawValue: level) ?? .warning
     return logger
-}
-
-/// Waits for the first of some signals, which are no longer fatal while it exists.
-final class SignalWaiter {
-    private let stream: AsyncStream<Void>
-    private let sources: [any DispatchSourceSignal]
-
-    init(signals: [Int32]) {
-        let (stream, continuation) = AsyncStream<Void>.makeStream()
-        self.stream = stream
-        self.sources = signals.map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { continuation.yield() }
-            source.resume()
-            return source
-        }
-    }
-
-    func wait() async {
-        for await _ in stream { return }
-    }
 }

@@ -26,6 +26,8 @@ public struct MembershipCore {
     public private(set) var connected: Set<PeerID> = []
     /// How many script callbacks have failed.
     public private(set) var scriptErrors = 0
+    /// How many times a peer was reported down to the overlay (`on_down`), by cause.
+    public private(set) var downReports = DownReports()
 
     private var detector: FailureDetector
     /// Peers this node sent membership messages to, with when it last did. A non-member among
@@ -148,6 +150,7 @@ public struct MembershipCore {
 
     private mutating func handleTimer(now: Int64, into directives: inout [MembershipDirective]) {
         for peer in detector.expired(now: now) {
+            downReports.heartbeatTimeout += 1
             run("on_down", now: now, into: &directives) { s throws(ScriptError) in
                 try s.connectionDown(peer.description, reason: "heartbeat timeout", now: now)
             }
@@ -196,6 +199,7 @@ public struct MembershipCore {
         let wasContacted = contacted.removeValue(forKey: peer) != nil
         detector.unwatch(peer)
         guard wasConnected || wasContacted || memberSet.contains(peer) else { return }
+        downReports.connectionLost += 1
         run("on_down", now: now, into: &directives) { s throws(ScriptError) in
             try s.connectionDown(peer.description, reason: reason, now: now)
         }
@@ -269,4 +273,14 @@ public struct MembershipCore {
             return nil
         }
     }
+}
+
+/// Failure detections: how many times the core reported a peer down to the overlay, by cause.
+public struct DownReports: Sendable, Equatable {
+    /// A membership connection that was up closed, or one could not be made.
+    public var connectionLost = 0
+    /// A connected peer answered no heartbeat within the failure timeout.
+    public var heartbeatTimeout = 0
+
+    public init() {}
 }

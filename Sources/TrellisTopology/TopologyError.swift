@@ -1,4 +1,5 @@
-/// A problem with a topology file, located by file, line and key, together with what to do about it.
+/// A problem with a topology file or a node config file, located by file, line and key, together
+/// with what to do about it.
 ///
 /// Its description reads like a compiler diagnostic:
 /// `quickstart.toml:12: nodes.count: expected an integer, got a string. Write a whole number, e.g. count = 5.`

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import TrellisWire
 
@@ -50,6 +51,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var remote = "unknown"
     /// Application messages decoded from the current read, handed over together at its end.
     private var arrived: [InboundMessage] = []
+    /// This connection's channel's traffic metrics, once the handshake completed.
+    private var metrics: ChannelMetrics?
 
     init(transport: Transport, connection: Connection, role: Role) {
         self.transport = transport
@@ -104,16 +107,24 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .closing = phase { return }
         var input = unwrapInboundIn(data)
+        let bytesRead = input.readableBytes
         let continuesFrame = cumulation != nil
         if var buffered = cumulation.take() {
             buffered.writeBuffer(&input)
             input = buffered
         }
-        defer { deliverArrived() }
+        // Counted only on established connections: not the handshake's reads.
+        let metrics = self.metrics
+        var frames = 0
+        defer {
+            metrics?.received(messages: frames, bytes: bytesRead)
+            deliverArrived()
+        }
         var completedFrame = false
         do {
             while let frame = try reader.nextFrame(&input) {
                 completedFrame = true
+                frames += 1
                 var body = frame
                 try handle(try FrameCodec.decode(&body), context: context)
                 if case .closing = phase { return }
@@ -182,6 +193,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         if let admittedHost { gate?.ended(host: admittedHost, handshaking: !isUp) }
         let partial = cumulation.map { " with \($0.readableBytes) byte(s) of a partial frame" } ?? ""
         let reason = connection.closedReason ?? failureReason ?? "connection closed by peer\(partial)"
+        if isUp { metrics?.closed() }
         transport.connectionEnded(connection, wasUp: isUp, reason: reason)
         context.fireChannelInactive()
     }
@@ -241,7 +253,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         if let admittedHost { gate?.authenticated(host: admittedHost) }
         reader = FrameReader(maxFrameSize: transport.config.maxFrameSize)
         phase = .established(peer, channel)
-        connection.outbox.open(context.channel)
+        let metrics = ChannelMetrics(
+            factory: transport.config.metricsFactory ?? MetricsSystem.factory, node: transport.localID, channel: channel,
+            inbound: connection.peer == nil)
+        metrics.opened()
+        self.metrics = metrics
+        connection.outbox.open(context.channel, metrics: metrics)
     }
 
     private func dispatch(_ frame: Frame, from peer: PeerID, channel: ChannelName, context: ChannelHandlerContext) throws {

@@ -36,6 +36,10 @@ final class Outbox: Sendable {
         /// Set once the handshake completed: flushes go here.
         var channel: (any Channel)?
         var flushScheduled = false
+        /// Frames queued since the last flush, for the metrics.
+        var frames = 0
+        /// Where flushes are counted; set with `channel`.
+        var metrics: ChannelMetrics?
         var channelWritable = true
         var closedReason: String?
         var waiters: [UnsafeContinuation<Bool, Never>] = []
@@ -97,6 +101,7 @@ final class Outbox: Sendable {
                 state.buffer.moveWriterIndex(to: start)
                 return (.tooLarge(size), nil)
             }
+            state.frames += 1
             return (.enqueued, state.flushToSchedule())
         }
         if let flushChannel {
@@ -123,6 +128,7 @@ final class Outbox: Sendable {
             state.latestIndex[key] = state.latest.count
             state.latest.append((key, frame))
             state.latestBytes += frame.readableBytes
+            state.frames += 1
             return (.enqueued, state.flushToSchedule())
         }
         if let flushChannel {
@@ -149,10 +155,12 @@ final class Outbox: Sendable {
         }
     }
 
-    /// Starts flushing to `channel`, writing what queued up during the handshake. On the loop.
-    func open(_ channel: any Channel) {
+    /// Starts flushing to `channel`, writing what queued up during the handshake and counting
+    /// every flush in `metrics`, if given. On the loop.
+    func open(_ channel: any Channel, metrics: ChannelMetrics? = nil) {
         state.withLockedValue { state in
             state.channel = channel
+            state.metrics = metrics
             state.flushScheduled = true
         }
         flush()
@@ -160,24 +168,27 @@ final class Outbox: Sendable {
 
     /// Writes everything queued. Runs on the channel's event loop.
     func flush() {
-        let (pending, channel): (ByteBuffer?, (any Channel)?) = state.withLockedValue { state in
+        let (pending, frames, metrics, channel): (ByteBuffer?, Int, ChannelMetrics?, (any Channel)?) = state.withLockedValue { state in
             state.flushScheduled = false
             state.drainLatest()
             guard let channel = state.channel, state.closedReason == nil, state.buffer.readableBytes > 0 else {
-                return (nil, state.channel)
+                return (nil, 0, nil, state.channel)
             }
             let pending = state.buffer
+            let frames = state.frames
+            state.frames = 0
             if var spare = state.spare.take() {
                 spare.clear()
                 state.buffer = spare
             } else {
                 state.buffer = channel.allocator.buffer(capacity: min(pending.capacity, Self.largestSpare))
             }
-            return (pending, channel)
+            return (pending, frames, state.metrics, channel)
         }
         guard let channel else { return }
         if var pending {
             channel.writeAndFlush(pending, promise: nil)
+            metrics?.sent(messages: frames, bytes: pending.readableBytes)
             if pending.capacity <= Self.largestSpare {
                 pending.clear()
                 let spare = pending

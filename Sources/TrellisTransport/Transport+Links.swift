@@ -203,6 +203,7 @@ extension Transport {
             .channelOption(.writeBufferWaterMark, value: config.waterMark)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try self.addTLS(to: channel, accepted: false)
                     let handler = ConnectionHandler(transport: self, connection: connection, role: .connector(peer))
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }

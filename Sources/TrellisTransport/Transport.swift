@@ -253,6 +253,7 @@ public final class Transport: Sendable {
             return true
         }
         guard accepted else { throw TransportError.shutDown }
+        try addTLS(to: channel, accepted: true)
         try channel.pipeline.syncOperations.addHandler(ConnectionHandler(transport: self, connection: connection, role: .acceptor))
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import TrellisWire
 
@@ -38,8 +39,14 @@ public struct TransportConfig: Sendable {
     /// The channels peers may open connections for; `nil` accepts any name. A handshake naming
     /// another channel is rejected. `.membership` is always accepted.
     public var acceptedChannels: Set<ChannelName>?
+    /// Mutual TLS on every connection, with certificates from the cluster's CA; `nil` is plain
+    /// TCP. The cookie handshake runs either way. Every node of a cluster needs TLS, or none.
+    public var tls: TLSSettings?
     /// Where the transport logs; every line carries `node` metadata.
     public var logger: Logger
+    /// Where the traffic metrics go (see `ChannelMetrics`); `nil` uses the process-wide
+    /// `MetricsSystem.factory`, a no-op unless the application bootstrapped a backend.
+    public var metricsFactory: (any MetricsFactory)? = nil
 
     public init(
         name: String,
@@ -58,6 +65,7 @@ public struct TransportConfig: Sendable {
         channels: [ChannelName] = [.membership, .default],
         channelSettings: [ChannelName: ChannelSettings] = [:],
         acceptedChannels: Set<ChannelName>? = nil,
+        tls: TLSSettings? = nil,
         logger: Logger = Logger(label: "trellis.transport")
     ) {
         self.name = name
@@ -76,6 +84,7 @@ public struct TransportConfig: Sendable {
         self.channels = channels
         self.channelSettings = channelSettings
         self.acceptedChannels = acceptedChannels
+        self.tls = tls
         self.logger = logger
     }
 

@@ -12,13 +12,14 @@ final class LiveViewTests: XCTestCase {
     static let overlays = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("plugins/overlays")
 
-    /// Three full-mesh nodes; n3 is killed at 4 s. The heal at 8 s changes nothing, but keeps
-    /// the run (and so the server) going until then, whatever the failure detector does.
+    /// Three full-mesh nodes; n3 is killed at 6 s. The heal at 12 s changes nothing, but keeps
+    /// the run (and so the server) going until then, whatever the failure detector does. The
+    /// margins leave room for Chromium's first start on a slow machine.
     static let topology = """
         name = "live"
         cluster = "live"
         overlay = "\(overlays.appendingPathComponent("full_mesh.lua").path)"
-        timeout = "14s"
+        timeout = "18s"
         host = "127.0.0.1"
 
         [nodes]
@@ -31,12 +32,12 @@ final class LiveViewTests: XCTestCase {
         delay = "0ms"
 
         [[schedule]]
-        at = "4s"
+        at = "6s"
         action = "kill"
         node = "n3"
 
         [[schedule]]
-        at = "8s"
+        at = "12s"
         action = "heal"
 
         [[expect]]
@@ -49,7 +50,7 @@ final class LiveViewTests: XCTestCase {
         name = "n3 is gone"
         kind = "absent"
         node = "n3"
-        within = "13s"
+        within = "17s"
         after = "schedule"
         """
 
@@ -67,7 +68,7 @@ final class LiveViewTests: XCTestCase {
         let started = ContinuousClock.now
         let run = Task { try await UpRunner(topology: topology, group: group).run(live: live) }
         do {
-            try await checkThePage(at: live.url, before: started + .seconds(3.8), afterTheKillBefore: started + .seconds(7.8), with: chromium)
+            try await checkThePage(at: live.url, before: started + .seconds(5.8), afterTheKillBefore: started + .seconds(11.8), with: chromium)
         } catch {
             _ = try? await run.value
             try? await group.shutdownGracefully()
@@ -83,8 +84,8 @@ final class LiveViewTests: XCTestCase {
         try await group.shutdownGracefully()
     }
 
-    /// Every node running until `before` (n3 is killed at 4 s), n3 killed by `afterTheKillBefore`
-    /// (the run ends at 8 s), in the table and in the picture alike.
+    /// Every node running until `before` (n3 is killed at 6 s), n3 killed by `afterTheKillBefore`
+    /// (the run ends at 12 s), in the table and in the picture alike.
     private func checkThePage(
         at url: String, before: ContinuousClock.Instant, afterTheKillBefore: ContinuousClock.Instant, with chromium: HeadlessChromium
     ) async throws {

@@ -34,12 +34,13 @@ final class NodeProcess {
     let process: Process
     private let lines = NIOLockedValueBox<[String]>([])
 
-    init(_ arguments: [String], cookie: String = "test-cookie") throws {
+    init(_ arguments: [String], cookie: String = "test-cookie", environment extra: [String: String] = [:]) throws {
         process = Process()
         process.executableURL = try Self.binary
         process.arguments = ["node"] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["TRELLIS_COOKIE"] = cookie
+        environment.merge(extra) { $1 }
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe

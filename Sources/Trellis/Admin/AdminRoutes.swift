@@ -7,9 +7,7 @@ import TrellisWire
 /// carry `error` saying what to change.
 enum AdminRoutes {
     static func answer(_ head: HTTPRequestHead, body: String, node: TrellisNode, token: String) async -> (HTTPResponseStatus, [String: Any]) {
-        guard head.headers["Authorization"].first == "Bearer \(token)" else {
-            return (.unauthorized, ["error": "missing or wrong token: send `Authorization: Bearer <token>`"])
-        }
+        guard isAuthorized(head, token: token) else { return (.unauthorized, unauthorized) }
         let url = URLComponents(string: head.uri)
         let file = url?.queryItems?.first { $0.name == "file" }?.value
         let cluster = url?.queryItems?.first { $0.name == "cluster" }?.value == "1"
@@ -43,7 +41,7 @@ enum AdminRoutes {
             return (.ok, ["ok": true, "unreachable": [String]()])
         default:
             return (.notFound, [
-                "error": "no \(head.method) \(head.uri); try GET /status, POST /swap/{overlay,placement,actor}, GET|POST|DELETE /faults, POST|DELETE /partition",
+                "error": "no \(head.method) \(head.uri); try GET /status, GET /metrics, POST /swap/{overlay,placement,actor}, GET|POST|DELETE /faults, POST|DELETE /partition",
             ])
         }
     }

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Prometheus
 import TrellisWire
 
 /// The admin interface of a node: HTTP/JSON, bound to 127.0.0.1 by default, every request
@@ -16,21 +17,25 @@ import TrellisWire
 /// - `GET /faults`, `POST /faults` (a fault plan as JSON), `DELETE /faults`, each with
 ///   `?cluster=1` for every member; `POST /partition` (`{"peers": [...]}`) and
 ///   `DELETE /partition`. See `AdminRoutes`.
+/// - `GET /metrics`: the metrics in Prometheus' text format, when started with a registry.
 public final class AdminServer: Sendable {
     /// The address the interface listens on.
     public let address: String
     private let channel: any Channel
 
-    /// Starts the interface for `node` on `host:port` (port 0: any free port).
+    /// Starts the interface for `node` on `host:port` (port 0: any free port). `GET /metrics`
+    /// answers with what `metrics` holds (the registry behind the `PrometheusMetricsFactory`
+    /// the node's metrics go to), or 404 without one.
     public static func start(
-        node: TrellisNode, host: String = "127.0.0.1", port: Int, token: String, group: any EventLoopGroup
+        node: TrellisNode, host: String = "127.0.0.1", port: Int, token: String, group: any EventLoopGroup,
+        metrics: PrometheusCollectorRegistry? = nil
     ) async throws -> AdminServer {
         precondition(!token.isEmpty, "the admin interface needs a token")
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(AdminHandler(node: node, token: token))
+                    channel.pipeline.addHandler(AdminHandler(node: node, token: token, metrics: metrics))
                 }
             }
             .bind(host: host, port: port).get()
@@ -59,13 +64,15 @@ private final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private let node: TrellisNode
     private let token: String
+    private let metrics: PrometheusCollectorRegistry?
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private static let maxBody = 1 << 20
 
-    init(node: TrellisNode, token: String) {
+    init(node: TrellisNode, token: String, metrics: PrometheusCollectorRegistry?) {
         self.node = node
         self.token = token
+        self.metrics = metrics
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -82,6 +89,10 @@ private final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             self.head = nil
+            if let (status, type, data) = AdminRoutes.metrics(head, token: token, registry: metrics) {
+                respond(context, status, body: data, contentType: type)
+                return
+            }
             let text = body.readString(length: body.readableBytes) ?? ""
             let loop = context.eventLoop
             let bound = NIOLoopBound(context, eventLoop: loop)
@@ -94,14 +105,18 @@ private final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func respond(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ data: Data) {
+    /// Answers with one JSON object and a newline.
+    private func respond(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ json: Data) {
+        respond(context, status, body: json + Data("\n".utf8), contentType: "application/json")
+    }
+
+    private func respond(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, body: Data, contentType: String) {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: "\(data.count + 1)")
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: "\(body.count)")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        var buffer = context.channel.allocator.buffer(capacity: data.count + 1)
-        buffer.writeBytes(data)
-        buffer.writeString("\n")
+        var buffer = context.channel.allocator.buffer(capacity: body.count)
+        buffer.writeBytes(body)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }

@@ -12,13 +12,14 @@ import TrellisWire
 /// A node judges only what it receives, so the rules' `to` picks receivers among the nodes
 /// holding them: install the same plan on every node to describe the whole network.
 final class FaultInjector: @unchecked Sendable {
-    // Safety of @unchecked Sendable: `decider` (and so the fault script's Lua VM) and
-    // `selfID` are read and written only while `lock` is held, so one thread at a time
+    // Safety of @unchecked Sendable: `decider` (and so the fault script's Lua VM), `selfID`
+    // and `metrics` are read and written only while `lock` is held, so one thread at a time
     // touches them; the lock's acquire/release orders those uses. `group` is immutable and
     // Sendable.
     private let lock = NIOLock()
     private var decider: FaultDecider?
     private var selfID: PeerID?
+    private var metrics: NodeMetrics?
     private let group: any EventLoopGroup
 
     /// An injector with no plan; `install` needs the node's id set first.
@@ -26,9 +27,13 @@ final class FaultInjector: @unchecked Sendable {
         self.group = group
     }
 
-    /// The receiving end of every message judged: this node, once its listener is bound.
-    func bind(to selfID: PeerID) {
-        lock.withLock { self.selfID = selfID }
+    /// The receiving end of every message judged: this node, once its listener is bound;
+    /// verdicts and fault script failures are counted in `metrics`.
+    func bind(to selfID: PeerID, metrics: NodeMetrics) {
+        lock.withLock {
+            self.selfID = selfID
+            self.metrics = metrics
+        }
     }
 
     /// Replaces the plan in force; nil (or an empty plan) stops injecting.
@@ -45,7 +50,13 @@ final class FaultInjector: @unchecked Sendable {
     func verdict(from sender: PeerID, channel: ChannelName, message: () -> Value?) -> FaultVerdict {
         lock.withLock {
             guard let decider, let selfID else { return .deliver }
-            return decider.verdict(from: sender, to: selfID, channel: channel.name, message: message)
+            let failures = decider.counts.scriptErrors
+            let verdict = decider.verdict(from: sender, to: selfID, channel: channel.name, message: message)
+            metrics?.judged(verdict)
+            if decider.counts.scriptErrors != failures {
+                metrics?.scriptFailed("fault", decider.lastScriptError?.callback ?? "decide")
+            }
+            return verdict
         }
     }
 

@@ -20,12 +20,17 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     private let queue: DispatchQueue
     private let processCount = NIOLockedValueBox(0)
     private let logger: Logger
+    /// Durations and failures of `handle_call`, `handle_cast`, `handoff` and `resume`.
+    private let meters: (call: ScriptMeter, cast: ScriptMeter, handoff: ScriptMeter, resume: ScriptMeter)
     let capability: String
     /// The actor script's file name and `version`.
     let scriptVersion: String
 
-    /// Loads the actor script; it serves the capability its table names.
-    init(source: String, fileName: String, limits: ScriptLimits, seed: UInt64, logger: Logger) throws(ScriptError) {
+    /// Loads the actor script; it serves the capability its table names. Its callbacks are
+    /// timed and their failures counted in `metrics`.
+    init(
+        source: String, fileName: String, limits: ScriptLimits, seed: UInt64, logger: Logger, metrics: NodeMetrics
+    ) throws(ScriptError) {
         self.script = try ActorScript(
             source: source, fileName: fileName, limits: limits, seed: seed,
             log: { line in logger.info("\(line)", metadata: ["source": "lua"]) }
@@ -33,7 +38,20 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
         self.capability = script.capability
         self.scriptVersion = "\(script.fileName) v\(script.version)"
         self.logger = logger
+        self.meters = (
+            metrics.script("actor", "handle_call"), metrics.script("actor", "handle_cast"), metrics.script("actor", "handoff"),
+            metrics.script("actor", "resume"))
         self.queue = DispatchQueue(label: "trellis.actor.\(script.capability)")
+    }
+
+    /// Runs `body`, a callback of the script, timing it and counting its failure in `meter`.
+    private func timed<Result>(_ meter: ScriptMeter, _ body: () throws(ScriptError) -> Result) throws(ScriptError) -> Result {
+        do {
+            return try meter.time(body)
+        } catch {
+            meter.errors.increment()
+            throw error
+        }
     }
 
     var isEmpty: Bool { processCount.withLockedValue { $0 == 0 } }
@@ -49,7 +67,9 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
             if let successor { return successor.call(id, payload: payload, from: from, reply: reply) }
             lastUsed[id] = DispatchTime.now().uptimeNanoseconds
             do {
-                reply(.success(try script.call(id, payload: payload, from: from.description)))
+                reply(.success(try timed(meters.call) { () throws(ScriptError) in
+                    try script.call(id, payload: payload, from: from.description)
+                }))
             } catch {
                 lastUsed[id] = nil
                 reply(.failure(.processFailed(capability: capability, id: id, reason: "\(error)")))
@@ -63,7 +83,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
             if let successor { return successor.cast(id, payload: payload) }
             lastUsed[id] = DispatchTime.now().uptimeNanoseconds
             do {
-                try script.cast(id, payload: payload)
+                try timed(meters.cast) { () throws(ScriptError) in try script.cast(id, payload: payload) }
             } catch {
                 lastUsed[id] = nil
                 logger.warning("cast failed; the process starts afresh", metadata: ["error": "\(error)"])
@@ -89,7 +109,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
                 for id in script.activeIDs where moves(id) {
                     lastUsed[id] = nil
                     do {
-                        moved.append((id, try script.handOff(id)))
+                        moved.append((id, try timed(meters.handoff) { () throws(ScriptError) in try script.handOff(id) }))
                     } catch {
                         logger.warning("handoff failed; the process starts afresh on its new owner", metadata: ["error": "\(error)"])
                         moved.append((id, nil))
@@ -105,7 +125,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
         queue.async { [self] in
             guard let value else { return }
             do {
-                try script.resume(id, from: value)
+                try timed(meters.resume) { () throws(ScriptError) in try script.resume(id, from: value) }
                 lastUsed[id] = DispatchTime.now().uptimeNanoseconds
             } catch {
                 logger.warning("resume failed; the process starts afresh", metadata: ["error": "\(error)"])
@@ -130,7 +150,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
                 let ids = script.activeIDs
                 for id in ids {
                     let value: Value?
-                    do { value = try script.handOff(id) } catch { value = nil }
+                    do { value = try timed(meters.handoff) { () throws(ScriptError) in try script.handOff(id) } } catch { value = nil }
                     replacement.resume(id, from: value)
                 }
                 lastUsed = [:]

@@ -31,11 +31,14 @@ final class ProcessRouter: Sendable {
     private let hosts = NIOLockedValueBox<[String: any ProcessHost]>([:])
     let book = NIOLockedValueBox(HandoffBook())
     let logger: Logger
+    /// Counts the calls and casts reaching `deliver`, and where they went.
+    let metrics: NodeMetrics
 
-    init(selfID: PeerID, transport: Transport, logger: Logger) {
+    init(selfID: PeerID, transport: Transport, logger: Logger, metrics: NodeMetrics) {
         self.selfID = selfID
         self.transport = transport
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Replaces the shard tables (capability to table) routing uses, remembering the holders
@@ -230,17 +233,21 @@ final class ProcessRouter: Sendable {
             return
         }
         defer { book.withLockedValue { $0.deliveries -= 1 } }
+        let isCall = if case .call = message { true } else { false }
         if !adopted, hops < Self.maxHops, let owner = table?.owner(of: message.id), owner != selfID {
+            metrics.routed(isCall: isCall, .forwarded)
             forward(message, capability: capability, to: owner, hops: hops + 1, table: table)
             return
         }
         guard let host else {
+            metrics.routed(isCall: isCall, .unserved)
             if case .call(let id, _, _, let reply) = message {
                 reply(.failure(.ownerUnreachable(
                     capability: capability, id: id, owner: selfID, reason: "\(selfID) does not serve '\(capability)'")))
             }
             return
         }
+        metrics.routed(isCall: isCall, .served)
         switch message {
         case .call(let id, let payload, let from, let reply): host.call(id, payload: payload, from: from, reply: reply)
         case .cast(let id, let payload): host.cast(id, payload: payload)
