@@ -23,19 +23,7 @@ extension NodeSettingsLayer {
     /// Parses a node config file's text; `path` names it in errors, and relative script paths
     /// are taken from its folder.
     public init(configText text: String, path: String) throws(TopologyError) {
-        let root: TOMLTable
-        do {
-            root = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw TopologyError(
-                kind: .syntax, file: path, line: error.source.begin.line, column: error.source.begin.column,
-                problem: error.description, fix: "Fix the TOML syntax at this position")
-        } catch {
-            throw TopologyError(kind: .syntax, file: path, problem: "\(error)", fix: "Fix the TOML syntax")
-        }
-        let reader = NodeConfigReader(
-            root: TopologyTableReader(table: root, path: .root, context: TopologyContext(file: path, source: TopologySourceMap(text))))
-        self = try reader.read()
+        self = try NodeConfigReader(root: TopologyTableReader(document: text, path: path)).read()
     }
 }
 

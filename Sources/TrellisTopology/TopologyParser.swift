@@ -32,18 +32,7 @@ extension Topology {
     /// - Throws: ``TopologyError`` for invalid TOML and for anything the format doesn't allow,
     ///   including an overlay script that doesn't exist.
     public static func parse(_ text: String, path: String) throws(TopologyError) -> Topology {
-        let context = TopologyContext(file: path, source: TopologySourceMap(text))
-        let root: TOMLTable
-        do {
-            root = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw TopologyError(
-                kind: .syntax, file: path, line: error.source.begin.line, column: error.source.begin.column,
-                problem: error.description, fix: "Fix the TOML syntax at this position")
-        } catch {
-            throw TopologyError(kind: .syntax, file: path, problem: "\(error)", fix: "Fix the TOML syntax")
-        }
-        return try TopologyParser(root: TopologyTableReader(table: root, path: .root, context: context)).parse()
+        try TopologyParser(root: TopologyTableReader(document: text, path: path)).parse()
     }
 }
 

@@ -200,3 +200,22 @@ private func editDistance(_ a: String, _ b: String) -> Int {
     }
     return previous[b.count]
 }
+
+extension TopologyTableReader {
+    /// The root table of the TOML document `text`; `path` names it in errors.
+    ///
+    /// - Throws: a syntax error with the line and column TOMLKit reports.
+    init(document text: String, path: String) throws(TopologyError) {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw TopologyError(
+                kind: .syntax, file: path, line: error.source.begin.line, column: error.source.begin.column,
+                problem: error.description, fix: "Fix the TOML syntax at this position")
+        } catch {
+            throw TopologyError(kind: .syntax, file: path, problem: "\(error)", fix: "Fix the TOML syntax")
+        }
+        self.init(table: root, path: .root, context: TopologyContext(file: path, source: TopologySourceMap(text)))
+    }
+}

@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 @testable import TrellisTransport
 import TrellisWire
 import XCTest
@@ -19,15 +20,23 @@ final class RawPeer: Sendable {
 
     /// A TCP connection to `node`'s listener, recording what the node sends.
     static func connect(to node: TestNode, group: any EventLoopGroup) async throws -> RawPeer {
+        try await connect(port: node.id.port, tls: nil, group: group)
+    }
+
+    /// A connection to 127.0.0.1:`port` (a node, or a proxy in front of one), through TLS with
+    /// `tls` unless it is `nil`, recording what comes back.
+    static func connect(port: Int, tls: NIOSSLContext?, group: any EventLoopGroup) async throws -> RawPeer {
         let inbox = NIOLockedValueBox(ByteBuffer())
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Recorder(inbox: inbox))
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls { try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil)) }
+                    try pipeline.addHandler(Recorder(inbox: inbox))
                 }
             }
-            .connect(host: node.id.host, port: node.id.port).get()
+            .connect(host: "127.0.0.1", port: port).get()
         return RawPeer(channel: channel, inbox: inbox)
     }
 
@@ -35,14 +44,25 @@ final class RawPeer: Sendable {
     /// `name#lane`), using `node`'s own cookie.
     static func authenticated(to node: TestNode, channel wireName: String = "default", group: any EventLoopGroup) async throws -> RawPeer {
         let raw = try await connect(to: node, group: group)
-        guard case .challenge(let challenge) = try await raw.nextFrame() else { throw RawPeerError.unexpectedFrame }
+        try await raw.authenticate(with: node, channel: wireName)
+        return raw
+    }
+
+    /// Completes the cookie handshake with `node` for `wireName`, as `mallory@127.0.0.1:1`.
+    func authenticate(with node: TestNode, channel wireName: String = "default") async throws {
+        guard case .challenge(let challenge) = try await nextFrame() else { throw RawPeerError.unexpectedFrame }
         let transcript = Handshake.Transcript(
             cluster: node.transport.config.clusterName, channel: wireName, connectorID: "mallory@127.0.0.1:1",
             connectorMetadata: Handshake.metadataValue(PeerMetadata()),
             acceptorNonce: try Handshake.readChallenge(challenge), connectorNonce: Handshake.nonce())
-        try await raw.sendFrame { FrameCodec.writeValue(.hello, Handshake.hello(transcript, key: node.transport.key), into: &$0) }
-        guard case .welcome = try await raw.nextFrame() else { throw RawPeerError.unexpectedFrame }
-        return raw
+        try await sendFrame { FrameCodec.writeValue(.hello, Handshake.hello(transcript, key: node.transport.key), into: &$0) }
+        guard case .welcome = try await nextFrame() else { throw RawPeerError.unexpectedFrame }
+    }
+
+    /// Sends a request and returns the node's answer.
+    func request(_ value: Value) async throws -> Frame {
+        try await sendFrame { FrameCodec.writeRequest(id: 1, value, into: &$0) }
+        return try await nextFrame()
     }
 
     /// Writes one frame whose body (kind byte and payload) `body` writes.
@@ -81,7 +101,7 @@ final class RawPeer: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var bytes = unwrapInboundIn(data)
-            inbox.withLockedValue { $0.writeBuffer(&bytes) }
+            _ = inbox.withLockedValue { $0.writeBuffer(&bytes) }
         }
     }
 }

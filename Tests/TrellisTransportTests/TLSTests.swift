@@ -97,7 +97,7 @@ final class TLSTests: XCTestCase {
         foreign.privateKey = .privateKey(try NIOSSLPrivateKey(file: rogue.privateKeyPath, format: .pem))
 
         for (client, reason) in [(foreign, "refused the peer's certificate"), (anonymous, "presented no certificate")] {
-            let peer = try await WirePeer.connect(port: b.id.port, tls: try NIOSSLContext(configuration: client), group: group)
+            let peer = try await RawPeer.connect(port: b.id.port, tls: try NIOSSLContext(configuration: client), group: group)
             let closed = await peer.channel.closes(within: .seconds(5))
             XCTAssertTrue(closed, "b keeps a connection whose certificate it should refuse (\(reason))")
             await waitUntil("b reports: \(reason)") { b.seenEvents.contains { $0.rejectedReason?.contains(reason) ?? false } }
@@ -155,7 +155,7 @@ final class TLSTests: XCTestCase {
             a.seenEvents.contains { $0.connectFailedReason?.contains("b@127.0.0.1:\(b.id.port)") ?? false }
         }
         // Application traffic: a request b reads and a reply b writes, through its TLS handler.
-        let peer = try await WirePeer.connect(port: proxy.port, tls: tls ? try Self.settings("node-a").context : nil, group: group)
+        let peer = try await RawPeer.connect(port: proxy.port, tls: tls ? try Self.settings("node-a").context : nil, group: group)
         try await peer.authenticate(with: b)
         let answer = try await peer.request(["echo", .string(Self.marker)])
         guard case .reply(id: 1, let value) = answer else { throw RawPeerError.unexpectedFrame }
