@@ -57,7 +57,7 @@ public struct DiscoveryDriver<Target: DiscoveryTarget>: Sendable {
     public let target: Target
     private var planner: DiscoveryPlanner
     private let clock: DiscoveryClock
-    private var random: SplitMix64
+    private var random: SeededRandom
     private let logger: Logger
     private var failing = false
 
@@ -75,7 +75,7 @@ public struct DiscoveryDriver<Target: DiscoveryTarget>: Sendable {
         self.target = target
         self.planner = DiscoveryPlanner(selfID: target.selfID, settings: settings)
         self.clock = clock
-        self.random = SplitMix64(seed: seed ?? UInt64.random(in: .min ... .max))
+        self.random = SeededRandom(seed: seed ?? UInt64.random(in: .min ... .max))
         self.logger = logger
     }
 
@@ -126,20 +126,5 @@ public struct DiscoveryDriver<Target: DiscoveryTarget>: Sendable {
             await target.join(peer)
         }
         return DiscoveryRound(discovered: planner.discovered, plan: plan, error: nil)
-    }
-}
-
-/// A small seedable generator (SplitMix64), so a driver's draws can repeat in tests.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

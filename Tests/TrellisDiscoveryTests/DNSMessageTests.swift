@@ -1,4 +1,5 @@
 @testable import TrellisDiscovery
+import TrellisWire
 import XCTest
 
 final class DNSMessageTests: XCTestCase {
@@ -105,7 +106,7 @@ final class DNSMessageTests: XCTestCase {
 
     /// Thousands of corrupted and cut replies: each parses or throws, none traps.
     func testCorruptedRepliesNeverTrap() {
-        var random = SplitMix64(seed: 42)
+        var random = SeededRandom(seed: 42)
         let valid = Self.dnsmasqSRVReply
         var outcomes = (parsed: 0, malformed: 0)
         for _ in 0..<5_000 {

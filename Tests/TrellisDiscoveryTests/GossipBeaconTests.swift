@@ -74,7 +74,7 @@ final class GossipBeaconTests: XCTestCase {
     /// Corrupted and cut beacons: each gets a verdict, none traps, none is accepted.
     func testCorruptedBeaconsNeverTrapOrPass() {
         var table = table()
-        var random = SplitMix64(seed: 9)
+        var random = SeededRandom(seed: 9)
         let valid = beacon(a, at: now)
         for _ in 0..<3_000 {
             var bytes = valid

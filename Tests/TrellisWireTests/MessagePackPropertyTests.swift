@@ -6,7 +6,7 @@ import XCTest
 /// Property tests: every value round-trips, and no byte sequence makes the decoder trap.
 final class MessagePackPropertyTests: XCTestCase {
     func testRandomValuesRoundTrip() throws {
-        var rng = SeededGenerator(seed: 0x7E11_1500)
+        var rng = SeededRandom(seed: 0x7E11_1500)
         for round in 0..<20_000 {
             let value = randomValue(&rng)
             let bytes = MessagePack.encode(value)
@@ -17,7 +17,7 @@ final class MessagePackPropertyTests: XCTestCase {
     /// 120,000 mutated encodings: bit flips, truncations, insertions, splices and length
     /// fields set to huge numbers. Each either decodes or throws a `WireError`.
     func testMutatedInputsNeverTrap() {
-        var rng = SeededGenerator(seed: 0xBAD_F00D)
+        var rng = SeededRandom(seed: 0xBAD_F00D)
         var decoded = 0
         var rejected = 0
         for _ in 0..<120_000 {
@@ -36,14 +36,14 @@ final class MessagePackPropertyTests: XCTestCase {
     }
 
     func testRandomBytesNeverTrap() {
-        var rng = SeededGenerator(seed: 42)
+        var rng = SeededRandom(seed: 42)
         for _ in 0..<50_000 {
             let bytes = (0..<Int.random(in: 0..<64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             _ = try? MessagePack.decode(bytes)
         }
     }
 
-    private func mutate(_ bytes: inout [UInt8], _ rng: inout SeededGenerator) {
+    private func mutate(_ bytes: inout [UInt8], _ rng: inout SeededRandom) {
         for _ in 0..<Int.random(in: 1...3, using: &rng) {
             switch Int.random(in: 0..<5, using: &rng) {
             case 0 where !bytes.isEmpty:

@@ -1,22 +1,7 @@
 import TrellisWire
 
-/// SplitMix64: a tiny seeded generator, so every property-test failure can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Random values of the whole model, nested up to `depth`.
-func randomValue(_ rng: inout SeededGenerator, depth: Int = 4) -> Value {
+func randomValue(_ rng: inout SeededRandom, depth: Int = 4) -> Value {
     let kind = Int.random(in: 0..<(depth > 0 ? 9 : 7), using: &rng)
     switch kind {
     case 0: return .nil
@@ -41,12 +26,12 @@ func randomValue(_ rng: inout SeededGenerator, depth: Int = 4) -> Value {
     }
 }
 
-private func randomInt(_ rng: inout SeededGenerator) -> Int64 {
+private func randomInt(_ rng: inout SeededRandom) -> Int64 {
     let magnitude = [Int64(0x7f), 0xff, 0xffff, 0xffff_ffff, .max].randomElement(using: &rng)!
     return Int64.random(in: -magnitude...magnitude, using: &rng)
 }
 
-private func randomCharacter(_ rng: inout SeededGenerator) -> Character {
+private func randomCharacter(_ rng: inout SeededRandom) -> Character {
     let pools: [ClosedRange<UInt32>] = [0x20...0x7e, 0xa0...0x2ff, 0x4e00...0x4fff, 0x1f600...0x1f64f]
     let scalar = UInt32.random(in: pools.randomElement(using: &rng)!, using: &rng)
     return Character(Unicode.Scalar(scalar)!)
