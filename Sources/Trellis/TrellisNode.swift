@@ -26,13 +26,13 @@ public actor TrellisNode {
     let transport: Transport
     let faults: FaultInjector
     let router: ProcessRouter
-    private let relay: BroadcastRelay
+    let relay: BroadcastRelay
     let logger: Logger
     let config: NodeConfiguration
     let metrics: NodeMetrics
     private let clock = ContinuousClock()
     private let startedAt: ContinuousClock.Instant
-    private let requestHandlers: RequestHandlerBox
+    let requestHandlers: RequestHandlerBox
     private let messageSink: AsyncStream<[InboundMessage]>.Continuation
     var core: MembershipCore
     var peerMetadata: [PeerID: PeerMetadata] = [:]
@@ -343,57 +343,6 @@ public actor TrellisNode {
 
     private func publish(_ event: MemberEvent) {
         for subscriber in subscribers.values { subscriber.yield(event) }
-    }
-
-    // MARK: Messaging (never through the actor)
-
-    /// Broadcasts `value` to every node reachable through the overlay's members graph: each
-    /// node delivers it once on `broadcasts` and relays it to its own members. Returns the
-    /// message's sequence number at this node. Never waits: a relay whose connection queue is
-    /// full skips that hop (other paths usually cover it).
-    @discardableResult
-    public nonisolated func broadcast(_ value: Value) -> Int64 { relay.broadcast(value) }
-
-    /// Sends `value` to `peer` on `channel`; waits only while the connection's outbox is full.
-    ///
-    /// `key` picks the connection on a channel with several (same key, same connection, so
-    /// order per key is kept) and, on a monotonic channel, lets a newer message with the same
-    /// key replace this one while it is still queued.
-    public nonisolated func send(
-        _ value: Value, to peer: PeerID, channel: ChannelName = .default, key: String? = nil
-    ) async throws(TransportError) {
-        try await transport.send(value, to: peer, channel: channel, key: key)
-    }
-
-    /// Sends raw bytes to `peer` on `channel`; `key` as for `send(_:to:channel:key:)`.
-    public nonisolated func send(
-        bytes: [UInt8], to peer: PeerID, channel: ChannelName = .default, key: String? = nil
-    ) async throws(TransportError) {
-        try await transport.send(bytes: bytes, to: peer, channel: channel, key: key)
-    }
-
-    /// Sends a request and waits for the reply, at most `timeout`.
-    public nonisolated func request(
-        _ value: Value, to peer: PeerID, channel: ChannelName = .default, timeout: Duration = .seconds(5)
-    ) async throws(TransportError) -> Value {
-        try await transport.request(value, to: peer, channel: channel, timeout: timeout)
-    }
-
-    /// Runs `body` on the event loop of the connection to `peer`: requests it sends to `peer`
-    /// on `channel` then complete without waking another thread, which is the lowest latency
-    /// for request/response loops. Keep `body` free of blocking work: it shares the loop with
-    /// that connection's I/O.
-    public nonisolated func withAffinity<Result: Sendable>(
-        to peer: PeerID, channel: ChannelName = .default, _ body: @Sendable () async throws -> Result
-    ) async rethrows -> Result {
-        guard let loop = transport.eventLoop(for: peer, channel: channel) else { return try await body() }
-        return try await withTaskExecutorPreference(EventLoopTaskExecutor(loop), operation: body)
-    }
-
-    /// Answers requests with `handler`, which runs on the connection's event loop: keep it
-    /// short and non-blocking, or reply later through the `Responder`.
-    public nonisolated func onRequest(_ handler: @escaping @Sendable (InboundMessage, Responder) -> Void) {
-        requestHandlers.set(handler)
     }
 }
 
