@@ -66,24 +66,13 @@ extension Transport {
         for connection in fresh { dial(connection) }
     }
 
-    /// Closes the membership connection to `peer`, once what is already queued on it is
-    /// written, and stops reconnecting to it.
-    ///
-    /// Application connections to it stay open but are no longer redialed: the application may
-    /// still be sending to it (any peer can be sent to, member or not), and closing a link that
-    /// is still connecting would lose what is queued on it.
+    /// Closes every outbound connection to `peer`, once what is already queued on it is written,
+    /// and stops reconnecting to it. Application sends to it afterwards open a new connection.
     public func disconnect(from peer: PeerID) {
         let connections: [Connection] = state.withLockedValue { table in
             table.wanted.remove(peer)
-            var closing: [Connection] = []
-            for key in table.links.keys where key.peer == peer {
-                if key.channel == .membership {
-                    table.links.removeValue(forKey: key).map { closing.append($0.connection) }
-                } else {
-                    table.links[key]?.persistent = false
-                }
-            }
-            return closing
+            let keys = table.links.keys.filter { $0.peer == peer }
+            return keys.compactMap { table.links.removeValue(forKey: $0)?.connection }
         }
         for connection in connections { connection.closeAfterQueued(reason: "disconnected") }
     }
