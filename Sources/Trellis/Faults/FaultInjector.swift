@@ -63,11 +63,18 @@ final class FaultInjector: @unchecked Sendable {
     /// Passes a batch of application messages to `deliver`, minus those dropped; duplicates
     /// go with their original, delayed ones each in a batch of their own, later.
     func pass(_ batch: [InboundMessage], to deliver: @escaping @Sendable ([InboundMessage]) -> Void) {
-        guard lock.withLock({ decider != nil }) else { return deliver(batch) }
+        // One lock for the whole read: nil (deliver all) when no plan is in force.
+        let verdicts: [FaultVerdict]? = lock.withLock {
+            guard let decider, let selfID else { return nil }
+            return batch.map { message in
+                decider.verdict(from: message.from, to: selfID, channel: message.channel.name) { Self.value(of: message.payload) }
+            }
+        }
+        guard let verdicts else { return deliver(batch) }
         var now: [InboundMessage] = []
         now.reserveCapacity(batch.count)
-        for message in batch {
-            switch verdict(from: message.from, channel: message.channel, message: { Self.value(of: message.payload) }) {
+        for (message, verdict) in zip(batch, verdicts) {
+            switch verdict {
             case .deliver: now.append(message)
             case .drop: break
             case .duplicate: now += [message, message]
