@@ -50,14 +50,21 @@ final class FaultInjector: @unchecked Sendable {
     func verdict(from sender: PeerID, channel: ChannelName, message: () -> Value?) -> FaultVerdict {
         lock.withLock {
             guard let decider, let selfID else { return .deliver }
-            let failures = decider.counts.scriptErrors
-            let verdict = decider.verdict(from: sender, to: selfID, channel: channel.name, message: message)
-            metrics?.judged(verdict)
-            if decider.counts.scriptErrors != failures {
-                metrics?.scriptFailed("fault", decider.lastScriptError?.callback ?? "decide")
-            }
-            return verdict
+            return judge(from: sender, to: selfID, channel: channel, with: decider, message: message)
         }
+    }
+
+    /// One verdict, counted in the metrics; the caller holds `lock`.
+    private func judge(
+        from sender: PeerID, to receiver: PeerID, channel: ChannelName, with decider: FaultDecider, message: () -> Value?
+    ) -> FaultVerdict {
+        let failures = decider.counts.scriptErrors
+        let verdict = decider.verdict(from: sender, to: receiver, channel: channel.name, message: message)
+        metrics?.judged(verdict)
+        if decider.counts.scriptErrors != failures {
+            metrics?.scriptFailed("fault", decider.lastScriptError?.callback ?? "decide")
+        }
+        return verdict
     }
 
     /// Passes a batch of application messages to `deliver`, minus those dropped; duplicates
@@ -67,7 +74,7 @@ final class FaultInjector: @unchecked Sendable {
         let verdicts: [FaultVerdict]? = lock.withLock {
             guard let decider, let selfID else { return nil }
             return batch.map { message in
-                decider.verdict(from: message.from, to: selfID, channel: message.channel.name) { Self.value(of: message.payload) }
+                judge(from: message.from, to: selfID, channel: message.channel, with: decider) { Self.value(of: message.payload) }
             }
         }
         guard let verdicts else { return deliver(batch) }
