@@ -84,10 +84,11 @@ extension TrellisNode {
     }
 
     /// Recomputes the shard tables from the members and what each announced, and hands them
-    /// to the router. Policies run only for capabilities whose holders changed.
+    /// to the router. Policies run only for capabilities whose holders changed. Once a leaving
+    /// node has handed off (`placementFrozen`), its tables no longer change.
     @discardableResult
     func updatePlacement() -> Task<Void, Never> {
-        guard !stopped else { return Task {} }
+        guard !stopped, !placementFrozen else { return Task {} }
         let failures = placement.update(members: placementMembers())
         for failure in failures {
             metrics.scriptFailed("placement", failure.error.callback)

@@ -40,6 +40,9 @@ public actor TrellisNode {
     var placement: PlacementCore
     /// Set once `leave` starts: this node no longer owns any shard.
     var leaving = false
+    /// Set once a leaving node has handed its processes off: until it stops, it routes by the
+    /// tables it handed off by, whatever its overlay does to its members as it leaves.
+    var placementFrozen = false
     /// How the transport's request handler reaches this node for pushed swaps; emptied on stop.
     private let selfHandle: NIOLockedValueBox<TrellisNode?>
     private var subscribers: [Int: AsyncStream<MemberEvent>.Continuation] = [:]
@@ -246,6 +249,7 @@ public actor TrellisNode {
         guard !stopped, !leaving else { return }
         leaving = true
         await updatePlacement().value
+        placementFrozen = true
         handleMembership(.leave(id))
         try? await Task.sleep(for: router.allHosts.isEmpty ? .milliseconds(50) : .milliseconds(300))
         await stop()

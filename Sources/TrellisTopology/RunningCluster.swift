@@ -273,9 +273,10 @@ actor RunningCluster {
         return ClusterSnapshot(nodes: nodes)
     }
 
-    /// Stops every node still running, abruptly.
+    /// Stops every node abruptly, those still leaving included: none may outlive the event
+    /// loops it runs on.
     func stopAll() async {
-        for member in members where member.state == .running { await member.node?.stop() }
+        for member in members { await member.node?.stop() }
     }
 }
 

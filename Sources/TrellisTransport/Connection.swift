@@ -65,18 +65,38 @@ final class Connection: Sendable {
         return dropped
     }
 
+    /// How long a connection being closed gracefully keeps reading, at most, for the replies to
+    /// requests already sent on it.
+    static var replyGracePeriod: TimeAmount { .seconds(5) }
+
     /// Closes the connection once the frames already queued are written, so that a goodbye
-    /// queued just before still arrives; later frames are refused. A connection that is not
-    /// up yet closes at once.
+    /// queued just before still arrives, and once the requests already sent on it are answered
+    /// (or `replyGracePeriod` has passed), so that a peer that is leaving can still reply to
+    /// calls it took before it left. Later frames are refused. A connection that is not up yet
+    /// closes at once.
     func closeAfterQueued(reason: String) {
-        guard let channel = state.withLockedValue({ $0.channel }), let pending = outbox.seal(reason: reason) else {
+        guard let channel = state.withLockedValue({ $0.channel }), let queued = outbox.seal(reason: reason) else {
             close(reason: reason)
             return
         }
         channel.eventLoop.execute {
-            let written = pending.readableBytes > 0
-                ? channel.writeAndFlush(pending) : channel.eventLoop.makeSucceededVoidFuture()
-            written.whenComplete { _ in self.close(reason: reason) }
+            let written = queued.readableBytes > 0
+                ? channel.writeAndFlush(queued) : channel.eventLoop.makeSucceededVoidFuture()
+            written.whenComplete { _ in
+                self.closeWhenAnswered(reason: reason, on: channel.eventLoop, deadline: .now() + Self.replyGracePeriod)
+            }
+        }
+    }
+
+    /// Closes once no request on this connection awaits a reply, checking every
+    /// `PendingRequests.tick`, or at `deadline`.
+    private func closeWhenAnswered(reason: String, on eventLoop: any EventLoop, deadline: NIODeadline) {
+        guard let pending, !pending.isEmpty, NIODeadline.now() < deadline, closedReason == nil else {
+            close(reason: reason)
+            return
+        }
+        eventLoop.scheduleTask(in: PendingRequests.tick) {
+            self.closeWhenAnswered(reason: reason, on: eventLoop, deadline: deadline)
         }
     }
 

@@ -49,6 +49,9 @@ final class PendingRequests: Sendable {
         return result
     }
 
+    /// Whether no request awaits its reply.
+    var isEmpty: Bool { state.withLockedValue { $0.entries.isEmpty } }
+
     /// Completes request `id` with `result`; ignored if it already timed out.
     func complete(_ id: UInt64, _ result: Result<Value, TransportError>) {
         let entry = state.withLockedValue { $0.entries.removeValue(forKey: id) }

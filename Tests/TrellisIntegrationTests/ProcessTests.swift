@@ -227,6 +227,33 @@ final class ProcessTests: XCTestCase {
         try await group.shutdownGracefully()
     }
 
+    /// A leaving node routes by the tables it handed its processes off by until it stops, even
+    /// once its overlay has dropped every member: calls it makes or still receives in its last
+    /// moments reach the new owners, where the counts arrived. (Before, its tables emptied with
+    /// its members and it served such calls itself, on fresh processes whose counts were lost.)
+    func testALeavingNodeRoutesByItsHandoffTablesUntilItStops() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let nodes = try await startCluster(3, group: group)
+        for node in nodes { await node.serve("counter", with: CounterBehavior()) }
+        try await waitForAgreement(nodes, "counter", servers: 3)
+        let leaver = nodes[2]
+        let ids = (0..<20).map { "l\($0)" }
+        for id in ids { _ = try await leaver.call("counter", id: id, .int(5)) }
+        let leaving = Task { await leaver.leave() }
+        try await waitUntil("the leaver's overlay has dropped its members", within: 5) { await leaver.members.count <= 1 }
+        for id in ids {
+            let count = try await leaver.call("counter", id: id, .int(1))
+            XCTAssertEqual(count, .int(6), id)
+        }
+        await leaving.value
+        for id in ids {
+            let count = try await nodes[0].call("counter", id: id, .int(0))
+            XCTAssertEqual(count, .int(6), id)
+        }
+        for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+
     /// A node that dies without a goodbye loses its processes: once membership has noticed,
     /// their ids start afresh on the new owners, and every other process keeps its state.
     func testProcessesOfACrashedNodeStartAfreshElsewhere() async throws {

@@ -66,6 +66,27 @@ final class MessagingTests: XCTestCase {
         await b.shutdown()
     }
 
+    /// Disconnecting from a peer (it left the members) still lets the requests already sent to
+    /// it get their replies: a leaving node answers the calls it took before it left.
+    func testDisconnectWaitsForRepliesToRequestsAlreadySent() async throws {
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group, onRequest: { message, responder in
+            guard case .value(let value) = message.payload else { return }
+            Task {
+                try? await Task.sleep(for: .milliseconds(300))
+                responder.reply(value)
+            }
+        })
+        _ = try await a.transport.request("warm up", to: b.id, timeout: .seconds(5))
+        async let slow = a.transport.request("slow", to: b.id, timeout: .seconds(5))
+        try await Task.sleep(for: .milliseconds(50))
+        a.transport.disconnect(from: b.id)
+        let reply = try await slow
+        XCTAssertEqual(reply, "slow")
+        await a.shutdown()
+        await b.shutdown()
+    }
+
     func testRequestResponseFailureAndTimeout() async throws {
         let a = try await TestNode.start("a", group: group)
         let b = try await TestNode.start("b", group: group, onRequest: { message, responder in
