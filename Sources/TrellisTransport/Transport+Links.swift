@@ -31,6 +31,9 @@ struct LinkTable {
     var links: [LinkKey: Link] = [:]
     var wanted: Set<PeerID> = []
     var inbound: [ObjectIdentifier: InboundLink] = [:]
+    /// Outbound connections `disconnect(from:)` took out of `links` that still await replies
+    /// to requests sent on them; shutdown and partitions close them at once.
+    var closing: [ObjectIdentifier: (connection: Connection, peer: PeerID)] = [:]
     /// Peers this node is partitioned from (`setUnreachable`): no connection to or from them.
     var unreachable: Set<PeerID> = []
     var isShutDown = false
@@ -66,13 +69,19 @@ extension Transport {
         for connection in fresh { dial(connection) }
     }
 
-    /// Closes every outbound connection to `peer`, once what is already queued on it is written,
+    /// Closes every outbound connection to `peer`, once what is already queued on it is written
+    /// and the requests already sent on it are answered (see `Connection.closeAfterQueued`),
     /// and stops reconnecting to it. Application sends to it afterwards open a new connection.
     public func disconnect(from peer: PeerID) {
         let connections: [Connection] = state.withLockedValue { table in
             table.wanted.remove(peer)
             let keys = table.links.keys.filter { $0.peer == peer }
-            return keys.compactMap { table.links.removeValue(forKey: $0)?.connection }
+            let connections = keys.compactMap { table.links.removeValue(forKey: $0)?.connection }
+            // Only a connection with a socket drains; its handler reports its end, which unlists it.
+            for connection in connections where connection.isAttached {
+                table.closing[ObjectIdentifier(connection)] = (connection, peer)
+            }
+            return connections
         }
         for connection in connections { connection.closeAfterQueued(reason: "disconnected") }
     }
@@ -145,6 +154,7 @@ extension Transport {
         }
         let key = LinkKey(peer: peer, channel: channel, lane: connection.lane)
         let (current, retry): (Bool, (Connection, TimeAmount)?) = state.withLockedValue { table in
+            table.closing[ObjectIdentifier(connection)] = nil
             guard let link = table.links[key], link.connection === connection else { return (false, nil) }
             guard link.persistent, table.wanted.contains(peer), !table.isShutDown else {
                 table.links[key] = nil

@@ -34,7 +34,8 @@ extension Transport {
             let inbound = table.inbound.values.compactMap { link in
                 link.peer.flatMap { peers.contains($0) ? (link.connection, $0) : nil }
             }
-            return (outbound + inbound, previous)
+            let closing = table.closing.values.filter { peers.contains($0.peer) }
+            return (outbound + inbound + closing, previous)
         }
         if peers.isEmpty, !previous.isEmpty {
             logger.info("partition healed: connections to and from every peer allowed again")

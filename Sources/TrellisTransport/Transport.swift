@@ -206,8 +206,10 @@ public final class Transport: Sendable {
             defer {
                 table.links = [:]
                 table.inbound = [:]
+                table.closing = [:]
             }
             return table.links.values.map(\.connection) + table.inbound.values.map(\.connection)
+                + table.closing.values.map(\.connection)
         }
         try? await serverChannel.close()
         for connection in connections { connection.close(reason: "transport shut down") }

@@ -87,6 +87,26 @@ final class MessagingTests: XCTestCase {
         await b.shutdown()
     }
 
+    /// A connection still waiting for replies after a disconnect closes at once on shutdown,
+    /// failing what it awaited, instead of outliving its transport.
+    func testShutdownClosesAConnectionThatIsWaitingForReplies() async throws {
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group, onRequest: { _, _ in })
+        _ = try? await a.transport.request("warm up", to: b.id, timeout: .milliseconds(100))
+        let start = ContinuousClock.now
+        async let unanswered = a.transport.request("never answered", to: b.id, timeout: .seconds(5))
+        try await Task.sleep(for: .milliseconds(50))
+        a.transport.disconnect(from: b.id)
+        await a.shutdown()
+        do {
+            _ = try await unanswered
+            XCTFail("b never answers")
+        } catch {
+            XCTAssertLessThan(ContinuousClock.now - start, .seconds(3), "failed by the shutdown, not by its timeout: \(error)")
+        }
+        await b.shutdown()
+    }
+
     func testRequestResponseFailureAndTimeout() async throws {
         let a = try await TestNode.start("a", group: group)
         let b = try await TestNode.start("b", group: group, onRequest: { message, responder in
