@@ -26,8 +26,11 @@ final class MultiHostTests: XCTestCase {
     var network: NetworkNamespaces?
     var dnsmasq: DNSMasq?
     var hosts: [Host] = []
+    /// A session per test, so no test reuses a connection to an address of an earlier one.
+    let session = URLSession(configuration: .ephemeral)
 
     override func tearDown() {
+        session.invalidateAndCancel()
         for host in hosts { host.process.stop() }
         hosts = []
         dnsmasq?.stop()
@@ -166,7 +169,7 @@ final class MultiHostTests: XCTestCase {
     private func admin(_ host: Host, _ path: String) async throws -> Data {
         var request = URLRequest(url: URL(string: "http://\(host.admin)\(path)")!, timeoutInterval: 2)
         request.setValue("Bearer \(Self.token)", forHTTPHeaderField: "Authorization")
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await session.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard status == 200 else { throw AdminFailure(host: host.id, path: path, status: status) }
         return data
