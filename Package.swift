@@ -151,10 +151,12 @@ let package = Package(
             exclude: ["Certificates"]
         ),
         .testTarget(name: "TrellisTopologyTests", dependencies: ["TrellisTopology"]),
+        // Helpers the test targets share: child processes that get signals, a private dnsmasq.
+        .target(name: "TrellisTestSupport", path: "Tests/TrellisTestSupport"),
         .testTarget(
             name: "TrellisDiscoveryTests",
             dependencies: [
-                "TrellisDiscovery", "Trellis", "TrellisWire",
+                "TrellisDiscovery", "Trellis", "TrellisWire", "TrellisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -164,6 +166,7 @@ let package = Package(
             name: "TrellisIntegrationTests",
             dependencies: [
                 "Trellis", "TrellisTopology", "TrellisLua", "TrellisWire", "TrellisTransport", "TrellisMembership",
+                "TrellisTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import TrellisDiscovery
+import TrellisTestSupport
 import TrellisWire
 import XCTest
 

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Trellis
+import TrellisTestSupport
 import XCTest
 
 /// Real nodes on 127.0.0.1 running full_mesh.lua that form a cluster through discovery alone,

@@ -34,10 +34,17 @@ final class NodeProcess {
     let process: Process
     private let lines = NIOLockedValueBox<[String]>([])
 
-    init(_ arguments: [String], cookie: String = "test-cookie", environment extra: [String: String] = [:]) throws {
+    /// Runs `trellis node` with `arguments`; through `launcher` if given, a command prefix
+    /// such as `["/usr/sbin/ip", "netns", "exec", "ns1"]` (which must exec the node, not fork it,
+    /// so that `stop()` reaches it).
+    init(
+        _ arguments: [String], cookie: String = "test-cookie", environment extra: [String: String] = [:],
+        launcher: [String] = []
+    ) throws {
         process = Process()
-        process.executableURL = try Self.binary
-        process.arguments = ["node"] + arguments
+        let command = launcher + [try Self.binary.path, "node"] + arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         var environment = ProcessInfo.processInfo.environment
         environment["TRELLIS_COOKIE"] = cookie
         environment.merge(extra) { $1 }

@@ -10,11 +10,11 @@ import Glibc
 /// child would never see SIGHUP or SIGTERM: this one is started with the mask emptied for the
 /// moment of the spawn. (Process also keeps the test's descriptors, a node's listening socket
 /// among them, out of the child.) Its output, stdout and stderr, is collected.
-final class ChildProcess {
+public final class ChildProcess {
     private let process = Process()
     private let output = OutputBuffer()
 
-    init(_ path: String, _ arguments: [String]) throws {
+    public init(_ path: String, _ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         let pipe = Pipe()
@@ -34,17 +34,17 @@ final class ChildProcess {
     }
 
     /// Everything the child wrote so far.
-    var outputText: String { output.contents }
+    public var outputText: String { output.contents }
 
-    var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool { process.isRunning }
 
-    func send(_ signal: Int32) {
+    public func send(_ signal: Int32) {
         if process.isRunning { kill(process.processIdentifier, signal) }
     }
 
     /// Sends SIGTERM, then SIGKILL if it still runs after a second; returns once it exited
     /// (or after 3 s at most).
-    func stop() {
+    public func stop() {
         send(SIGTERM)
         for _ in 0..<50 {
             guard isRunning else { return }
@@ -56,6 +56,23 @@ final class ChildProcess {
             usleep(5_000)
         }
     }
+}
+
+extension ChildProcess {
+    /// The path of the executable `name`, looked for in `directories`, then in `PATH`.
+    public static func locate(_ name: String, in directories: [String]) throws(ExecutableNotFound) -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map(String.init) ?? []
+        for directory in directories + path where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
+            return "\(directory)/\(name)"
+        }
+        throw ExecutableNotFound(name: name)
+    }
+}
+
+/// No executable of that name in the usual directories or in `PATH`.
+public struct ExecutableNotFound: Error, CustomStringConvertible {
+    public let name: String
+    public var description: String { "\(name) not found in the system directories or PATH" }
 }
 
 /// A child's output, written by the pipe's reader thread.
