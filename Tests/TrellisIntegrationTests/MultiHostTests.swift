@@ -104,6 +104,34 @@ final class MultiHostTests: XCTestCase {
         print("multihost: admin round trip to the slowed host \(roundTrip) with \(delay) ms of netem delay")
     }
 
+    /// Latency on every kernel, netem or not: host 2's own fault plan holds back everything it
+    /// receives (membership and heartbeat answers included) by 300 ms, a third of the failure
+    /// timeout. For three failure timeouts nobody reports anybody down, and the plan's counts
+    /// show that the delay was really applied.
+    func testInjectedDelayIsNoFailure() async throws {
+        let network = try NetworkNamespaces(hosts: 3)
+        self.network = network
+        let hosts = try await startCluster(on: network)
+        let everyone = Set(hosts.map(\.id))
+        let slow = hosts[1]
+        let plan = try JSONSerialization.data(withJSONObject: ["rules": [["action": "delay", "delay_ms": 300]]])
+        _ = try await admin(slow, "/faults", method: "POST", body: plan)
+        let marks = hosts.map(\.process.output.count)
+
+        try await Task.sleep(for: .milliseconds(3 * failureTimeoutMs))
+        for host in hosts {
+            let downs = host.process.output.dropFirst(marks[host.index - 1]).filter { $0.hasPrefix("down ") }
+            XCTAssertEqual(downs, [], "\(host.id) took a delay for a failure")
+            let timeouts = try await heartbeatTimeouts(host)
+            XCTAssertEqual(timeouts, 0, "\(host.id) counted heartbeat timeouts under a delay")
+        }
+        let status = try JSONSerialization.jsonObject(with: try await admin(slow, "/faults")) as? [String: Any]
+        let delayed = (status?["counts"] as? [String: Any])?["delayed"] as? Int ?? 0
+        XCTAssertGreaterThan(delayed, 0, "the delay rule never applied: \(String(describing: status))")
+        try await waitForMembers(everyone, on: hosts, within: .seconds(2), "every node under a delay")
+        print("multihost: \(delayed) messages held back 300 ms on \(slow.id), nobody reported down")
+    }
+
     /// Serves an SRV record per host from dnsmasq on the bridge, starts `trellis node` on each
     /// host with nothing but that DNS name to find the others, and waits for a full mesh.
     private func startCluster(on network: NetworkNamespaces) async throws -> [Host] {
@@ -165,9 +193,11 @@ final class MultiHostTests: XCTestCase {
             .reduce(0, +)
     }
 
-    /// The body of a GET on a node's admin interface, over the bridge; fails unless it is 200.
-    private func admin(_ host: Host, _ path: String) async throws -> Data {
+    /// The body of a request to a node's admin interface, over the bridge; fails unless it is 200.
+    private func admin(_ host: Host, _ path: String, method: String = "GET", body: Data? = nil) async throws -> Data {
         var request = URLRequest(url: URL(string: "http://\(host.admin)\(path)")!, timeoutInterval: 2)
+        request.httpMethod = method
+        request.httpBody = body
         request.setValue("Bearer \(Self.token)", forHTTPHeaderField: "Authorization")
         let (data, response) = try await session.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
