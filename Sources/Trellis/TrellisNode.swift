@@ -43,6 +43,8 @@ public actor TrellisNode {
     /// Set once a leaving node has handed its processes off: until it stops, it routes by the
     /// tables it handed off by, whatever its overlay does to its members as it leaves.
     var placementFrozen = false
+    /// Set once `join` has closed the router's join gate: it closes at most once per node.
+    private var joinGateUsed = false
     /// How the transport's request handler reaches this node for pushed swaps; emptied on stop.
     private let selfHandle: NIOLockedValueBox<TrellisNode?>
     private var subscribers: [Int: AsyncStream<MemberEvent>.Continuation] = [:]
@@ -227,7 +229,30 @@ public actor TrellisNode {
     }
 
     /// Asks the overlay to join the cluster through `seed`.
-    public func join(_ seed: PeerID) { handleMembership(.join(seed)) }
+    ///
+    /// The first time a node without members joins, its calls and casts wait until a member
+    /// comes up (at most `joinWaitLimit`): alone, it would own every shard and activate
+    /// processes that already live in the cluster it is joining.
+    public func join(_ seed: PeerID) {
+        if !joinGateUsed, seed != id, core.members.allSatisfy({ $0 == id }) {
+            joinGateUsed = true
+            router.joinGate.close()
+            Task { [weak self] in
+                try? await Task.sleep(for: Self.joinWaitLimit)
+                await self?.stopWaitingForMembers()
+            }
+        }
+        handleMembership(.join(seed))
+    }
+
+    /// How long calls on a joining node wait for its first member before it serves alone.
+    public static var joinWaitLimit: Duration { .seconds(5) }
+
+    private func stopWaitingForMembers() {
+        guard router.joinGate.closed else { return }
+        logger.warning("no member came up within \(Self.joinWaitLimit) of joining; serving alone until one does")
+        router.joinGate.open()
+    }
 
     /// Replaces the set of peers this node is partitioned from (for fault injection), and
     /// returns once the connections it cut have closed.
@@ -259,6 +284,7 @@ public actor TrellisNode {
     public func stop() async {
         guard !stopped else { return }
         stopped = true
+        router.joinGate.open()
         selfHandle.withLockedValue { $0 = nil }
         for loop in loops { loop.cancel() }
         await transport.shutdown()
@@ -314,6 +340,8 @@ public actor TrellisNode {
             if membersChanged {
                 relay.setMembers(core.members)
                 updatePlacement()
+                // Calls held while joining route by the tables that include the new member.
+                if core.members.contains(where: { $0 != id }) { router.joinGate.open() }
             }
         }
         for directive in directives {

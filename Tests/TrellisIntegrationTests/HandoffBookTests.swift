@@ -19,10 +19,19 @@ final class HandoffBookTests: XCTestCase {
         book.awaited[key(1)] = []
         XCTAssertTrue(book.hold(cast("x"), for: key(1)))
         XCTAssertFalse(book.hold(cast("y"), for: key(2)), "other shards are not held")
-        let released = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me)
+        let released = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: true)
         XCTAssertEqual(released.map(\.id), ["x"])
         XCTAssertTrue(book.adopted.contains(key(1)), "a shard that arrived is served here")
         XCTAssertFalse(book.hold(cast("z"), for: key(1)))
+    }
+
+    func testAHandoffFromASenderThatKnowsFewerHoldersReleasesButAdoptsNothing() {
+        var book = HandoffBook()
+        book.awaited[key(1)] = []
+        XCTAssertTrue(book.hold(cast("x"), for: key(1)))
+        let released = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: false)
+        XCTAssertEqual(released.map(\.id), ["x"], "the sender has spoken for the shard")
+        XCTAssertTrue(book.adopted.isEmpty, "this node's table decides where the shard is served")
     }
 
     func testDepartingShardsHoldUntilHandedOver() {
@@ -36,12 +45,12 @@ final class HandoffBookTests: XCTestCase {
     func testANewcomerWaitsForEveryHolderIncludingThoseOthersName() {
         var book = HandoffBook()
         // a's handoff arrives before the newcomer's own table knows anyone, naming b too.
-        _ = book.arrived([key(1)], of: "c", from: a, holders: [a, b, me], selfID: me)
+        _ = book.arrived([key(1)], of: "c", from: a, holders: [a, b, me], selfID: me, adopt: true)
         book.awaited[key(2)] = []
         XCTAssertTrue(book.hold(cast("from-b"), for: key(2)))
         XCTAssertEqual(book.holdersChanged("c", others: [a], newcomer: true).count, 0, "b has not sent anything yet")
         XCTAssertEqual(book.newcomerAwaits["c"], [b], "b was named by a's handoff")
-        let released = book.arrived([], of: "c", from: b, holders: [a, b, me], selfID: me)
+        let released = book.arrived([], of: "c", from: b, holders: [a, b, me], selfID: me, adopt: true)
         XCTAssertEqual(released.map(\.id), ["from-b"], "heard from every holder: every awaited shard is released")
         XCTAssertNil(book.newcomerAwaits["c"])
     }

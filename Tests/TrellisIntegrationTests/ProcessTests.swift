@@ -254,6 +254,36 @@ final class ProcessTests: XCTestCase {
         try await group.shutdownGracefully()
     }
 
+    /// A newcomer calls while it knows only some holders, and an old member calls the same
+    /// ids: each id must live on one node only, so every count ends at exactly 2.
+    func testANewcomerWithAPartialViewSplitsNoProcess() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var nodes = try await startCluster(3, group: group)
+        for node in nodes { await node.serve("counter", with: CounterBehavior()) }
+        try await waitForAgreement(nodes, "counter", servers: 3)
+        let ids = (0..<300).map { "n\($0)" }
+        let joiner = try await startNode("p4", group: group)
+        await joiner.serve("counter", with: CounterBehavior())
+        await joiner.join(nodes[0].id)
+        nodes.append(joiner)
+        var failures: [String] = []
+        for id in ids {
+            for caller in [joiner, nodes[1]] {
+                do { _ = try await caller.call("counter", id: id, .int(1)) } catch { failures.append("\(error)") }
+            }
+        }
+        try await waitForAgreement(nodes, "counter", servers: 4)
+        XCTAssertEqual(failures, [])
+        var wrong: [String] = []
+        for id in ids {
+            let count = try await nodes[0].call("counter", id: id, .int(0))
+            if count != .int(2) { wrong.append("\(id)=\(count)") }
+        }
+        XCTAssertEqual(wrong, [])
+        for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+
     /// A node that dies without a goodbye loses its processes: once membership has noticed,
     /// their ids start afresh on the new owners, and every other process keeps its state.
     func testProcessesOfACrashedNodeStartAfreshElsewhere() async throws {

@@ -121,12 +121,21 @@ extension ProcessRouter {
     }
 
     /// Installs processes handed to this node and serves the calls held for their shards.
+    ///
+    /// The shards are adopted (served here whatever this node's table says, until it changes)
+    /// only when the sender's table knew every holder this node's does, the sender aside: a
+    /// sender that knows fewer (a newcomer that has met some of the cluster) names owners
+    /// that this node's table rightly places elsewhere.
     func receive(_ handoff: HandoffMessage, from sender: PeerID) {
         if let host = host(for: handoff.capability) {
             for process in handoff.processes { host.resume(process.id, from: process.state) }
         }
         let keys = handoff.shards.map { ShardKey(capability: handoff.capability, shard: $0) }
-        let released = book.withLockedValue { $0.arrived(keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID) }
+        let known = Set(table(for: handoff.capability)?.owners ?? [])
+        let adopt = known.isSubset(of: Set(handoff.holders).union([sender]))
+        let released = book.withLockedValue {
+            $0.arrived(keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID, adopt: adopt)
+        }
         redeliver(released, capability: handoff.capability)
     }
 

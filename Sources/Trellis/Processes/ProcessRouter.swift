@@ -30,6 +30,8 @@ final class ProcessRouter: Sendable {
     private let tables = NIOLockedValueBox<[String: ShardTable]>([:])
     private let hosts = NIOLockedValueBox<[String: any ProcessHost]>([:])
     let book = NIOLockedValueBox(HandoffBook())
+    /// Closed while this node is joining a cluster and has no member yet.
+    let joinGate = JoinGate()
     let logger: Logger
     /// Counts the calls and casts reaching `deliver`, and where they went.
     let metrics: NodeMetrics
@@ -79,6 +81,7 @@ final class ProcessRouter: Sendable {
 
     /// Calls process `id` of `capability` wherever it lives.
     func call(_ capability: String, id: String, payload: Value, timeout: Duration) async throws(ProcessError) -> Value {
+        await joinGate.wait()
         let table = table(for: capability)
         guard let owner = table?.owner(of: id) else { throw .noNodeHasCapability(capability) }
         if owner == selfID {
@@ -92,6 +95,7 @@ final class ProcessRouter: Sendable {
 
     /// Casts `payload` to process `id` of `capability`: returns once it is queued.
     func cast(_ capability: String, id: String, payload: Value) async throws(ProcessError) {
+        await joinGate.wait()
         let table = table(for: capability)
         guard let owner = table?.owner(of: id) else { throw .noNodeHasCapability(capability) }
         if owner == selfID {

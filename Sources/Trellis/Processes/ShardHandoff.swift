@@ -118,15 +118,15 @@ struct HandoffBook: Sendable {
         return released
     }
 
-    /// Records `sender`'s handoff of `keys` of `capability`: adopts them, and returns the
-    /// messages held for them (for every shard of the capability, when the sender was the last
-    /// holder a newcomer awaited).
+    /// Records `sender`'s handoff of `keys` of `capability`: adopts them when `adopt`, and
+    /// returns the messages held for them (for every shard of the capability, when the sender
+    /// was the last holder a newcomer awaited).
     mutating func arrived(
-        _ keys: [ShardKey], of capability: String, from sender: PeerID, holders: [PeerID], selfID: PeerID
+        _ keys: [ShardKey], of capability: String, from sender: PeerID, holders: [PeerID], selfID: PeerID, adopt: Bool
     ) -> [HeldMessage] {
         var released: [HeldMessage] = []
         for key in keys {
-            adopted.insert(key)
+            if adopt { adopted.insert(key) }
             released += awaited.removeValue(forKey: key) ?? []
         }
         heardFrom[capability, default: []].insert(sender)
