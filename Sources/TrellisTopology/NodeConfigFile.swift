@@ -53,14 +53,14 @@ private struct NodeConfigReader {
         layer.cookie = try nonEmpty("cookie", example: "cookie = \"s3cret\"")
         layer.adminToken = try nonEmpty("admin_token", example: "admin_token = \"s3cret\"")
         layer.overlay = try root.string("overlay", example: "overlay = \"overlays/full_mesh.lua\"").map { path throws(TopologyError) in
-            try script(path, key: "overlay")
+            try root.existingScript(path, key: "overlay")
         }
         layer.placement = try root.string("placement", example: "placement = \"placement/region.lua\"").map { path throws(TopologyError) in
-            try script(path, key: "placement")
+            try root.existingScript(path, key: "placement")
         }
         if let actors = try root.stringArray("actors", example: "actors = [\"actors/counter.lua\"]") {
             layer.actors = []
-            for actor in actors { layer.actors?.append(try script(actor, key: "actors")) }
+            for actor in actors { layer.actors?.append(try root.existingScript(actor, key: "actors")) }
         }
         if let config = try root.table("overlay_config", example: "[overlay_config] tick = 500") {
             layer.overlayConfig = try TopologyConfig.value(of: config.table, at: config.path, context: root.context)
@@ -92,9 +92,8 @@ private struct NodeConfigReader {
         let files = [("tls_cert", \NodeSettingsLayer.tlsCert, "n1.pem"), ("tls_key", \.tlsKey, "n1.key"), ("tls_ca", \.tlsCa, "ca.pem")]
         for (key, field, example) in files {
             layer[keyPath: field] = try root.string(key, example: "\(key) = \"certs/\(example)\"").map { path throws(TopologyError) in
-                try existingFile(
-                    path, key: key, kind: .invalidValue,
-                    fix: "Point `\(key)` at an existing PEM file; a relative path is taken from the config file's folder (docs/tls.md)")
+                try root.existingFile(
+                    path, key: key, kind: .invalidValue, what: "file", fix: "Point `\(key)` at an existing PEM file (docs/tls.md)")
             }
         }
     }
@@ -126,25 +125,5 @@ private struct NodeConfigReader {
         guard let text = try root.string(key, example: example) else { return nil }
         guard !text.isEmpty else { throw root.error(.invalidValue, key, "must not be empty", fix: "Write a non-empty string or remove the key") }
         return text
-    }
-
-    /// The absolute path of an existing script; relative paths start at the file's folder.
-    private func script(_ path: String, key: String) throws(TopologyError) -> String {
-        guard !path.isEmpty else { throw root.error(.invalidValue, key, "must not be empty", fix: "Write the path of a .lua file") }
-        return try existingFile(
-            path, key: key, kind: .missingOverlay,
-            fix: "Point `\(key)` at an existing .lua file; a relative path is taken from the config file's folder")
-    }
-
-    /// The absolute path of an existing file; relative paths start at the file's folder.
-    private func existingFile(_ path: String, key: String, kind: TopologyError.Kind, fix: String) throws(TopologyError) -> String {
-        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
-        let folder = URL(fileURLWithPath: root.context.file, relativeTo: cwd).deletingLastPathComponent()
-        let resolved = URL(fileURLWithPath: path, relativeTo: folder).standardizedFileURL.path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw root.error(kind, key, "no file at \(resolved)", fix: fix)
-        }
-        return resolved
     }
 }

@@ -112,7 +112,7 @@ final class NodeNetworkSettingsTests: XCTestCase {
         assertFileError("dns_server = \"dns.example\"\n", line: 1, key: "dns_server", "not an IP address", "not its name")
         assertFileError("discovery_interval = 0\n", line: 1, key: "discovery_interval", "must be positive")
         assertFileError("discovery_interval = \"soon\"\n", line: 1, key: "discovery_interval", "is not a duration")
-        assertFileError("tls_cert = \"certs/missing.pem\"\n", line: 1, key: "tls_cert", "no file at \(scratch.path("certs/missing.pem"))", "config file's folder")
+        assertFileError("tls_cert = \"certs/missing.pem\"\n", line: 1, key: "tls_cert", "no file at \(scratch.path("certs/missing.pem"))", "taken from the folder of node.toml")
         assertFileError("tls_ca = 1\n", line: 1, key: "tls_ca", "expected a string")
         assertFileError("tls_crt = \"a.pem\"\n", line: 1, key: "tls_crt", "unknown key", "Did you mean `tls_cert`?")
         assertFileError("dicsovery = \"gossip\"\n", line: 1, key: "dicsovery", "unknown key", "Did you mean `discovery`?")

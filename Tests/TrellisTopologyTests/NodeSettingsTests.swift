@@ -87,7 +87,7 @@ final class NodeSettingsTests: XCTestCase {
         assertFileError("\nlisten = \"localhost\"\n", .invalidValue, line: 2, key: "listen", "is not host:port")
         assertFileError("admin = \"::1:7180\"\n", .invalidValue, line: 1, key: "admin", "[::1]:7101")
         assertFileError("seeds = [\"n1@127.0.0.1\"]\n", .invalidValue, line: 1, key: "seeds", "missing ':port'")
-        assertFileError("overlay = \"missing.lua\"\n", .missingOverlay, line: 1, key: "overlay", "config file's folder")
+        assertFileError("overlay = \"missing.lua\"\n", .missingOverlay, line: 1, key: "overlay", "taken from the folder of node.toml")
         assertFileError("log_level = \"warn\"\n", .invalidValue, line: 1, key: "log_level", "Did you mean warning?")
         assertFileError("failure_timeout = 0\n", .invalidValue, line: 1, key: "failure_timeout", "positive")
         assertFileError("[tags]\nregion = 1\n", .wrongType, line: 2, key: "tags.region", "quoted string")
