@@ -154,15 +154,19 @@ public struct NodeSettingsLayer: Sendable, Equatable {
         func fail(_ problem: String, _ fix: String) -> NodeSettingsError {
             NodeSettingsError(source: source, problem: problem, fix: fix)
         }
+        let verbatim: [NodeSettingKey: WritableKeyPath<Self, String?>] = [
+            .cluster: \.cluster, .cookie: \.cookie, .adminToken: \.adminToken, .overlay: \.overlay, .placement: \.placement,
+            .tlsCert: \.tlsCert, .tlsKey: \.tlsKey, .tlsCa: \.tlsCa,
+        ]
+        if let field = verbatim[key] {
+            self[keyPath: field] = last
+            return
+        }
         switch key {
         case .name: name = try Self.nodeName(last, fail)
         case .listen: listen = try Self.address(last, fail)
         case .admin: admin = try Self.address(last, fail)
-        case .cluster: cluster = last
-        case .cookie: cookie = last
-        case .adminToken: adminToken = last
-        case .overlay: overlay = last
-        case .placement: placement = last
+        case .cluster, .cookie, .adminToken, .overlay, .placement, .tlsCert, .tlsKey, .tlsCa: break  // set as written, above
         case .actors: actors = values
         case .overlayConfig:
             do { overlayConfig = try JSONConfig.value(last) } catch { throw fail("not valid JSON (\(error.message))", "Pass a JSON object, e.g. {\"tick\": 500}") }
@@ -185,9 +189,6 @@ public struct NodeSettingsLayer: Sendable, Equatable {
         case .discovery: discovery = try Self.discovery(last, fail)
         case .dnsServer: dnsServer = try Self.dnsServer(last, fail)
         case .discoveryInterval: discoveryIntervalMs = try Self.duration(last, fail)
-        case .tlsCert: tlsCert = last
-        case .tlsKey: tlsKey = last
-        case .tlsCa: tlsCa = last
         }
     }
 
