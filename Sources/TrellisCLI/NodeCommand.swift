@@ -20,7 +20,7 @@ struct NodeCommand: AsyncParsableCommand {
         abstract: "Run one node in this process until interrupted (Ctrl-C leaves gracefully)."
     )
 
-    @Option(help: "A node config file (TOML, see examples/node.toml; default: TRELLIS_CONFIG); flags and TRELLIS_* override it.")
+    @Option(help: "A node config file (TOML, see examples/node.toml and docs/configuration.md; default: TRELLIS_CONFIG); flags and TRELLIS_* override it.")
     var config: String?
 
     @Option(help: "The node's name (the part before '@' in its id).")
