@@ -15,32 +15,31 @@ extension NodeCommand {
         let single: [(NodeSettingKey, String?)] = [
             (.name, name), (.listen, listen), (.cluster, cluster), (.cookie, cookie), (.overlay, overlay),
             (.overlayConfig, overlayConfig), (.placement, placement), (.admin, admin), (.adminToken, adminToken),
-            (.failureTimeout, failureTimeout), (.logLevel, logLevel),
+            (.failureTimeout, failureTimeout), (.logLevel, logLevel), (.discovery, discovery), (.dnsServer, dnsServer),
+            (.discoveryInterval, discoveryInterval), (.tlsCert, tlsCert), (.tlsKey, tlsKey), (.tlsCa, tlsCa),
         ]
         for (key, value) in single { texts[key] = value.map { [$0] } }
         for (key, values) in [(NodeSettingKey.seeds, seeds), (.tags, tags), (.actors, actors)] where !values.isEmpty {
             texts[key] = values
         }
-        do {
-            let flags = try NodeSettingsLayer(texts: texts, source: Self.flag)
+        return try reportingSettingsErrors {
+            let flags = try NodeSettingsLayer(texts: texts, source: \.flag)
             let variables = try NodeSettingsLayer(environment: environment)
             let file = try (config ?? environment["TRELLIS_CONFIG"]).map { path throws(TopologyError) in
                 try NodeSettingsLayer(configFile: path)
             }
             return try NodeSettings(resolving: [flags, variables] + (file.map { [$0] } ?? []))
-        } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(2)
         }
     }
 
-    /// The flag that sets `key`: `--listen`, `--seed` (repeatable), ...
-    static func flag(_ key: NodeSettingKey) -> String {
-        switch key {
-        case .seeds: "--seed"
-        case .tags: "--tag"
-        case .actors: "--actor"
-        default: "--" + key.rawValue.replacingOccurrences(of: "_", with: "-")
+    /// The result of `body`; its error, a bad setting, goes to standard error and exits with
+    /// status 2.
+    func reportingSettingsErrors<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
         }
     }
 }

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Trellis
-import TrellisTransport
+import TrellisTopology
 import TrellisWire
 
 /// `trellis node`: one node as its own OS process.
@@ -20,7 +20,7 @@ struct NodeCommand: AsyncParsableCommand {
         abstract: "Run one node in this process until interrupted (Ctrl-C leaves gracefully)."
     )
 
-    @Option(help: "A node config file (TOML, see examples/node.toml; default: TRELLIS_CONFIG); flags and TRELLIS_* override it.")
+    @Option(help: "A node config file (TOML, see examples/node.toml and docs/configuration.md; default: TRELLIS_CONFIG); flags and TRELLIS_* override it.")
     var config: String?
 
     @Option(help: "The node's name (the part before '@' in its id).")
@@ -81,8 +81,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "The DNS server for --discovery dns-*, ip[:port] (default: the first nameserver of /etc/resolv.conf).")
     var dnsServer: String?
 
-    @Option(help: "Milliseconds between two discovery polls (each wait drawn within ±20%).")
-    var discoveryInterval: Int64 = 5_000
+    @Option(help: "Time between two discovery polls, milliseconds or a duration like 5s (each wait drawn within ±20%; default 5s).")
+    var discoveryInterval: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning (default), error, critical.")
     var logLevel: String?
@@ -91,18 +91,7 @@ struct NodeCommand: AsyncParsableCommand {
         let settings = try resolveSettings(environment: ProcessInfo.processInfo.environment)
         let metrics = PrometheusExport.bootstrap()
         var configuration = try settings.configuration(logger: Logger(label: "trellis"))
-        configuration.tls = try tlsSettings()
-
-        var discoverySpec: DiscoverySpec?
-        let discoverySettings = DiscoverySettings(interval: .milliseconds(discoveryInterval))
-        if let discovery {
-            do {
-                discoverySpec = try DiscoverySpec(parsing: discovery, dnsServer: dnsServer)
-                try discoverySettings.validate()
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        }
+        configuration.tls = try reportingSettingsErrors { try settings.tls?.settings() }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let node = try await TrellisNode.start(configuration, group: group)
@@ -117,14 +106,14 @@ struct NodeCommand: AsyncParsableCommand {
         emit("listening \(node.id)")
         for seed in settings.seeds { await node.join(seed) }
         var discoveryHandle: DiscoveryHandle?
-        if let discoverySpec {
+        if let discovery = settings.discovery {
             do {
-                discoveryHandle = try await node.startDiscovery(discoverySpec, settings: discoverySettings, group: group)
+                discoveryHandle = try await node.startDiscovery(discovery, settings: settings.discoverySettings, group: group)
             } catch {
                 await node.stop()
                 throw ValidationError("\(error)")
             }
-            emit("discovery \(discovery ?? "")")
+            emit("discovery \(discovery.summary)")
         }
 
         let follower = Task {
@@ -142,25 +131,6 @@ struct NodeCommand: AsyncParsableCommand {
         await adminServer?.stop()
         follower.cancel()
         try await group.shutdownGracefully()
-    }
-}
-
-extension NodeCommand {
-    /// The TLS settings of `--tls-cert`, `--tls-key` and `--tls-ca`, which go together; `nil`
-    /// (plain TCP) without them.
-    func tlsSettings() throws -> TLSSettings? {
-        switch (tlsCert, tlsKey, tlsCa) {
-        case (nil, nil, nil):
-            return nil
-        case (let cert?, let key?, let ca?):
-            do {
-                return try TLSSettings(certificatePath: cert, privateKeyPath: key, caPath: ca)
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        default:
-            throw ValidationError("--tls-cert, --tls-key and --tls-ca go together: pass all three for TLS, or none for plain TCP")
-        }
     }
 }
 

@@ -33,7 +33,7 @@ private struct NodeConfigReader {
 
     func read() throws(TopologyError) -> NodeSettingsLayer {
         try root.allowOnly(NodeSettingKey.allCases.map(\.rawValue))
-        var layer = NodeSettingsLayer()
+        var layer = NodeSettingsLayer(origin: root.context.file)
         if let name = try root.string("name", example: "name = \"n1\"") {
             layer.name = try checked("name") { fail throws(NodeSettingsError) in try NodeSettingsLayer.nodeName(name, fail) }
         }
@@ -53,14 +53,14 @@ private struct NodeConfigReader {
         layer.cookie = try nonEmpty("cookie", example: "cookie = \"s3cret\"")
         layer.adminToken = try nonEmpty("admin_token", example: "admin_token = \"s3cret\"")
         layer.overlay = try root.string("overlay", example: "overlay = \"overlays/full_mesh.lua\"").map { path throws(TopologyError) in
-            try script(path, key: "overlay")
+            try root.existingScript(path, key: "overlay")
         }
         layer.placement = try root.string("placement", example: "placement = \"placement/region.lua\"").map { path throws(TopologyError) in
-            try script(path, key: "placement")
+            try root.existingScript(path, key: "placement")
         }
         if let actors = try root.stringArray("actors", example: "actors = [\"actors/counter.lua\"]") {
             layer.actors = []
-            for actor in actors { layer.actors?.append(try script(actor, key: "actors")) }
+            for actor in actors { layer.actors?.append(try root.existingScript(actor, key: "actors")) }
         }
         if let config = try root.table("overlay_config", example: "[overlay_config] tick = 500") {
             layer.overlayConfig = try TopologyConfig.value(of: config.table, at: config.path, context: root.context)
@@ -72,16 +72,36 @@ private struct NodeConfigReader {
             }
             layer.tags = result
         }
-        if let ms = try root.duration("failure_timeout") {
-            guard ms > 0 else {
-                throw root.error(.invalidValue, "failure_timeout", "must be positive", fix: "Write e.g. `failure_timeout = \"2s\"`")
-            }
-            layer.failureTimeoutMs = Int64(ms)
-        }
+        layer.failureTimeoutMs = try positiveDuration("failure_timeout", example: "2s")
         if let level = try root.string("log_level", example: "log_level = \"info\"") {
             layer.logLevel = try checked("log_level") { fail throws(NodeSettingsError) in try NodeSettingsLayer.logLevel(level, fail) }
         }
+        try readNetwork(into: &layer)
         return layer
+    }
+
+    /// Discovery and TLS.
+    private func readNetwork(into layer: inout NodeSettingsLayer) throws(TopologyError) {
+        if let text = try root.string("discovery", example: "discovery = \"dns-srv:_trellis._tcp.example.internal\"") {
+            layer.discovery = try checked("discovery") { fail throws(NodeSettingsError) in try NodeSettingsLayer.discovery(text, fail) }
+        }
+        if let text = try root.string("dns_server", example: "dns_server = \"10.96.0.10\"") {
+            layer.dnsServer = try checked("dns_server") { fail throws(NodeSettingsError) in try NodeSettingsLayer.dnsServer(text, fail) }
+        }
+        layer.discoveryIntervalMs = try positiveDuration("discovery_interval", example: "5s")
+        let files = [("tls_cert", \NodeSettingsLayer.tlsCert, "n1.pem"), ("tls_key", \.tlsKey, "n1.key"), ("tls_ca", \.tlsCa, "ca.pem")]
+        for (key, field, example) in files {
+            layer[keyPath: field] = try root.string(key, example: "\(key) = \"certs/\(example)\"").map { path throws(TopologyError) in
+                try root.existingFile(
+                    path, key: key, kind: .invalidValue, what: "file", fix: "Point `\(key)` at an existing PEM file (docs/tls.md)")
+            }
+        }
+    }
+
+    private func positiveDuration(_ key: String, example: String) throws(TopologyError) -> Int64? {
+        guard let ms = try root.duration(key) else { return nil }
+        guard ms > 0 else { throw root.error(.invalidValue, key, "must be positive", fix: "Write e.g. `\(key) = \"\(example)\"`") }
+        return Int64(ms)
     }
 
     /// Runs a check shared with the environment and the command line, reporting its failure
@@ -105,20 +125,5 @@ private struct NodeConfigReader {
         guard let text = try root.string(key, example: example) else { return nil }
         guard !text.isEmpty else { throw root.error(.invalidValue, key, "must not be empty", fix: "Write a non-empty string or remove the key") }
         return text
-    }
-
-    /// The absolute path of an existing script; relative paths start at the file's folder.
-    private func script(_ path: String, key: String) throws(TopologyError) -> String {
-        guard !path.isEmpty else { throw root.error(.invalidValue, key, "must not be empty", fix: "Write the path of a .lua file") }
-        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
-        let folder = URL(fileURLWithPath: root.context.file, relativeTo: cwd).deletingLastPathComponent()
-        let resolved = URL(fileURLWithPath: path, relativeTo: folder).standardizedFileURL.path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw root.error(
-                .missingOverlay, key, "no script at \(resolved)",
-                fix: "Point `\(key)` at an existing .lua file; a relative path is taken from the config file's folder")
-        }
-        return resolved
     }
 }

@@ -35,20 +35,26 @@ public struct NodeSettings: Sendable, Equatable {
     public var failureTimeoutMs: Int64
     /// The log level; default `warning`.
     public var logLevel: Logger.Level
+    /// The strategy that finds peers and joins them, with its DNS server; `nil` (the default)
+    /// finds none.
+    public var discovery: DiscoverySpec?
+    /// Milliseconds between two discovery polls (before jitter); default 5000.
+    public var discoveryIntervalMs: Int64
+    /// The files of mutual TLS between nodes; `nil` (the default) is plain TCP.
+    public var tls: NodeTLSFiles?
 
     /// Resolves `layers`, highest precedence first.
     ///
     /// - Throws: ``NodeSettingsError`` when a required setting (name, overlay, cookie) is set
-    ///   nowhere, or the admin interface has no token.
+    ///   nowhere, the admin interface has no token, or only some of the TLS files are set.
     public init(resolving layers: [NodeSettingsLayer]) throws(NodeSettingsError) {
         func first<T>(_ field: KeyPath<NodeSettingsLayer, T?>) -> T? { layers.lazy.compactMap { $0[keyPath: field] }.first }
         func required<T>(_ field: KeyPath<NodeSettingsLayer, T?>, _ key: NodeSettingKey, example: String, why: String = "")
             throws(NodeSettingsError) -> T {
             guard let value = first(field) else {
-                let flag = "--" + key.rawValue.replacingOccurrences(of: "_", with: "-")
                 throw NodeSettingsError(
                     source: key.rawValue, problem: "not set\(why)",
-                    fix: "Pass \(flag), set \(key.environmentVariable) or add `\(example)` to the config file")
+                    fix: "Pass \(key.flag), set \(key.environmentVariable) or add `\(example)` to the config file")
             }
             return value
         }
@@ -66,6 +72,9 @@ public struct NodeSettings: Sendable, Equatable {
         adminToken = first(\.adminToken)
         failureTimeoutMs = first(\.failureTimeoutMs) ?? 2_000
         logLevel = first(\.logLevel) ?? .warning
+        discovery = first(\.discovery).map { $0.asking(first(\.dnsServer)) }
+        discoveryIntervalMs = first(\.discoveryIntervalMs) ?? 5_000
+        tls = try NodeTLSFiles(resolving: layers)
         for (key, value) in [(NodeSettingKey.cookie, cookie), (.cluster, cluster)] where value.isEmpty {
             throw NodeSettingsError(source: key.rawValue, problem: "is empty", fix: "Set it to a non-empty string")
         }
@@ -74,6 +83,9 @@ public struct NodeSettings: Sendable, Equatable {
             throw NodeSettingsError(source: "admin_token", problem: "is empty", fix: "Set a non-empty token for the admin interface")
         }
     }
+
+    /// How often discovery polls.
+    public var discoverySettings: DiscoverySettings { DiscoverySettings(interval: .milliseconds(discoveryIntervalMs)) }
 
     /// The node's configuration: the overlay and placement scripts read, `logger` at `logLevel`.
     ///

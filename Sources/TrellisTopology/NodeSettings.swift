@@ -1,4 +1,5 @@
 import Logging
+import TrellisDiscovery
 import TrellisWire
 
 /// A setting of `trellis node`, as named in a config file (`listen = ...`), in the environment
@@ -10,9 +11,25 @@ public enum NodeSettingKey: String, CaseIterable, Sendable {
     case adminToken = "admin_token"
     case failureTimeout = "failure_timeout"
     case logLevel = "log_level"
+    case discovery
+    case dnsServer = "dns_server"
+    case discoveryInterval = "discovery_interval"
+    case tlsCert = "tls_cert"
+    case tlsKey = "tls_key"
+    case tlsCa = "tls_ca"
 
     /// The environment variable that sets it, e.g. `TRELLIS_FAILURE_TIMEOUT`.
     public var environmentVariable: String { "TRELLIS_" + rawValue.uppercased() }
+
+    /// The flag that sets it: `--listen`, `--tls-cert`, `--seed` (repeatable), ...
+    public var flag: String {
+        switch self {
+        case .seeds: "--seed"
+        case .tags: "--tag"
+        case .actors: "--actor"
+        default: "--" + rawValue.replacingOccurrences(of: "_", with: "-")
+        }
+    }
 
     /// Settings that hold several values: repeated flags, comma-separated in the environment.
     public var isList: Bool { self == .seeds || self == .tags || self == .actors }
@@ -79,14 +96,34 @@ public struct NodeSettingsLayer: Sendable, Equatable {
     public var failureTimeoutMs: Int64?
     /// `log_level`.
     public var logLevel: Logger.Level?
+    /// `discovery`: the strategy that finds peers, without its DNS server (see `dnsServer`).
+    public var discovery: DiscoverySpec?
+    /// `dns_server`: the DNS server of the `dns-*` strategies, `ip[:port]`.
+    public var dnsServer: String?
+    /// `discovery_interval`, in milliseconds.
+    public var discoveryIntervalMs: Int64?
+    /// `tls_cert`: this node's TLS certificate's path.
+    public var tlsCert: String?
+    /// `tls_key`: its private key's path.
+    public var tlsKey: String?
+    /// `tls_ca`: the cluster's CA certificate's path.
+    public var tlsCa: String?
+    /// Where the layer's settings come from, as errors that involve several settings name it:
+    /// a config file's path, `the environment` or `the command line`.
+    public var origin: String
 
-    /// A layer that sets nothing.
-    public init() {}
+    /// A layer that sets nothing, from `origin`.
+    public init(origin: String = "the command line") {
+        self.origin = origin
+    }
 
     /// The settings given as text, as flags and environment variables give them: one value per
     /// setting, several for lists. `source` names where a setting came from in errors
     /// (`--listen`, `TRELLIS_LISTEN`).
-    public init(texts: [NodeSettingKey: [String]], source: (NodeSettingKey) -> String) throws(NodeSettingsError) {
+    public init(
+        texts: [NodeSettingKey: [String]], origin: String = "the command line", source: (NodeSettingKey) -> String
+    ) throws(NodeSettingsError) {
+        self.init(origin: origin)
         for key in NodeSettingKey.allCases {
             guard let values = texts[key], let last = values.last else { continue }
             try set(key, values: values, last: last, source: source(key))
@@ -100,7 +137,7 @@ public struct NodeSettingsLayer: Sendable, Equatable {
             guard let text = environment[key.environmentVariable], !text.isEmpty else { continue }
             texts[key] = key.isList ? text.split(separator: ",").map { String($0).trimmed } : [text]
         }
-        try self.init(texts: texts, source: \.environmentVariable)
+        try self.init(texts: texts, origin: "the environment", source: \.environmentVariable)
     }
 
     /// Warnings for `TRELLIS_*` variables that set nothing, e.g. misspelt ones; `alsoRead`
@@ -117,15 +154,19 @@ public struct NodeSettingsLayer: Sendable, Equatable {
         func fail(_ problem: String, _ fix: String) -> NodeSettingsError {
             NodeSettingsError(source: source, problem: problem, fix: fix)
         }
+        let verbatim: [NodeSettingKey: WritableKeyPath<Self, String?>] = [
+            .cluster: \.cluster, .cookie: \.cookie, .adminToken: \.adminToken, .overlay: \.overlay, .placement: \.placement,
+            .tlsCert: \.tlsCert, .tlsKey: \.tlsKey, .tlsCa: \.tlsCa,
+        ]
+        if let field = verbatim[key] {
+            self[keyPath: field] = last
+            return
+        }
         switch key {
         case .name: name = try Self.nodeName(last, fail)
         case .listen: listen = try Self.address(last, fail)
         case .admin: admin = try Self.address(last, fail)
-        case .cluster: cluster = last
-        case .cookie: cookie = last
-        case .adminToken: adminToken = last
-        case .overlay: overlay = last
-        case .placement: placement = last
+        case .cluster, .cookie, .adminToken, .overlay, .placement, .tlsCert, .tlsKey, .tlsCa: break  // set as written, above
         case .actors: actors = values
         case .overlayConfig:
             do { overlayConfig = try JSONConfig.value(last) } catch { throw fail("not valid JSON (\(error.message))", "Pass a JSON object, e.g. {\"tick\": 500}") }
@@ -143,12 +184,11 @@ public struct NodeSettingsLayer: Sendable, Equatable {
                 tags[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
             }
             self.tags = tags
-        case .failureTimeout:
-            guard let ms = Int64(last) ?? TopologyDuration.milliseconds(last).map(Int64.init), ms > 0 else {
-                throw fail("'\(last)' is not a positive duration", "Write milliseconds (2000) or a duration like 2s or 500ms")
-            }
-            failureTimeoutMs = ms
+        case .failureTimeout: failureTimeoutMs = try Self.duration(last, fail)
         case .logLevel: logLevel = try Self.logLevel(last, fail)
+        case .discovery: discovery = try Self.discovery(last, fail)
+        case .dnsServer: dnsServer = try Self.dnsServer(last, fail)
+        case .discoveryInterval: discoveryIntervalMs = try Self.duration(last, fail)
         }
     }
 
@@ -164,6 +204,13 @@ public struct NodeSettingsLayer: Sendable, Equatable {
             throw fail("'\(text)' is not host:port", "Write e.g. 127.0.0.1:7101, [::1]:7101, or port 0 for any free port")
         }
         return address
+    }
+
+    static func duration(_ text: String, _ fail: (String, String) -> NodeSettingsError) throws(NodeSettingsError) -> Int64 {
+        guard let ms = Int64(text) ?? TopologyDuration.milliseconds(text).map(Int64.init), ms > 0 else {
+            throw fail("'\(text)' is not a positive duration", "Write milliseconds (2000) or a duration like 2s or 500ms")
+        }
+        return ms
     }
 
     static func logLevel(_ text: String, _ fail: (String, String) -> NodeSettingsError) throws(NodeSettingsError) -> Logger.Level {

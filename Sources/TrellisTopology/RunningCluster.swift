@@ -4,6 +4,7 @@ import NIOCore
 import Trellis
 import TrellisLua
 import TrellisSimulator
+import TrellisTransport
 import TrellisWire
 
 /// The nodes of a topology while `trellis up` runs them.
@@ -28,6 +29,8 @@ actor RunningCluster {
     private let overlaySource: String
     private let overlayConfig: Value
     private let placementSource: String?
+    /// The TLS settings every node uses, read once; `nil` for plain TCP.
+    private let tls: TLSSettings?
     /// The actor scripts' sources, with the nodes that serve each (`nil`: all).
     private let actors: [(file: ScriptFile, nodes: Set<String>?)]
     private var members: [Member]
@@ -53,6 +56,12 @@ actor RunningCluster {
         } catch {
             throw .nodeFailed(topology.nodes.first?.name ?? "?", .cannotReadScript(topology.overlayPath, "\(error)"))
         }
+        let tls: TLSSettings?
+        do {
+            tls = try topology.tls?.settings()
+        } catch {
+            throw .tls(error)
+        }
         let byName = Dictionary(uniqueKeysWithValues: zip(topology.nodes.map(\.name), ids.map(\.description)))
         let placement: String?
         let actors: [(file: ScriptFile, nodes: Set<String>?)]
@@ -63,7 +72,7 @@ actor RunningCluster {
             throw .nodeFailed(topology.nodes.first?.name ?? "?", .script(error))
         }
         let cluster = RunningCluster(
-            topology: topology, group: group, logger: logger, source: source, placement: placement, actors: actors,
+            topology: topology, group: group, logger: logger, source: source, placement: placement, actors: actors, tls: tls,
             config: substituteNodeNames(in: topology.overlayConfig, byName),
             members: zip(topology.nodes, ids).map { Member(spec: $0, id: $1, node: nil, state: .notStarted) }
         )
@@ -73,8 +82,9 @@ actor RunningCluster {
 
     private init(
         topology: Topology, group: any EventLoopGroup, logger: Logger, source: String, placement: String?,
-        actors: [(file: ScriptFile, nodes: Set<String>?)], config: Value, members: [Member]
+        actors: [(file: ScriptFile, nodes: Set<String>?)], tls: TLSSettings?, config: Value, members: [Member]
     ) {
+        self.tls = tls
         self.placementSource = placement
         self.actors = actors
         self.topology = topology
@@ -97,7 +107,7 @@ actor RunningCluster {
             overlayFileName: URL(fileURLWithPath: topology.overlayPath).lastPathComponent,
             overlayConfig: overlayConfig, tags: member.spec.tags, placementSource: placementSource,
             placementFileName: topology.placementPath.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "placement.lua",
-            logger: nodeLogger
+            tls: tls, logger: nodeLogger
         )
         let node: TrellisNode
         do {

@@ -71,6 +71,11 @@ import TrellisWire
 /// at = "10s"
 /// broadcasts = 20                 # floods from random live nodes to measure reliability
 ///
+/// [tls]                           # `trellis up` only: every node runs mutual TLS with these
+/// cert = "certs/node.pem"         # files (docs/tls.md), relative to this file's folder;
+/// key = "certs/node.key"          # all three or no [tls] table (plain TCP)
+/// ca = "certs/ca.pem"
+///
 /// [[expect]]                      # checked by the runner
 /// name = "all converge"           # default: derived from the kind
 /// kind = "members"                # every live node sees exactly `count` members
@@ -116,6 +121,8 @@ public struct Topology: Sendable, Equatable {
     public var capabilities: [CapabilitySpec] = []
     /// Calls made to processes during the run, and what they must add up to (`trellis up` only).
     public var workloads: [Workload] = []
+    /// The TLS files every node uses (`trellis up` only); `nil` is plain TCP.
+    public var tls: NodeTLSFiles? = nil
 }
 
 /// A time at which the simulator measures the overlay.

@@ -44,7 +44,7 @@ struct TopologyParser {
     func parse() throws(TopologyError) -> Topology {
         try root.allowOnly([
             "name", "cluster", "cookie", "overlay", "timeout", "host", "overlay_config", "nodes", "join", "schedule", "expect",
-            "report", "placement", "capabilities", "workload",
+            "report", "placement", "capabilities", "workload", "tls",
         ])
         let name = try root.require(root.string("name", example: "name = \"my-cluster\""), "name", example: "name = \"my-cluster\"")
         try nonEmpty(name, "name", in: root)
@@ -80,7 +80,21 @@ struct TopologyParser {
             name: name, cluster: cluster, cookie: cookie, overlayPath: overlayPath, overlayConfig: overlayConfig,
             timeoutMs: timeoutMs, host: host, nodes: nodes, join: join, schedule: schedule, expectations: expectations,
             reports: reports, placementPath: try processes.parsePlacement(), capabilities: try processes.parseCapabilities(),
-            workloads: try processes.parseWorkloads())
+            workloads: try processes.parseWorkloads(), tls: try parseTLS())
+    }
+
+    /// `[tls]`: the certificate, key and CA every node uses (docs/tls.md).
+    private func parseTLS() throws(TopologyError) -> NodeTLSFiles? {
+        guard let tls = try root.table("tls", example: "[tls] cert = \"certs/node.pem\"") else { return nil }
+        try tls.allowOnly(["cert", "key", "ca"])
+        var paths: [String] = []
+        for (key, example) in [("cert", "certs/node.pem"), ("key", "certs/node.key"), ("ca", "certs/ca.pem")] {
+            let path = try tls.require(tls.string(key, example: "\(key) = \"\(example)\""), key, example: "\(key) = \"\(example)\"")
+            paths.append(
+                try tls.existingFile(
+                    path, key: key, kind: .invalidValue, what: "file", fix: "Point `tls.\(key)` at an existing PEM file (docs/tls.md)"))
+        }
+        return NodeTLSFiles(certificate: paths[0], privateKey: paths[1], ca: paths[2], origins: [file])
     }
 
     private func nonEmpty(_ value: String, _ key: String, in table: TopologyTableReader) throws(TopologyError) {

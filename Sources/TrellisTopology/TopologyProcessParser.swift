@@ -107,14 +107,22 @@ extension TopologyTableReader {
         guard !value.isEmpty else {
             throw error(.invalidValue, key, "must not be empty", fix: "Write the path of a .lua file")
         }
+        return try existingFile(value, key: key, kind: .missingOverlay, what: "script", fix: "Point `\(key)` at an existing .lua file")
+    }
+
+    /// The absolute path of the file `value` names, relative to the folder of the file being
+    /// read, which must exist; else an error of `kind` saying there is no `what` there, with
+    /// `fix` and where relative paths start.
+    func existingFile(
+        _ value: String, key: String, kind: TopologyError.Kind, what: String, fix: String
+    ) throws(TopologyError) -> String {
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
         let folder = URL(fileURLWithPath: context.file, relativeTo: cwd).deletingLastPathComponent()
         let resolved = URL(fileURLWithPath: value, relativeTo: folder).standardizedFileURL.path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw error(
-                .missingOverlay, key, "no script at \(resolved)",
-                fix: "Point `\(key)` at an existing .lua file; a relative path is taken from the topology file's folder")
+            let name = URL(fileURLWithPath: context.file).lastPathComponent
+            throw error(kind, key, "no \(what) at \(resolved)", fix: "\(fix); a relative path is taken from the folder of \(name)")
         }
         return resolved
     }

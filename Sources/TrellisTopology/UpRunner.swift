@@ -12,6 +12,7 @@ public enum TopologyRunError: Error, Sendable, CustomStringConvertible {
     case nodeFailed(String, NodeError)
     case tooManyNodes(Int, limit: Int)
     case faultsRefused(ScriptError)
+    case tls(NodeSettingsError)
 
     public var description: String {
         switch self {
@@ -21,6 +22,8 @@ public enum TopologyRunError: Error, Sendable, CustomStringConvertible {
             return "node \(name) did not start: \(error)"
         case .faultsRefused(let error):
             return "the fault plan was refused: \(error); `trellis check` shows the same report"
+        case .tls(let error):
+            return "\(error)"
         case .tooManyNodes(let count, let limit):
             return "the topology has \(count) nodes; `trellis up` starts at most \(limit) in one process (use `trellis sim` for more)"
         }

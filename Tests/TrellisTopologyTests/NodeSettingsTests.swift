@@ -87,11 +87,27 @@ final class NodeSettingsTests: XCTestCase {
         assertFileError("\nlisten = \"localhost\"\n", .invalidValue, line: 2, key: "listen", "is not host:port")
         assertFileError("admin = \"::1:7180\"\n", .invalidValue, line: 1, key: "admin", "[::1]:7101")
         assertFileError("seeds = [\"n1@127.0.0.1\"]\n", .invalidValue, line: 1, key: "seeds", "missing ':port'")
-        assertFileError("overlay = \"missing.lua\"\n", .missingOverlay, line: 1, key: "overlay", "config file's folder")
+        assertFileError("overlay = \"missing.lua\"\n", .missingOverlay, line: 1, key: "overlay", "taken from the folder of node.toml")
         assertFileError("log_level = \"warn\"\n", .invalidValue, line: 1, key: "log_level", "Did you mean warning?")
         assertFileError("failure_timeout = 0\n", .invalidValue, line: 1, key: "failure_timeout", "positive")
         assertFileError("[tags]\nregion = 1\n", .wrongType, line: 2, key: "tags.region", "quoted string")
         assertFileError("name = \n", .syntax, line: 1, key: nil, "TOML syntax")
+    }
+
+    func testDiscoveryAndTLSFileErrorsNameTheLineTheKeyAndTheFix() {
+        assertFileError(
+            "discovery = \"dns:x.example\"\n", .invalidValue, line: 1, key: "discovery", "unknown discovery strategy 'dns'", "Did you mean dns-a?")
+        assertFileError("\ndiscovery = \"static:n1\"\n", .invalidValue, line: 2, key: "discovery", "invalid peer id", "static:ID,ID")
+        assertFileError("discovery = \"gossip:239.255.73.1\"\n", .invalidValue, line: 1, key: "discovery", "is not gossip:GROUP:PORT")
+        assertFileError("dns_server = \"dns.example\"\n", .invalidValue, line: 1, key: "dns_server", "not an IP address", "not its name")
+        assertFileError("discovery_interval = 0\n", .invalidValue, line: 1, key: "discovery_interval", "must be positive")
+        assertFileError("discovery_interval = \"soon\"\n", .invalidValue, line: 1, key: "discovery_interval", "is not a duration")
+        assertFileError(
+            "tls_cert = \"certs/missing.pem\"\n", .invalidValue, line: 1, key: "tls_cert", "no file at \(scratch.path("certs/missing.pem"))",
+            "taken from the folder of node.toml")
+        assertFileError("tls_ca = 1\n", .wrongType, line: 1, key: "tls_ca", "expected a string")
+        assertFileError("tls_crt = \"a.pem\"\n", .unknownKey, line: 1, key: "tls_crt", "Did you mean `tls_cert`?")
+        assertFileError("dicsovery = \"gossip\"\n", .unknownKey, line: 1, key: "dicsovery", "Did you mean `discovery`?")
     }
 
     func testAFileAcceptsEverySettingInItsOwnType() throws {
@@ -154,7 +170,7 @@ final class NodeSettingsTests: XCTestCase {
     // MARK: Helpers
 
     private func assertFileError(
-        _ text: String, _ kind: TopologyError.Kind, line: Int?, key: String?, _ fragment: String,
+        _ text: String, _ kind: TopologyError.Kind, line: Int?, key: String?, _ fragments: String...,
         file sourceFile: StaticString = #filePath, sourceLine: UInt = #line
     ) {
         do {
@@ -164,7 +180,9 @@ final class NodeSettingsTests: XCTestCase {
             XCTAssertEqual(error.kind, kind, "\(error)", file: sourceFile, line: sourceLine)
             XCTAssertEqual(error.line, line, "\(error)", file: sourceFile, line: sourceLine)
             XCTAssertEqual(error.key, key, "\(error)", file: sourceFile, line: sourceLine)
-            XCTAssertTrue(error.description.contains(fragment), "\(fragment) missing from: \(error)", file: sourceFile, line: sourceLine)
+            for fragment in fragments {
+                XCTAssertTrue(error.description.contains(fragment), "\(fragment) missing from: \(error)", file: sourceFile, line: sourceLine)
+            }
             XCTAssertTrue(error.description.hasPrefix(scratch.path("node.toml")), "\(error)", file: sourceFile, line: sourceLine)
         }
     }
