@@ -45,6 +45,8 @@ public actor TrellisNode {
     var placementFrozen = false
     /// Set once `join` has closed the router's join gate: it closes at most once per node.
     private var joinGateUsed = false
+    /// The transport's shutdown, once `stop` has started it.
+    private var transportShutdown: Task<Void, Never>?
     /// How the transport's request handler reaches this node for pushed swaps; emptied on stop.
     private let selfHandle: NIOLockedValueBox<TrellisNode?>
     private var subscribers: [Int: AsyncStream<MemberEvent>.Continuation] = [:]
@@ -281,13 +283,19 @@ public actor TrellisNode {
     }
 
     /// Stops at once, as if the process died: no goodbye to anyone.
+    ///
+    /// A second call (while the first is still closing connections, or later) returns only once
+    /// the transport is shut down, so its caller may shut the event loops down next.
     public func stop() async {
-        guard !stopped else { return }
+        if let transportShutdown { return await transportShutdown.value }
         stopped = true
         router.joinGate.open()
         selfHandle.withLockedValue { $0 = nil }
         for loop in loops { loop.cancel() }
-        await transport.shutdown()
+        let transport = self.transport
+        let shutdown = Task { await transport.shutdown() }
+        transportShutdown = shutdown
+        await shutdown.value
         messageSink.finish()
         relay.finish()
         for subscriber in subscribers.values { subscriber.finish() }
