@@ -117,10 +117,14 @@ extension MessagePack {
 
     private static func decodeString(_ buffer: inout ByteBuffer, count: Int) throws(WireError) -> Value {
         guard count <= buffer.readableBytes else { throw .truncated(needed: count - buffer.readableBytes) }
-        let view = buffer.readableBytesView.prefix(count)
         defer { buffer.moveReaderIndex(forwardBy: count) }
-        if let string = String(validating: view, as: UTF8.self) { return .string(string) }
-        return .bytes(Array(view))
+        return buffer.withUnsafeReadableBytes { readable in
+            let bytes = UnsafeRawBufferPointer(rebasing: readable.prefix(count)).assumingMemoryBound(to: UInt8.self)
+            // Decoding repairs invalid UTF-8, so the bytes come back unchanged exactly when they are
+            // valid; cheaper than validating through the generic `String(validating:as:)`.
+            let string = String(decoding: bytes, as: UTF8.self)
+            return string.utf8.elementsEqual(bytes) ? .string(string) : .bytes(Array(bytes))
+        }
     }
 
     private static func readBytes(_ buffer: inout ByteBuffer, count: Int) throws(WireError) -> [UInt8] {
