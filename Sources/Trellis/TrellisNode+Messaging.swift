@@ -30,8 +30,8 @@ extension TrellisNode {
         try await transport.send(bytes: bytes, to: peer, channel: channel, key: key)
     }
 
-    /// Sends a request and waits for the reply, at most `timeout`.
-    public nonisolated func request(
+    /// Sends a request and waits for the reply, at most `timeout`. Runs on the caller's executor.
+    public nonisolated(nonsending) func request(
         _ value: Value, to peer: PeerID, channel: ChannelName = .default, timeout: Duration = .seconds(5)
     ) async throws(TransportError) -> Value {
         try await transport.request(value, to: peer, channel: channel, timeout: timeout)

@@ -179,7 +179,10 @@ public final class Transport: Sendable {
     /// - Throws: `.timeout` when no reply arrives within `timeout` (checked every 10 ms),
     ///   `.remoteFailure` when the peer's handler fails it, `.peerUnreachable` when the
     ///   connection fails first, `.partitioned` at once for a peer passed to `setUnreachable`.
-    public func request(
+    ///
+    /// Runs on the caller's executor: a caller on a connection's event loop (see
+    /// `EventLoopTaskExecutor`) is resumed by the reply without a thread switch.
+    public nonisolated(nonsending) func request(
         _ value: Value, to peer: PeerID, channel: ChannelName = .default, timeout: Duration
     ) async throws(TransportError) -> Value {
         let connection = try sendingConnection(to: peer, channel: channel)
