@@ -12,20 +12,20 @@ public struct InboundMessages: AsyncSequence, Sendable {
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var batches: AsyncStream<[InboundMessage]>.AsyncIterator
-        var batch: [InboundMessage] = []
-        var position = 0
+        /// The rest of the current batch, last message first: taking one is a move, without
+        /// touching the reference counts of its sender id and payload.
+        var rest: [InboundMessage] = []
 
         /// The next message, waiting for the next batch when this one is used up; `nil` once
         /// the node has stopped. Runs on the caller's isolation, so taking a message from the
         /// current batch costs no executor switch.
         public mutating func next(isolation actor: isolated (any Actor)?) async -> InboundMessage? {
-            while position == batch.count {
+            while rest.isEmpty {
                 guard let next = await batches.next(isolation: actor) else { return nil }
-                batch = next
-                position = 0
+                rest = next
+                rest.reverse()
             }
-            defer { position += 1 }
-            return batch[position]
+            return rest.popLast()
         }
 
         public mutating func next() async -> InboundMessage? {

@@ -15,22 +15,23 @@ extension TrellisNode {
     ///
     /// `key` picks the connection on a channel with several (same key, same connection, so
     /// order per key is kept) and, on a monotonic channel, lets a newer message with the same
-    /// key replace this one while it is still queued.
-    public nonisolated func send(
+    /// key replace this one while it is still queued. Runs on the caller's executor, and
+    /// returns without suspending while the outbox has room.
+    public nonisolated(nonsending) func send(
         _ value: Value, to peer: PeerID, channel: ChannelName = .default, key: String? = nil
     ) async throws(TransportError) {
         try await transport.send(value, to: peer, channel: channel, key: key)
     }
 
     /// Sends raw bytes to `peer` on `channel`; `key` as for `send(_:to:channel:key:)`.
-    public nonisolated func send(
+    public nonisolated(nonsending) func send(
         bytes: [UInt8], to peer: PeerID, channel: ChannelName = .default, key: String? = nil
     ) async throws(TransportError) {
         try await transport.send(bytes: bytes, to: peer, channel: channel, key: key)
     }
 
-    /// Sends a request and waits for the reply, at most `timeout`.
-    public nonisolated func request(
+    /// Sends a request and waits for the reply, at most `timeout`. Runs on the caller's executor.
+    public nonisolated(nonsending) func request(
         _ value: Value, to peer: PeerID, channel: ChannelName = .default, timeout: Duration = .seconds(5)
     ) async throws(TransportError) -> Value {
         try await transport.request(value, to: peer, channel: channel, timeout: timeout)

@@ -23,6 +23,9 @@ struct RunBenchmarks: AsyncParsableCommand {
     @Flag(help: "Export metrics to Prometheus in both processes (default: swift-metrics' no-op backend).")
     var prometheus = false
 
+    @Flag(help: "Measure messaging only: one-way messages and calls, without processes or memory.")
+    var messagingOnly = false
+
     func run() async throws {
         let cookie = UUID().uuidString
         if prometheus { BenchMetrics.bootstrapPrometheus() }
@@ -43,8 +46,10 @@ struct RunBenchmarks: AsyncParsableCommand {
 
     private func measure(_ bench: Benchmarks, processes: ProcessBenchmarks, node: TrellisNode) async throws {
         try await bench.warmUp()
-        try await processes.awaitPlacement(BenchCapability.swift)
-        try await processes.awaitPlacement(BenchCapability.lua)
+        if !messagingOnly {
+            try await processes.awaitPlacement(BenchCapability.swift)
+            try await processes.awaitPlacement(BenchCapability.lua)
+        }
         var runs: [[String: Double]] = []
         for run in 1...sizes.runs {
             print("run \(run)/\(sizes.runs)")
@@ -53,19 +58,29 @@ struct RunBenchmarks: AsyncParsableCommand {
             results.merge(try await bench.oneWay(count: sizes.large, payload: Value.bytes([UInt8](repeating: 7, count: 1024)), name: "1k"), uniquingKeysWith: { $1 })
             results.merge(try await bench.sequentialCalls(count: sizes.calls), uniquingKeysWith: { $1 })
             results.merge(try await bench.concurrentCalls(count: sizes.concurrentCalls, callers: sizes.callers), uniquingKeysWith: { $1 })
-            let (activations, callers) = (sizes.activations, sizes.activationCallers)
-            results.merge(try await processes.activations(BenchCapability.swift, count: activations, callers: callers, name: "swift", run: run), uniquingKeysWith: { $1 })
-            results.merge(try await processes.activations(BenchCapability.lua, count: activations, callers: callers, name: "lua", run: run), uniquingKeysWith: { $1 })
-            results.merge(try await processes.singleNode(count: activations, callers: sizes.localCallers, run: run), uniquingKeysWith: { $1 })
+            if !messagingOnly {
+                results.merge(try await measureProcesses(processes, run: run), uniquingKeysWith: { $1 })
+            }
             for (key, value) in results.sorted(by: { $0.key < $1.key }) { print("RESULT \(key) \(value)") }
             runs.append(results)
         }
         await node.stop()
-        let memory = try MemoryProcess.measure()
-        runs = runs.map { $0.merging(memory) { $1 } }
+        if !messagingOnly {
+            let memory = try MemoryProcess.measure()
+            runs = runs.map { $0.merging(memory) { $1 } }
+        }
         let anchors = AnchorResults(disterlLog: disterl, loopbackLog: loopback)
         print()
         print(ResultTable(trellisRuns: runs, anchors: anchors).render())
+    }
+
+    private func measureProcesses(_ processes: ProcessBenchmarks, run: Int) async throws -> [String: Double] {
+        var results: [String: Double] = [:]
+        let (activations, callers) = (sizes.activations, sizes.activationCallers)
+        results.merge(try await processes.activations(BenchCapability.swift, count: activations, callers: callers, name: "swift", run: run), uniquingKeysWith: { $1 })
+        results.merge(try await processes.activations(BenchCapability.lua, count: activations, callers: callers, name: "lua", run: run), uniquingKeysWith: { $1 })
+        results.merge(try await processes.singleNode(count: activations, callers: sizes.localCallers, run: run), uniquingKeysWith: { $1 })
+        return results
     }
 }
 

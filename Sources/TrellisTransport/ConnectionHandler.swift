@@ -49,8 +49,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var reportedRefusedFrame = false
     private var logger: Logger
     private var remote = "unknown"
-    /// Application messages decoded from the current read, handed over together at its end.
-    private var arrived: [InboundMessage] = []
     /// This connection's channel's traffic metrics, once the handshake completed.
     private var metrics: ChannelMetrics?
 
@@ -116,17 +114,21 @@ final class ConnectionHandler: ChannelInboundHandler {
         // Counted only on established connections: not the handshake's reads.
         let metrics = self.metrics
         var frames = 0
-        defer {
-            metrics?.received(messages: frames, bytes: bytesRead)
-            deliverArrived()
-        }
+        defer { metrics?.received(messages: frames, bytes: bytesRead) }
         var completedFrame = false
         do {
-            while let frame = try reader.nextFrame(&input) {
+            while true {
+                if case .established(let peer, let channel) = phase {
+                    if try receive(&input, from: peer, channel: channel, frames: &frames, context: context) {
+                        completedFrame = true
+                    }
+                    break
+                }
+                guard let frame = try reader.nextFrame(&input) else { break }
                 completedFrame = true
                 frames += 1
                 var body = frame
-                try handle(try FrameCodec.decode(&body), context: context)
+                try handshake(try FrameCodec.decode(&body), context: context)
                 if case .closing = phase { return }
             }
         } catch WireError.frameTooLarge(let length, let limit) where !isUp {
@@ -171,11 +173,23 @@ final class ConnectionHandler: ChannelInboundHandler {
         fail(context, "\(ConnectionViolation.frameIncomplete(length: length, received: received, timeout: timeout))")
     }
 
-    private func deliverArrived() {
-        guard !arrived.isEmpty else { return }
-        let batch = arrived
-        arrived.removeAll(keepingCapacity: true)
-        transport.onMessages(batch)
+    /// Dispatches the complete frames in `input` on an established connection, and hands the
+    /// application messages among them over together, also when a frame fails. Reads no mutable
+    /// state of the handler per frame. Returns whether `input` held a complete frame.
+    private func receive(
+        _ input: inout ByteBuffer, from peer: PeerID, channel: ChannelName, frames: inout Int, context: ChannelHandlerContext
+    ) throws -> Bool {
+        let reader = self.reader
+        var arrived: [InboundMessage] = []
+        defer { if !arrived.isEmpty { transport.onMessages(arrived) } }
+        var completed = false
+        while let frame = try reader.nextFrame(&input) {
+            completed = true
+            frames += 1
+            var body = frame
+            try dispatch(try FrameCodec.decode(&body), from: peer, channel: channel, context: context, into: &arrived)
+        }
+        return completed
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -198,10 +212,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    private func handle(_ frame: Frame, context: ChannelHandlerContext) throws {
+    /// Handles a frame of the handshake; frames of an established connection go to `dispatch`.
+    private func handshake(_ frame: Frame, context: ChannelHandlerContext) throws {
         switch (phase, frame) {
-        case (.established(let peer, let channel), _):
-            try dispatch(frame, from: peer, channel: channel, context: context)
         case (.awaitingChallenge(let peer), .challenge(let value)):
             guard let channel = connection.channelName else { throw WireError.malformedMessage("no channel") }
             let transcript = Handshake.Transcript(
@@ -261,7 +274,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         connection.outbox.open(context.channel, metrics: metrics)
     }
 
-    private func dispatch(_ frame: Frame, from peer: PeerID, channel: ChannelName, context: ChannelHandlerContext) throws {
+    /// Handles a frame of an established connection; application messages go to `arrived`.
+    private func dispatch(
+        _ frame: Frame, from peer: PeerID, channel: ChannelName, context: ChannelHandlerContext,
+        into arrived: inout [InboundMessage]
+    ) throws {
         if let pending = connection.pending {
             switch frame {
             case .reply(let id, let value): pending.complete(id, .success(value))

@@ -135,10 +135,14 @@ public final class Transport: Sendable {
     ///
     /// - Throws: `.partitioned` at once for a peer passed to `setUnreachable`,
     ///   `.peerUnreachable` when the connection closes first.
-    public func send(
+    ///
+    /// Runs on the caller's executor, and without suspending while the queue has room.
+    public nonisolated(nonsending) func send(
         _ value: Value, to peer: PeerID, channel: ChannelName = .default, key: String? = nil
     ) async throws(TransportError) {
-        try await send(to: peer, channel: channel, key: key) { FrameCodec.writeValue(.message, value, into: &$0) }
+        while let full = try enqueue(to: peer, channel: channel, key: key, { FrameCodec.writeValue(.message, value, into: &$0) }) {
+            try await waitForRoom(on: full, to: peer)
+        }
     }
 
     /// Queues `value` on `channel` without waiting: `false` (and nothing is queued) while that
@@ -153,17 +157,21 @@ public final class Transport: Sendable {
     }
 
     /// Sends raw bytes on `channel`; they arrive as `Payload.bytes`.
-    public func send(
+    public nonisolated(nonsending) func send(
         bytes: [UInt8], to peer: PeerID, channel: ChannelName = .default, key: String? = nil
     ) async throws(TransportError) {
-        try await send(to: peer, channel: channel, key: key) { FrameCodec.writeBytes(bytes, into: &$0) }
+        while let full = try enqueue(to: peer, channel: channel, key: key, { FrameCodec.writeBytes(bytes, into: &$0) }) {
+            try await waitForRoom(on: full, to: peer)
+        }
     }
 
     /// Sends the readable bytes of `bytes` on `channel`; they arrive as `Payload.bytes`.
-    public func send(
+    public nonisolated(nonsending) func send(
         bytes: ByteBuffer, to peer: PeerID, channel: ChannelName = .default, key: String? = nil
     ) async throws(TransportError) {
-        try await send(to: peer, channel: channel, key: key) { FrameCodec.writeBytes(bytes, into: &$0) }
+        while let full = try enqueue(to: peer, channel: channel, key: key, { FrameCodec.writeBytes(bytes, into: &$0) }) {
+            try await waitForRoom(on: full, to: peer)
+        }
     }
 
     /// Sends a request and waits for the peer's reply.
@@ -171,7 +179,10 @@ public final class Transport: Sendable {
     /// - Throws: `.timeout` when no reply arrives within `timeout` (checked every 10 ms),
     ///   `.remoteFailure` when the peer's handler fails it, `.peerUnreachable` when the
     ///   connection fails first, `.partitioned` at once for a peer passed to `setUnreachable`.
-    public func request(
+    ///
+    /// Runs on the caller's executor: a caller on a connection's event loop (see
+    /// `EventLoopTaskExecutor`) is resumed by the reply without a thread switch.
+    public nonisolated(nonsending) func request(
         _ value: Value, to peer: PeerID, channel: ChannelName = .default, timeout: Duration
     ) async throws(TransportError) -> Value {
         let connection = try sendingConnection(to: peer, channel: channel)
@@ -225,25 +236,33 @@ public final class Transport: Sendable {
         eventSink.yield(event)
     }
 
-    private func send(
+    /// Queues the frame `body` writes for an application send, synchronously: `nil` once
+    /// queued, or the connection whose queue is full, to wait on with `waitForRoom(on:to:)`
+    /// before trying again.
+    private func enqueue(
         to peer: PeerID, channel: ChannelName, key: String?, _ body: (inout ByteBuffer) -> Void
-    ) async throws(TransportError) {
-        let superseding = key != nil && config.settings(for: channel).monotonic ? key : nil
-        while true {
-            let connection = try sendingConnection(to: peer, channel: channel, key: key)
-            let queued = superseding.map { connection.outbox.enqueueLatest(.wait, key: $0, body) } ?? connection.outbox.enqueue(.wait, body)
-            switch queued {
-            case .enqueued:
-                return
-            case .full:
-                if await !connection.outbox.waitForRoom() {
-                    throw .peerUnreachable(peer, connection.outbox.closedReason ?? "connection closed")
-                }
-            case .closed(let reason):
-                throw .peerUnreachable(peer, reason)
-            case .tooLarge(let size):
-                throw .messageTooLarge(size: size, limit: config.maxFrameSize)
-            }
+    ) throws(TransportError) -> Connection? {
+        let connection = try sendingConnection(to: peer, channel: channel, key: key)
+        let queued: Outbox.EnqueueResult
+        if let key, config.settings(for: channel).monotonic {
+            queued = connection.outbox.enqueueLatest(.wait, key: key, body)
+        } else {
+            queued = connection.outbox.enqueue(.wait, body)
+        }
+        switch queued {
+        case .enqueued: return nil
+        case .full: return connection
+        case .closed(let reason): throw .peerUnreachable(peer, reason)
+        case .tooLarge(let size): throw .messageTooLarge(size: size, limit: config.maxFrameSize)
+        }
+    }
+
+    /// Suspends until `connection`'s queue has room again.
+    ///
+    /// - Throws: `.peerUnreachable` when the connection closes first.
+    private func waitForRoom(on connection: Connection, to peer: PeerID) async throws(TransportError) {
+        if await !connection.outbox.waitForRoom() {
+            throw .peerUnreachable(peer, connection.outbox.closedReason ?? "connection closed")
         }
     }
 

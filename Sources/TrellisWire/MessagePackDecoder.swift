@@ -18,7 +18,7 @@ extension MessagePack {
     /// Never traps and never allocates more than the input's size: every length is checked
     /// against the bytes actually present before anything is reserved.
     public static func decode(_ buffer: inout ByteBuffer, limits: DecodingLimits = .default) throws(WireError) -> Value {
-        let value = try decodeValue(&buffer, depth: 0, limits: limits)
+        let value = try decodePrefix(&buffer, limits: limits)
         if buffer.readableBytes > 0 { throw .trailingBytes(buffer.readableBytes) }
         return value
     }
@@ -31,75 +31,93 @@ extension MessagePack {
     }
 
     /// Decodes one value from the front of `buffer`, leaving what follows it unread.
+    ///
+    /// Reads the buffer's memory directly and moves its reader index once, at the end.
     public static func decodePrefix(_ buffer: inout ByteBuffer, limits: DecodingLimits = .default) throws(WireError) -> Value {
-        try decodeValue(&buffer, depth: 0, limits: limits)
+        let decoded = buffer.withUnsafeReadableBytes { memory -> Result<(Value, Int), WireError> in
+            var reader = RawReader(memory: memory, limits: limits)
+            return Result { () throws(WireError) in (try reader.value(depth: 0), reader.offset) }
+        }
+        let (value, consumed) = try decoded.get()
+        buffer.moveReaderIndex(forwardBy: consumed)
+        return value
+    }
+}
+
+/// Reads encodings from memory, checking every length against the bytes left.
+private struct RawReader {
+    let memory: UnsafeRawBufferPointer
+    let limits: DecodingLimits
+    var offset = 0
+
+    init(memory: UnsafeRawBufferPointer, limits: DecodingLimits) {
+        self.memory = memory
+        self.limits = limits
     }
 
-    private static func decodeValue(_ buffer: inout ByteBuffer, depth: Int, limits: DecodingLimits) throws(WireError) -> Value {
-        let type: UInt8 = try read(&buffer)
+    private var remaining: Int { memory.count - offset }
+
+    mutating func value(depth: Int) throws(WireError) -> Value {
+        let type: UInt8 = try read()
         switch type {
         case 0x00...0x7f: return .int(Int64(type))
         case 0xe0...0xff: return .int(Int64(Int8(bitPattern: type)))
-        case 0x80...0x8f: return try decodeMap(&buffer, count: Int(type & 0x0f), depth: depth, limits: limits)
-        case 0x90...0x9f: return try decodeArray(&buffer, count: Int(type & 0x0f), depth: depth, limits: limits)
-        case 0xa0...0xbf: return try decodeString(&buffer, count: Int(type & 0x1f))
+        case 0x80...0x8f: return try map(count: Int(type & 0x0f), depth: depth)
+        case 0x90...0x9f: return try array(count: Int(type & 0x0f), depth: depth)
+        case 0xa0...0xbf: return try string(count: Int(type & 0x1f))
         case 0xc0: return .nil
         case 0xc2: return .bool(false)
         case 0xc3: return .bool(true)
-        case 0xc4: return .bytes(try readBytes(&buffer, count: Int(try read(&buffer) as UInt8)))
-        case 0xc5: return .bytes(try readBytes(&buffer, count: Int(try read(&buffer) as UInt16)))
-        case 0xc6: return .bytes(try readBytes(&buffer, count: Int(try read(&buffer) as UInt32)))
-        case 0xca: return .float(Double(Float(bitPattern: try read(&buffer))))
-        case 0xcb: return .float(Double(bitPattern: try read(&buffer)))
-        case 0xcc: return .int(Int64(try read(&buffer) as UInt8))
-        case 0xcd: return .int(Int64(try read(&buffer) as UInt16))
-        case 0xce: return .int(Int64(try read(&buffer) as UInt32))
+        case 0xc4: return .bytes(try bytes(count: Int(try read() as UInt8)))
+        case 0xc5: return .bytes(try bytes(count: Int(try read() as UInt16)))
+        case 0xc6: return .bytes(try bytes(count: Int(try read() as UInt32)))
+        case 0xca: return .float(Double(Float(bitPattern: try read())))
+        case 0xcb: return .float(Double(bitPattern: try read()))
+        case 0xcc: return .int(Int64(try read() as UInt8))
+        case 0xcd: return .int(Int64(try read() as UInt16))
+        case 0xce: return .int(Int64(try read() as UInt32))
         case 0xcf:
-            let u: UInt64 = try read(&buffer)
+            let u: UInt64 = try read()
             guard let i = Int64(exactly: u) else { throw .integerOutOfRange }
             return .int(i)
-        case 0xd0: return .int(Int64(try read(&buffer) as Int8))
-        case 0xd1: return .int(Int64(try read(&buffer) as Int16))
-        case 0xd2: return .int(Int64(try read(&buffer) as Int32))
-        case 0xd3: return .int(try read(&buffer) as Int64)
-        case 0xd9: return try decodeString(&buffer, count: Int(try read(&buffer) as UInt8))
-        case 0xda: return try decodeString(&buffer, count: Int(try read(&buffer) as UInt16))
-        case 0xdb: return try decodeString(&buffer, count: Int(try read(&buffer) as UInt32))
-        case 0xdc: return try decodeArray(&buffer, count: Int(try read(&buffer) as UInt16), depth: depth, limits: limits)
-        case 0xdd: return try decodeArray(&buffer, count: Int(try read(&buffer) as UInt32), depth: depth, limits: limits)
-        case 0xde: return try decodeMap(&buffer, count: Int(try read(&buffer) as UInt16), depth: depth, limits: limits)
-        case 0xdf: return try decodeMap(&buffer, count: Int(try read(&buffer) as UInt32), depth: depth, limits: limits)
+        case 0xd0: return .int(Int64(try read() as Int8))
+        case 0xd1: return .int(Int64(try read() as Int16))
+        case 0xd2: return .int(Int64(try read() as Int32))
+        case 0xd3: return .int(try read() as Int64)
+        case 0xd9: return try string(count: Int(try read() as UInt8))
+        case 0xda: return try string(count: Int(try read() as UInt16))
+        case 0xdb: return try string(count: Int(try read() as UInt32))
+        case 0xdc: return try array(count: Int(try read() as UInt16), depth: depth)
+        case 0xdd: return try array(count: Int(try read() as UInt32), depth: depth)
+        case 0xde: return try map(count: Int(try read() as UInt16), depth: depth)
+        case 0xdf: return try map(count: Int(try read() as UInt32), depth: depth)
         default: throw .unsupportedType(type)
         }
     }
 
-    private static func decodeArray(
-        _ buffer: inout ByteBuffer, count: Int, depth: Int, limits: DecodingLimits
-    ) throws(WireError) -> Value {
+    private mutating func array(count: Int, depth: Int) throws(WireError) -> Value {
         guard depth < limits.maxDepth else { throw .tooDeep(limit: limits.maxDepth) }
         // Every element takes at least one byte: a count above what is left cannot be honest.
-        guard count <= buffer.readableBytes else { throw .truncated(needed: count - buffer.readableBytes) }
+        guard count <= remaining else { throw .truncated(needed: count - remaining) }
         var elements: [Value] = []
         elements.reserveCapacity(count)
-        for _ in 0..<count { elements.append(try decodeValue(&buffer, depth: depth + 1, limits: limits)) }
+        for _ in 0..<count { elements.append(try value(depth: depth + 1)) }
         return .array(elements)
     }
 
-    private static func decodeMap(
-        _ buffer: inout ByteBuffer, count: Int, depth: Int, limits: DecodingLimits
-    ) throws(WireError) -> Value {
+    private mutating func map(count: Int, depth: Int) throws(WireError) -> Value {
         guard depth < limits.maxDepth else { throw .tooDeep(limit: limits.maxDepth) }
-        guard count * 2 <= buffer.readableBytes else { throw .truncated(needed: count * 2 - buffer.readableBytes) }
+        guard count * 2 <= remaining else { throw .truncated(needed: count * 2 - remaining) }
         var entries: [Value.MapEntry] = []
         entries.reserveCapacity(count)
         var inOrder = true
         for _ in 0..<count {
-            let key = try decodeValue(&buffer, depth: depth + 1, limits: limits)
+            let key = try value(depth: depth + 1)
             switch key {
             case .int, .string, .bytes: break
             default: throw .unsupportedMapKey
             }
-            let entry = Value.MapEntry(key, try decodeValue(&buffer, depth: depth + 1, limits: limits))
+            let entry = Value.MapEntry(key, try value(depth: depth + 1))
             if let last = entries.last, !Value.canonicalKeyOrder(last, entry) {
                 if !Value.canonicalKeyOrder(entry, last) { throw .duplicateMapKey }
                 inOrder = false
@@ -115,23 +133,34 @@ extension MessagePack {
         return .map(entries)
     }
 
-    private static func decodeString(_ buffer: inout ByteBuffer, count: Int) throws(WireError) -> Value {
-        guard count <= buffer.readableBytes else { throw .truncated(needed: count - buffer.readableBytes) }
-        let view = buffer.readableBytesView.prefix(count)
-        defer { buffer.moveReaderIndex(forwardBy: count) }
-        if let string = String(validating: view, as: UTF8.self) { return .string(string) }
-        return .bytes(Array(view))
+    private mutating func string(count: Int) throws(WireError) -> Value {
+        let units = try take(count).assumingMemoryBound(to: UInt8.self)
+        // Decoding repairs invalid UTF-8, so the bytes come back unchanged exactly when they are
+        // valid; cheaper than validating through the generic `String(validating:as:)`.
+        let string = String(decoding: units, as: UTF8.self)
+        return string.utf8.elementsEqual(units) ? .string(string) : .bytes(Array(units))
     }
 
-    private static func readBytes(_ buffer: inout ByteBuffer, count: Int) throws(WireError) -> [UInt8] {
-        guard let bytes = buffer.readBytes(length: count) else { throw .truncated(needed: count - buffer.readableBytes) }
-        return bytes
-    }
-
-    private static func read<I: FixedWidthInteger>(_ buffer: inout ByteBuffer) throws(WireError) -> I {
-        guard let value = buffer.readInteger(as: I.self) else {
-            throw .truncated(needed: MemoryLayout<I>.size - buffer.readableBytes)
+    private mutating func bytes(count: Int) throws(WireError) -> [UInt8] {
+        let source = try take(count)
+        return [UInt8](unsafeUninitializedCapacity: count) { destination, initialized in
+            if let address = source.baseAddress, count > 0 {
+                UnsafeMutableRawPointer(destination.baseAddress!).copyMemory(from: address, byteCount: count)
+            }
+            initialized = count
         }
-        return value
+    }
+
+    private mutating func take(_ count: Int) throws(WireError) -> UnsafeRawBufferPointer {
+        guard count <= remaining else { throw .truncated(needed: count - remaining) }
+        defer { offset += count }
+        return UnsafeRawBufferPointer(rebasing: memory[offset..<(offset + count)])
+    }
+
+    private mutating func read<I: FixedWidthInteger>() throws(WireError) -> I {
+        let size = MemoryLayout<I>.size
+        guard size <= remaining else { throw .truncated(needed: size - remaining) }
+        defer { offset += size }
+        return I(bigEndian: memory.loadUnaligned(fromByteOffset: offset, as: I.self))
     }
 }

@@ -2,20 +2,38 @@
 ///
 /// Ids compare as strings (byte-wise), as the script contract requires.
 public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The fields behind one reference: copying an id (every message received carries one)
+    /// costs one retain, and hashing it (every send looks its connection up) hashes one integer.
+    private final class Storage: Sendable {
+        let name: String
+        let host: String
+        let port: Int
+        let description: String
+        /// `description`'s hash in this process, computed once.
+        let descriptionHash: Int
+
+        init(name: String, host: String, port: Int) {
+            self.name = name
+            self.host = host
+            self.port = port
+            self.description = "\(name)@\(host):\(port)"
+            self.descriptionHash = description.hashValue
+        }
+    }
+
+    private let storage: Storage
+
     /// The node's name, e.g. `n1`.
-    public let name: String
+    public var name: String { storage.name }
     /// The host the node listens on, e.g. `127.0.0.1`.
-    public let host: String
+    public var host: String { storage.host }
     /// The TCP port the node listens on.
-    public let port: Int
+    public var port: Int { storage.port }
     /// The canonical text form, `name@host:port`.
-    public let description: String
+    public var description: String { storage.description }
 
     public init(name: String, host: String, port: Int) {
-        self.name = name
-        self.host = host
-        self.port = port
-        self.description = "\(name)@\(host):\(port)"
+        storage = Storage(name: name, host: host, port: port)
     }
 
     /// Parses `name@host:port`; the host may be a bracketed IPv6 address.
@@ -41,9 +59,11 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
         lhs.description.utf8.lexicographicallyPrecedes(rhs.description.utf8)
     }
 
-    public static func == (lhs: PeerID, rhs: PeerID) -> Bool { lhs.description == rhs.description }
+    public static func == (lhs: PeerID, rhs: PeerID) -> Bool {
+        lhs.storage === rhs.storage || lhs.description == rhs.description
+    }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+    public func hash(into hasher: inout Hasher) { hasher.combine(storage.descriptionHash) }
 }
 
 /// Why a peer id could not be parsed.
