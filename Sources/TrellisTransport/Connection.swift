@@ -29,7 +29,7 @@ final class Connection: Sendable {
         self.channelName = channel
         self.lane = lane
         self.eventLoop = eventLoop
-        self.outbox = Outbox(highWatermark: config.outboxHighWatermark, maxFrameSize: config.maxFrameSize)
+        self.outbox = Outbox(config)
         self.pending = PendingRequests(eventLoop: eventLoop, peer: peer)
     }
 
@@ -38,7 +38,7 @@ final class Connection: Sendable {
         self.channelName = nil
         self.lane = 0
         self.eventLoop = eventLoop
-        self.outbox = Outbox(highWatermark: config.outboxHighWatermark, maxFrameSize: config.maxFrameSize)
+        self.outbox = Outbox(config)
         self.pending = nil
     }
 

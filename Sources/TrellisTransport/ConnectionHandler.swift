@@ -198,6 +198,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let violation = error as? ConnectionViolation { return fail(context, "\(violation)") }
         fail(context, "I/O error: \(error)")
     }
 

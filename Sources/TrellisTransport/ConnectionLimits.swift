@@ -19,6 +19,13 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// A peer that starts a frame and stalls (or trickles it) is disconnected. A link must
     /// carry `maxFrameSize` bytes within this time, or the largest frames will fail on it.
     public var frameCompletionTimeout: Duration
+    /// Bytes this node may have written to one connection that the peer has not read yet.
+    /// Replies and membership traffic are queued whether or not the peer reads them, so a peer
+    /// that sends requests and never reads the answers would otherwise grow the node's memory
+    /// without bound; past this the connection is closed. Raised to at least
+    /// `outboxHighWatermark` plus twice `maxFrameSize`, which application sends alone (they
+    /// wait for room) can leave unsent.
+    public var maxUnsentBytes: Int
 
     /// Every count is raised to at least 1, and the timeout to at least 1 ms.
     public init(
@@ -26,12 +33,14 @@ public struct ConnectionLimits: Sendable, Equatable {
         maxPendingHandshakesPerHost: Int = 128,
         maxInboundConnections: Int = 4096,
         maxHandshakeFrameSize: Int = 64 * 1024,
-        frameCompletionTimeout: Duration = .seconds(30)
+        frameCompletionTimeout: Duration = .seconds(30),
+        maxUnsentBytes: Int = 64 * 1024 * 1024
     ) {
         self.maxPendingHandshakes = max(1, maxPendingHandshakes)
         self.maxPendingHandshakesPerHost = max(1, maxPendingHandshakesPerHost)
         self.maxInboundConnections = max(1, maxInboundConnections)
         self.maxHandshakeFrameSize = max(1, maxHandshakeFrameSize)
         self.frameCompletionTimeout = max(.milliseconds(1), frameCompletionTimeout)
+        self.maxUnsentBytes = max(1, maxUnsentBytes)
     }
 }

@@ -17,6 +17,8 @@ enum ConnectionViolation: Error, CustomStringConvertible {
     case frameIncomplete(length: Int?, received: Int, timeout: Duration)
     /// A frame this kind of connection never carries: a protocol violation.
     case unexpectedFrame(kind: String, channel: ChannelName?, inbound: Bool)
+    /// The peer left `unsent` bytes unread, more than `limit`.
+    case peerNotReading(unsent: Int, limit: Int)
     /// A frame the connection's direction allows, but not on its channel; dropped.
     case frameNotAllowedOnChannel(kind: String, channel: ChannelName)
 
@@ -39,6 +41,8 @@ enum ConnectionViolation: Error, CustomStringConvertible {
             let on = channel.map { " on channel \($0)" } ?? ""
             let direction = inbound ? "an inbound" : "an outbound"
             return "unexpected \(kind) frame on \(direction) connection\(on): protocol violation; the peer is not a compatible Trellis node"
+        case .peerNotReading(let unsent, let limit):
+            return "the peer left \(unsent) bytes unread, more than \(limit) (maxUnsentBytes): it stopped reading, or sends requests faster than it reads the replies; raise the limit only for peers that read slowly on purpose"
         case .frameNotAllowedOnChannel(let kind, let channel):
             return "dropped a \(kind) frame on channel \(channel), which carries only membership messages and heartbeats; send application traffic on another channel"
         }

@@ -81,9 +81,14 @@ final class Outbox: Sendable {
     private let maxFrameSize: Int
     private static let largestSpare = 1 << 20
 
-    init(highWatermark: Int, maxFrameSize: Int) {
-        self.highWatermark = highWatermark
-        self.maxFrameSize = maxFrameSize
+    /// The bytes written to the channel and not yet taken by the peer, past which the
+    /// connection is closed (`ConnectionLimits.maxUnsentBytes`).
+    private let unsentLimit: Int
+
+    init(_ config: TransportConfig) {
+        self.highWatermark = config.outboxHighWatermark
+        self.maxFrameSize = config.maxFrameSize
+        self.unsentLimit = max(config.limits.maxUnsentBytes, config.outboxHighWatermark + 2 * config.maxFrameSize)
         self.state = NIOLockedValueBox(State(buffer: ByteBufferAllocator().buffer(capacity: 1024)))
     }
 
@@ -195,7 +200,11 @@ final class Outbox: Sendable {
                 state.withLockedValue { $0.spare = spare }
             }
         }
-        writabilityChanged(channel.isWritable)
+        let writable = channel.isWritable
+        writabilityChanged(writable)
+        if !writable, let unsent = try? channel.syncOptions?.getOption(.bufferedWritableBytes), unsent > unsentLimit {
+            channel.pipeline.fireErrorCaught(ConnectionViolation.peerNotReading(unsent: unsent, limit: unsentLimit))
+        }
     }
 
     /// Mirrors the channel's writability; resumes waiting senders once there is room. On the loop.

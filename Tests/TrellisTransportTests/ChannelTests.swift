@@ -36,7 +36,10 @@ final class ChannelTests: XCTestCase {
     }
 
     func testMonotonicOutboxKeepsOnlyTheLatestQueuedMessagePerKey() throws {
-        let outbox = Outbox(highWatermark: 1 << 20, maxFrameSize: 1 << 20)
+        var config = TransportConfig(name: "t", clusterName: "c", cookie: "k")
+        config.outboxHighWatermark = 1 << 20
+        config.maxFrameSize = 1 << 20
+        let outbox = Outbox(config)
         for (key, value) in [("x", 1), ("y", 1), ("x", 2), ("x", 3), ("y", 2), ("z", 1)] {
             _ = outbox.enqueueLatest(.never, key: key) { FrameCodec.writeValue(.message, .array([.string(key), .int(Int64(value))]), into: &$0) }
         }

@@ -45,6 +45,35 @@ final class SlowPeerTests: XCTestCase {
         await b.shutdown()
     }
 
+    func testAPeerThatNeverReadsItsRepliesIsClosedAtMaxUnsentBytes() async throws {
+        let log = CapturedLog()
+        let b = try await TestNode.start("b", group: group) {
+            $0.maxFrameSize = 128 * 1024
+            $0.outboxHighWatermark = 256 * 1024
+            $0.limits.maxUnsentBytes = 1024 * 1024
+            $0.logger = log.logger("b")
+        }
+        let greedy = try await RawPeer.authenticated(to: b, group: group)
+        try await greedy.channel.setOption(ChannelOptions.autoRead, value: false).get()
+        // 64 KiB requests, echoed: 32 MiB of replies that the peer never reads, several times
+        // what the kernel's socket buffers hold, so the rest piles up in the node.
+        let payload = Value.bytes([UInt8](repeating: 0x5a, count: 64 * 1024))
+        var sent = 0
+        while sent < 512, greedy.channel.isActive {
+            try? await greedy.sendFrame { FrameCodec.writeRequest(id: UInt64(sent), payload, into: &$0) }
+            sent += 1
+        }
+        await waitUntil("the node gives up on the peer", timeout: .seconds(10)) { !log.lines(containing: "maxUnsentBytes").isEmpty }
+        XCTAssertTrue(log.lines(containing: "maxUnsentBytes").allSatisfy { $0.hasPrefix("warning") })
+
+        let a = try await TestNode.start("a", group: group)
+        let reply = try await a.transport.request("still serving", to: b.id, timeout: .seconds(5))
+        XCTAssertEqual(reply, "still serving")
+        await greedy.close()
+        await a.shutdown()
+        await b.shutdown()
+    }
+
     func testEachSlowFrameGetsItsOwnDeadline() async throws {
         let b = try await TestNode.start("b", group: group) { $0.limits.frameCompletionTimeout = .seconds(1) }
         let peer = try await RawPeer.authenticated(to: b, group: group)
