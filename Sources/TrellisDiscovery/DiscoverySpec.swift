@@ -52,12 +52,25 @@ public enum DiscoverySpec: Sendable, Equatable {
             guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]) else {
                 throw .invalidSetting("--discovery", "'\(text)' is not gossip:GROUP:PORT, e.g. gossip:239.255.73.1:45892")
             }
-            self = .gossip(group: String(argument[..<colon]), port: port)
+            let group = String(argument[..<colon])
+            guard Self.isIPv4Multicast(group) else {
+                throw .invalidSetting("--discovery", "'\(group)' is not an IPv4 multicast group (224.0.0.0 to 239.255.255.255); use one from 239.0.0.0/8, e.g. gossip:239.255.73.1:45892")
+            }
+            guard (1...65_535).contains(port) else {
+                throw .invalidSetting("--discovery", "port \(port) of '\(text)' is not between 1 and 65535")
+            }
+            self = .gossip(group: group, port: port)
         default:
             throw .invalidSetting(
                 "--discovery",
                 "'\(text)' is not one of static:ID,ID,..., dns-srv:NAME, dns-a:NAME, gossip or gossip:GROUP:PORT")
         }
+    }
+
+    /// Whether `text` is a dotted IPv4 address in 224.0.0.0/4.
+    private static func isIPv4Multicast(_ text: String) -> Bool {
+        let octets = text.split(separator: ".", omittingEmptySubsequences: false).compactMap { UInt8($0) }
+        return octets.count == 4 && (224...239).contains(octets[0])
     }
 
     /// The strategy for the node `selfID`.

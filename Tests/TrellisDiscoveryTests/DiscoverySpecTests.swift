@@ -27,10 +27,10 @@ final class DiscoverySpecTests: XCTestCase {
     }
 
     func testBadTextSaysWhatItExpects() {
-        for text in ["", "dns", "dns-srv:", "dns-a:bad..name", "static:", "static:n1", "gossip:239.1.2.3", "mdns:x"] {
+        for text in ["", "dns", "dns-srv:", "dns-a:bad..name", "static:", "static:n1", "gossip:239.1.2.3", "gossip:10.0.0.1:4000", "gossip:239.1.2:4000", "gossip:239.1.2.3:0", "gossip:239.1.2.3:70000", "mdns:x"] {
             XCTAssertThrowsError(try DiscoverySpec(parsing: text), text) { error in
                 guard case .invalidSetting("--discovery", let why) = error as? DiscoveryError else { return XCTFail("\(error)") }
-                let known = ["dns-srv:NAME", "invalid peer id", "invalid DNS name", "gossip:GROUP:PORT"]
+                let known = ["dns-srv:NAME", "invalid peer id", "invalid DNS name", "gossip:GROUP:PORT", "not an IPv4 multicast group", "not between 1 and 65535"]
                 XCTAssertTrue(known.contains { why.contains($0) }, why)
             }
         }
