@@ -31,7 +31,15 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Splits frames; capped at `maxHandshakeFrameSize` until the handshake completes.
     private var reader: FrameReader
     private var phase: Phase
+    /// The start of a frame still incomplete at the end of a read, copied out of NIO's read
+    /// buffer: holding on to that buffer would keep NIO from reusing it, and appending the next
+    /// read to it would copy all of it into fresh memory.
     private var cumulation: ByteBuffer?
+    /// An emptied `cumulation` kept for the next incomplete frame, so a stream of frames that
+    /// straddle reads reuses one buffer.
+    private var spareCumulation: ByteBuffer?
+    /// The largest `spareCumulation` kept: a buffer grown for one huge frame is let go.
+    private static let largestSpareCumulation = 1 << 20
     private var handshakeTimeout: Scheduled<Void>?
     /// When the first byte of the frame still incomplete in `cumulation` arrived.
     private var partialSince: NIODeadline?
@@ -140,9 +148,20 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         guard input.readableBytes > 0 else {
             partialSince = nil
+            if continuesFrame, input.capacity <= Self.largestSpareCumulation {
+                input.clear()
+                spareCumulation = input
+            }
             return
         }
-        cumulation = input
+        if continuesFrame {
+            input.discardReadBytes()
+            cumulation = input
+        } else {
+            var own = spareCumulation.take() ?? context.channel.allocator.buffer(capacity: input.readableBytes)
+            own.writeBuffer(&input)
+            cumulation = own
+        }
         if completedFrame || !continuesFrame {
             partialSince = .now()
             if frameTimer == nil { armFrameTimer(context) }
