@@ -11,8 +11,31 @@
 /* Instructions between two checks of the budget. */
 #define TRELLIS_HOOK_STEP 1000
 
+/* Small blocks: up to TRELLIS_POOL_MAX bytes, in classes TRELLIS_POOL_GRAIN bytes apart, cut
+ * from pages of TRELLIS_POOL_PAGE bytes (pool.c). */
+#define TRELLIS_POOL_GRAIN 16
+#define TRELLIS_POOL_MAX 512
+#define TRELLIS_POOL_PAGE 8192
+
+struct trellis_pool_page;
+
+struct trellis_pool {
+    void *free_blocks[TRELLIS_POOL_MAX / TRELLIS_POOL_GRAIN];
+    char *next;
+    char *end;
+    struct trellis_pool_page *pages;
+};
+
+/* Lua's allocator contract over the pool: resizes block from old_size to new_size bytes (0
+ * frees it; a NULL block is a new one); returns NULL when out of memory. */
+void *trellis_pool_resize(struct trellis_pool *pool, void *block, size_t old_size, size_t new_size);
+
+/* Frees every page of the pool, once the VM is closed. */
+void trellis_pool_release(struct trellis_pool *pool);
+
 struct trellis_vm {
     lua_State *L;
+    struct trellis_pool pool;
     size_t memory_used;
     size_t memory_peak;
     size_t memory_cap;

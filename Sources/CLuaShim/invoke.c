@@ -1,4 +1,5 @@
 /* Running scripts: loading the chunk, calling callbacks with their arguments, keeping state. */
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -142,7 +143,9 @@ int trellis_vm_load_script(trellis_vm *vm, const char *source, size_t length, co
 
 /* Replaces the value on top of the stack with a deep copy. Tables are copied once each (the
  * memo table at index memo maps originals to copies), so sharing and cycles survive; keys are
- * copied like values, metatables are shared, and everything else is kept as it is. */
+ * copied like values, metatables are shared, and everything else is kept as it is. Each copy
+ * is created at its final size (one counting pass first): growing it entry by entry would
+ * rehash it several times, which cost more than the copying itself. */
 static void copy_value(lua_State *L, int memo, int depth) {
     if (lua_type(L, -1) != LUA_TTABLE) return;
     if (depth > TRELLIS_MAX_STATE_DEPTH) luaL_error(L, "the state is nested deeper than %d levels", TRELLIS_MAX_STATE_DEPTH);
@@ -154,7 +157,15 @@ static void copy_value(lua_State *L, int memo, int depth) {
     }
     lua_pop(L, 1);
     int original = lua_gettop(L);
-    lua_newtable(L);
+    lua_Unsigned sequence = lua_rawlen(L, original);
+    lua_Unsigned entries = 0;
+    lua_pushnil(L);
+    while (lua_next(L, original)) {
+        entries++;
+        lua_pop(L, 1);
+    }
+    lua_Unsigned hashed = entries > sequence ? entries - sequence : 0;
+    lua_createtable(L, sequence < INT_MAX ? (int)sequence : 0, hashed < INT_MAX ? (int)hashed : 0);
     int copy = original + 1;
     lua_pushvalue(L, original);
     lua_pushvalue(L, copy);
@@ -172,10 +183,13 @@ static void copy_value(lua_State *L, int memo, int depth) {
     lua_remove(L, original);
 }
 
+/* Tables in a typical state (views, their entries, settings): the memo starts this big. */
+#define TRELLIS_COPY_MEMO_SIZE 32
+
 /* Pushes a copy of the stored state, so that a callback that fails halfway leaves the stored
  * state exactly as it was. */
 static void push_state_copy(lua_State *L) {
-    lua_newtable(L);
+    lua_createtable(L, 0, TRELLIS_COPY_MEMO_SIZE);
     int memo = lua_gettop(L);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_state_key);
     copy_value(L, memo, 0);
