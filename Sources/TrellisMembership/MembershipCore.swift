@@ -23,7 +23,9 @@ public struct MembershipCore {
     public private(set) var members: [PeerID]
     private var memberSet: Set<PeerID>
     /// Peers whose membership connection is up.
-    public private(set) var connected: Set<PeerID> = []
+    public private(set) var connected: Set<PeerID> = [] { didSet { connectedInOrder = nil } }
+    /// `connected`, sorted, for the heartbeats; nil until needed after a change.
+    private var connectedInOrder: [PeerID]?
     /// How many script callbacks have failed.
     public private(set) var scriptErrors = 0
     /// How many times a peer was reported down to the overlay (`on_down`), by cause.
@@ -157,7 +159,9 @@ public struct MembershipCore {
         }
         closeIdleConnections(now: now, into: &directives)
         if now >= nextHeartbeatAt {
-            for peer in connected.sorted() {
+            let peers = connectedInOrder ?? connected.sorted()
+            connectedInOrder = peers
+            for peer in peers {
                 directives.append(.sendHeartbeat(to: peer))
             }
             nextHeartbeatAt = Self.nextOccurrence(of: nextHeartbeatAt, every: settings.heartbeatInterval, after: now)
@@ -172,7 +176,10 @@ public struct MembershipCore {
     /// such peers that never connected.
     private mutating func closeIdleConnections(now: Int64, into directives: inout [MembershipDirective]) {
         let idleSince = now - settings.idleConnectionTimeout
-        let idle = connected.filter { !memberSet.contains($0) && contacted[$0, default: .min] <= idleSince }
+        var idle: [PeerID] = []
+        for peer in connected where !memberSet.contains(peer) && contacted[peer, default: .min] <= idleSince {
+            idle.append(peer)
+        }
         for peer in idle.sorted() {
             directives.append(.disconnect(peer))
             connected.remove(peer)
