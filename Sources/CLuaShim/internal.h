@@ -47,6 +47,13 @@ struct trellis_vm {
     int last_line;
     trellis_log_fn log;
     void *log_context;
+    /* Entries of the rollback log that the current callback can be rolled back to; 0 when
+     * there is nothing to roll back (rollback.c). */
+    lua_Integer snapshot_length;
+    /* Entries of the log in use, stale ones included, to clear when a shorter log is written. */
+    lua_Integer snapshot_log_filled;
+    /* Whether the set of visited tables may hold marks (a snapshot stopped halfway). */
+    int snapshot_visited_dirty;
 };
 
 /* The VM that owns L (any of its threads). */
@@ -67,5 +74,11 @@ void trellis_push_msgpack(lua_State *L, const uint8_t **cursor, const uint8_t *e
 extern const char trellis_script_key;
 extern const char trellis_state_key;
 extern const char trellis_keyed_states_key;
+extern const char trellis_snapshot_log_key;
+extern const char trellis_snapshot_visited_key;
+
+/* Records the stored state's tables, so that trellis_vm_restore_state can put them back as
+ * they are now. Raises on error (depth, memory); call it protected. */
+void trellis_snapshot_state(trellis_vm *vm, lua_State *L);
 
 #endif

@@ -6,6 +6,8 @@
 const char trellis_script_key = 's';
 const char trellis_state_key = 't';
 const char trellis_keyed_states_key = 'k';
+const char trellis_snapshot_log_key = 'l';
+const char trellis_snapshot_visited_key = 'v';
 
 /* Every allocation of the VM goes through here; growing past the cap fails, which Lua turns
  * into a "not enough memory" error after an emergency collection. Each refusal costs a tenth
