@@ -41,18 +41,15 @@ public struct FailureDetector: Sendable {
     /// now recovered. Peers not watched are ignored.
     @discardableResult
     public mutating func heard(from peer: PeerID, now: Int64) -> Bool {
-        guard let entry = lastHeard.index(forKey: peer) else { return false }
-        lastHeard.values[entry] = max(lastHeard.values[entry], now)
-        return !suspected.isEmpty && suspected.remove(peer) != nil
+        guard lastHeard[peer] != nil else { return false }
+        lastHeard[peer] = max(lastHeard[peer] ?? now, now)
+        return suspected.remove(peer) != nil
     }
 
     /// The watched peers silent for longer than `timeout`, each reported once until heard from
     /// again; sorted, so that runs repeat.
     public mutating func expired(now: Int64) -> [PeerID] {
-        var silent: [PeerID] = []
-        for (peer, at) in lastHeard where now - at > timeout && !suspected.contains(peer) { silent.append(peer) }
-        guard !silent.isEmpty else { return [] }
-        silent.sort()
+        let silent = lastHeard.filter { !suspected.contains($0.key) && now - $0.value > timeout }.keys.sorted()
         suspected.formUnion(silent)
         return silent
     }

@@ -23,9 +23,7 @@ public struct MembershipCore {
     public private(set) var members: [PeerID]
     private var memberSet: Set<PeerID>
     /// Peers whose membership connection is up.
-    public private(set) var connected: Set<PeerID> = [] { didSet { connectedInOrder = nil } }
-    /// `connected`, sorted, for the heartbeats; nil until needed after a change.
-    private var connectedInOrder: [PeerID]?
+    public private(set) var connected: Set<PeerID> = []
     /// How many script callbacks have failed.
     public private(set) var scriptErrors = 0
     /// How many times a peer was reported down to the overlay (`on_down`), by cause.
@@ -159,9 +157,7 @@ public struct MembershipCore {
         }
         closeIdleConnections(now: now, into: &directives)
         if now >= nextHeartbeatAt {
-            let peers = connectedInOrder ?? connected.sorted()
-            connectedInOrder = peers
-            for peer in peers {
+            for peer in connected.sorted() {
                 directives.append(.sendHeartbeat(to: peer))
             }
             nextHeartbeatAt = Self.nextOccurrence(of: nextHeartbeatAt, every: settings.heartbeatInterval, after: now)
@@ -176,10 +172,7 @@ public struct MembershipCore {
     /// such peers that never connected.
     private mutating func closeIdleConnections(now: Int64, into directives: inout [MembershipDirective]) {
         let idleSince = now - settings.idleConnectionTimeout
-        var idle: [PeerID] = []
-        for peer in connected where !memberSet.contains(peer) && contacted[peer, default: .min] <= idleSince {
-            idle.append(peer)
-        }
+        let idle = connected.filter { !memberSet.contains($0) && contacted[$0, default: .min] <= idleSince }
         for peer in idle.sorted() {
             directives.append(.disconnect(peer))
             connected.remove(peer)
