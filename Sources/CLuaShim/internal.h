@@ -11,8 +11,31 @@
 /* Instructions between two checks of the budget. */
 #define TRELLIS_HOOK_STEP 1000
 
+/* Small blocks: up to TRELLIS_POOL_MAX bytes, in classes TRELLIS_POOL_GRAIN bytes apart, cut
+ * from pages of TRELLIS_POOL_PAGE bytes (pool.c). */
+#define TRELLIS_POOL_GRAIN 16
+#define TRELLIS_POOL_MAX 512
+#define TRELLIS_POOL_PAGE 8192
+
+struct trellis_pool_page;
+
+struct trellis_pool {
+    void *free_blocks[TRELLIS_POOL_MAX / TRELLIS_POOL_GRAIN];
+    char *next;
+    char *end;
+    struct trellis_pool_page *pages;
+};
+
+/* Lua's allocator contract over the pool: resizes block from old_size to new_size bytes (0
+ * frees it; a NULL block is a new one); returns NULL when out of memory. */
+void *trellis_pool_resize(struct trellis_pool *pool, void *block, size_t old_size, size_t new_size);
+
+/* Frees every page of the pool, once the VM is closed. */
+void trellis_pool_release(struct trellis_pool *pool);
+
 struct trellis_vm {
     lua_State *L;
+    struct trellis_pool pool;
     size_t memory_used;
     size_t memory_peak;
     size_t memory_cap;
@@ -24,6 +47,13 @@ struct trellis_vm {
     int last_line;
     trellis_log_fn log;
     void *log_context;
+    /* Entries of the rollback log that the current callback can be rolled back to; 0 when
+     * there is nothing to roll back (rollback.c). */
+    lua_Integer snapshot_length;
+    /* Entries of the log in use, stale ones included, to clear when a shorter log is written. */
+    lua_Integer snapshot_log_filled;
+    /* Whether the set of visited tables may hold marks (a snapshot stopped halfway). */
+    int snapshot_visited_dirty;
 };
 
 /* The VM that owns L (any of its threads). */
@@ -44,5 +74,11 @@ void trellis_push_msgpack(lua_State *L, const uint8_t **cursor, const uint8_t *e
 extern const char trellis_script_key;
 extern const char trellis_state_key;
 extern const char trellis_keyed_states_key;
+extern const char trellis_snapshot_log_key;
+extern const char trellis_snapshot_visited_key;
+
+/* Records the stored state's tables, so that trellis_vm_restore_state can put them back as
+ * they are now. Raises on error (depth, memory); call it protected. */
+void trellis_snapshot_state(trellis_vm *vm, lua_State *L);
 
 #endif

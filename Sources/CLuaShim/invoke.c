@@ -113,7 +113,11 @@ static int store(trellis_vm *vm, const char *key, int index) {
     return lua_pcall(L, 2, 0, 0);
 }
 
-int trellis_vm_store_state(trellis_vm *vm, int index) { return store(vm, &trellis_state_key, index); }
+int trellis_vm_store_state(trellis_vm *vm, int index) {
+    int status = store(vm, &trellis_state_key, index);
+    if (status == LUA_OK) vm->snapshot_length = 0;
+    return status;
+}
 
 int trellis_vm_push_state(trellis_vm *vm) {
     lua_State *L = vm->L;
@@ -135,51 +139,6 @@ int trellis_vm_load_script(trellis_vm *vm, const char *source, size_t length, co
     finish_call(L, status);
     if (status == LUA_OK && lua_type(L, 1) == LUA_TTABLE) status = store(vm, &trellis_script_key, 1);
     return status;
-}
-
-/* Deepest table nesting in a script's state. */
-#define TRELLIS_MAX_STATE_DEPTH 200
-
-/* Replaces the value on top of the stack with a deep copy. Tables are copied once each (the
- * memo table at index memo maps originals to copies), so sharing and cycles survive; keys are
- * copied like values, metatables are shared, and everything else is kept as it is. */
-static void copy_value(lua_State *L, int memo, int depth) {
-    if (lua_type(L, -1) != LUA_TTABLE) return;
-    if (depth > TRELLIS_MAX_STATE_DEPTH) luaL_error(L, "the state is nested deeper than %d levels", TRELLIS_MAX_STATE_DEPTH);
-    luaL_checkstack(L, 6, "the state is nested too deeply");
-    lua_pushvalue(L, -1);
-    if (lua_rawget(L, memo) != LUA_TNIL) {
-        lua_remove(L, -2);
-        return;
-    }
-    lua_pop(L, 1);
-    int original = lua_gettop(L);
-    lua_newtable(L);
-    int copy = original + 1;
-    lua_pushvalue(L, original);
-    lua_pushvalue(L, copy);
-    lua_rawset(L, memo);
-    lua_pushnil(L);
-    while (lua_next(L, original)) {
-        lua_pushvalue(L, -2);
-        copy_value(L, memo, depth + 1);
-        lua_pushvalue(L, -2);
-        copy_value(L, memo, depth + 1);
-        lua_rawset(L, copy);
-        lua_pop(L, 1);
-    }
-    if (lua_getmetatable(L, original)) lua_setmetatable(L, copy);
-    lua_remove(L, original);
-}
-
-/* Pushes a copy of the stored state, so that a callback that fails halfway leaves the stored
- * state exactly as it was. */
-static void push_state_copy(lua_State *L) {
-    lua_newtable(L);
-    int memo = lua_gettop(L);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_state_key);
-    copy_value(L, memo, 0);
-    lua_remove(L, memo);
 }
 
 struct invoke_params {
@@ -211,7 +170,10 @@ static int invoke_body(lua_State *L) {
         return luaL_error(L, "the script has no function '%s'", params->callback);
     }
     lua_remove(L, 1);
-    if (params->pass_state) push_state_copy(L);
+    if (params->pass_state) {
+        trellis_snapshot_state(trellis_vm_of(L), L);
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_state_key);
+    }
     if (params->state_key) {
         push_keyed_states(L);
         lua_pushlstring(L, params->state_key, params->state_key_length);
@@ -236,12 +198,14 @@ static int invoke_body(lua_State *L) {
 static int run_invoke(trellis_vm *vm, struct invoke_params params, int64_t instruction_budget) {
     lua_State *L = vm->L;
     lua_settop(L, 0);
+    vm->snapshot_length = 0;
     trellis_arm_budget(vm, instruction_budget);
     lua_pushcfunction(L, trellis_message_handler);
     lua_pushcfunction(L, invoke_body);
     lua_pushlightuserdata(L, &params);
     int status = lua_pcall(L, 1, params.nresults, 1);
     if (status == LUA_OK && vm->budget_exhausted) status = LUA_ERRRUN;
+    if (status != LUA_OK) trellis_vm_restore_state(vm);
     return finish_call(L, status);
 }
 

@@ -6,6 +6,8 @@
 const char trellis_script_key = 's';
 const char trellis_state_key = 't';
 const char trellis_keyed_states_key = 'k';
+const char trellis_snapshot_log_key = 'l';
+const char trellis_snapshot_visited_key = 'v';
 
 /* Every allocation of the VM goes through here; growing past the cap fails, which Lua turns
  * into a "not enough memory" error after an emergency collection. Each refusal costs a tenth
@@ -15,7 +17,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     trellis_vm *vm = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
+        trellis_pool_resize(&vm->pool, ptr, old, 0);
         vm->memory_used -= old;
         return NULL;
     }
@@ -24,7 +26,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         vm->instructions += vm->budget / 10 + 1;
         return NULL;
     }
-    void *block = realloc(ptr, nsize);
+    void *block = trellis_pool_resize(&vm->pool, ptr, old, nsize);
     if (block == NULL) return NULL;
     vm->memory_used = vm->memory_used - old + nsize;
     if (vm->memory_used > vm->memory_peak) vm->memory_peak = vm->memory_used;
@@ -87,6 +89,7 @@ trellis_vm *trellis_vm_new(size_t memory_cap, trellis_log_fn log, void *log_cont
     vm->budget = 1;
     vm->L = lua_newstate(capped_alloc, vm);
     if (vm->L == NULL) {
+        trellis_pool_release(&vm->pool);
         free(vm);
         return NULL;
     }
@@ -100,6 +103,7 @@ void trellis_vm_close(trellis_vm *vm) {
     if (vm == NULL) return;
     lua_sethook(vm->L, NULL, 0, 0);
     lua_close(vm->L);
+    trellis_pool_release(&vm->pool);
     free(vm);
 }
 

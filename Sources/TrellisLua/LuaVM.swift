@@ -105,7 +105,13 @@ public final class LuaVM {
             _ = trellis_vm_collect(handle)
             throw error
         }
-        return try read(CallResults(vm: self, callback: callback, line: line))
+        do {
+            return try read(CallResults(vm: self, callback: callback, line: line))
+        } catch {
+            // The results were refused: the state stays as it was before the call.
+            _ = trellis_vm_restore_state(handle)
+            throw error
+        }
     }
 
     /// Calls the script's `callback` with the state kept under `key` first (nil when none) and

@@ -71,10 +71,15 @@ int trellis_vm_load_script(trellis_vm *vm, const char *source, size_t length, co
 
 /* Calls script[callback] with the stored state first (when pass_state) and then the elements
  * of args, a MessagePack array, under the instruction budget. On success the nresults results
- * are at stack indices 1..nresults; otherwise the error message is at index 1. A missing
- * callback is an error. */
+ * are at stack indices 1..nresults; otherwise the error message is at index 1 and the stored
+ * state's tables are as they were before the call. A missing callback is an error. */
 int trellis_vm_invoke(trellis_vm *vm, const char *callback, int pass_state, const uint8_t *args, size_t args_length,
                       int nresults, int64_t instruction_budget);
+
+/* Puts the stored state's tables back as they were before the last trellis_vm_invoke with
+ * pass_state, for a call whose results were refused; does nothing once a state was stored
+ * since. Leaves the stack as it is. */
+int trellis_vm_restore_state(trellis_vm *vm);
 
 /* Like trellis_vm_invoke, but the first argument is the state kept under key (nil when there
  * is none): the states of many actors of one script live side by side in one VM. */
@@ -89,7 +94,7 @@ int trellis_vm_drop_keyed(trellis_vm *vm, const char *key, size_t key_length);
  * Cannot raise; returns its type, or TRELLIS_TNONE when the stack cannot grow. */
 int trellis_vm_push_state(trellis_vm *vm);
 
-/* Makes the value at index the stored state. */
+/* Makes the value at index the stored state; the last call can no longer be rolled back. */
 int trellis_vm_store_state(trellis_vm *vm, int index);
 
 /* Runs a full garbage collection. */
