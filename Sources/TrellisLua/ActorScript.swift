@@ -19,7 +19,7 @@ public final class ActorScript: LoadedScript {
     public let callbacks: [String: Int]
 
     private let vm: LuaVM
-    private var active: Set<String> = []
+    private var active: Set<ExactString> = []
 
     /// Adopts a VM that has loaded a script, once its table passes the actor contract.
     public init(loaded vm: LuaVM, exports: ScriptExports) throws(ScriptError) {
@@ -50,9 +50,9 @@ public final class ActorScript: LoadedScript {
     /// How many processes hold a state now.
     public var activeCount: Int { active.count }
     /// Whether process `id` holds a state now.
-    public func isActive(_ id: String) -> Bool { active.contains(id) }
+    public func isActive(_ id: String) -> Bool { active.contains(ExactString(id)) }
     /// The ids of the processes that hold a state now.
-    public var activeIDs: Set<String> { active }
+    public var activeIDs: [String] { active.map(\.text) }
     /// Whether the script can hand its processes' states over (defines `handoff` and `resume`).
     public var canHandOff: Bool { callbacks["handoff"] != nil && callbacks["resume"] != nil }
 
@@ -87,7 +87,7 @@ public final class ActorScript: LoadedScript {
     /// Runs `handoff(state)` for process `id` and forgets it here: the value to `resume` it
     /// with on its new owner, or nil when it was not active or the script cannot hand off.
     public func handOff(_ id: String) throws(ScriptError) -> Value? {
-        guard active.contains(id) else { return nil }
+        guard active.contains(ExactString(id)) else { return nil }
         defer { forget(id) }
         guard canHandOff else { return nil }
         return try vm.invoke("handoff", stateKey: id, arguments: [], results: 1, definedAt: callbacks["handoff"]) {
@@ -102,21 +102,21 @@ public final class ActorScript: LoadedScript {
         try vm.invoke(resumed, passingState: false, arguments: [.string(id), value], results: 1, definedAt: callbacks[resumed]) {
             results throws(ScriptError) in try results.keepAsState(1, key: id)
         }
-        active.insert(id)
+        active.insert(ExactString(id))
     }
 
     /// Forgets process `id`'s state (passivation); its next call activates it afresh.
     public func forget(_ id: String) {
-        guard active.remove(id) != nil else { return }
+        guard active.remove(ExactString(id)) != nil else { return }
         vm.dropState(key: id)
     }
 
     private func activateIfNeeded(_ id: String) throws(ScriptError) {
-        guard !active.contains(id) else { return }
+        guard !active.contains(ExactString(id)) else { return }
         try vm.invoke("init", passingState: false, arguments: [.string(id), .nil], results: 1, definedAt: callbacks["init"]) {
             results throws(ScriptError) in try results.keepAsState(1, key: id)
         }
-        active.insert(id)
+        active.insert(ExactString(id))
     }
 
     /// Runs `body`; when it fails, forgets the process so its next call starts afresh.

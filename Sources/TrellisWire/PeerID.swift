@@ -60,7 +60,7 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public static func == (lhs: PeerID, rhs: PeerID) -> Bool {
-        lhs.storage === rhs.storage || lhs.description == rhs.description
+        lhs.storage === rhs.storage || lhs.description.utf8.elementsEqual(rhs.description.utf8)
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(storage.descriptionHash) }

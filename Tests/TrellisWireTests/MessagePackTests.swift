@@ -85,6 +85,11 @@ final class MessagePackTests: XCTestCase {
         XCTAssertEqual(id, PeerID(name: "n1", host: "127.0.0.1", port: 7101))
         XCTAssertEqual(try PeerID(parsing: "a@[::1]:9").host, "::1")
         XCTAssertLessThan(try PeerID(parsing: "n10@h:1"), try PeerID(parsing: "n2@h:1"))
+        // Equal as Swift strings, different bytes: different ids, ordered by their bytes.
+        let (composed, decomposed) = (PeerID(name: "caf\u{E9}", host: "h", port: 1), PeerID(name: "cafe\u{301}", host: "h", port: 1))
+        XCTAssertNotEqual(composed, decomposed)
+        XCTAssertLessThan(decomposed, composed)
+        XCTAssertEqual(Set([composed, decomposed, composed]).count, 2)
         for bad in ["n1", "@h:1", "n1@h", "n1@:1", "n1@h:99999", "n 1@h:1"] {
             XCTAssertThrowsError(try PeerID(parsing: bad), bad)
         }

@@ -14,7 +14,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     // only inside blocks submitted to `queue`, a serial queue, so no two threads touch them at
     // once; every other stored property is a Sendable value or a lock.
     private let script: ActorScript
-    private var lastUsed: [String: UInt64] = [:]
+    private var lastUsed: [ExactString: UInt64] = [:]
     /// The host that replaced this one in a hot swap: everything still queued here goes there.
     private var successor: LuaActorHost?
     private let queue: DispatchQueue
@@ -65,13 +65,13 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     func call(_ id: String, payload: Value, from: PeerID, reply: @escaping @Sendable (CallResult) -> Void) {
         queue.async { [self] in
             if let successor { return successor.call(id, payload: payload, from: from, reply: reply) }
-            lastUsed[id] = DispatchTime.now().uptimeNanoseconds
+            lastUsed[ExactString(id)] = DispatchTime.now().uptimeNanoseconds
             do {
                 reply(.success(try timed(meters.call) { () throws(ScriptError) in
                     try script.call(id, payload: payload, from: from.description)
                 }))
             } catch {
-                lastUsed[id] = nil
+                lastUsed[ExactString(id)] = nil
                 reply(.failure(.processFailed(capability: capability, id: id, reason: "\(error)")))
             }
             countProcesses()
@@ -81,11 +81,11 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     func cast(_ id: String, payload: Value) {
         queue.async { [self] in
             if let successor { return successor.cast(id, payload: payload) }
-            lastUsed[id] = DispatchTime.now().uptimeNanoseconds
+            lastUsed[ExactString(id)] = DispatchTime.now().uptimeNanoseconds
             do {
                 try timed(meters.cast) { () throws(ScriptError) in try script.cast(id, payload: payload) }
             } catch {
-                lastUsed[id] = nil
+                lastUsed[ExactString(id)] = nil
                 logger.warning("cast failed; the process starts afresh", metadata: ["error": "\(error)"])
             }
             countProcesses()
@@ -94,9 +94,9 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
 
     func passivate(idleNanoseconds: UInt64, now: UInt64) async {
         queue.async { [self] in
-            for (id, used) in lastUsed where used < now && now - used >= idleNanoseconds {
-                script.forget(id)
-                lastUsed[id] = nil
+            for (key, used) in lastUsed where used < now && now - used >= idleNanoseconds {
+                script.forget(key.text)
+                lastUsed[key] = nil
             }
             countProcesses()
         }
@@ -107,7 +107,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
             queue.async { [self] in
                 var moved: [(id: String, state: Value?)] = []
                 for id in script.activeIDs where moves(id) {
-                    lastUsed[id] = nil
+                    lastUsed[ExactString(id)] = nil
                     do {
                         moved.append((id, try timed(meters.handoff) { () throws(ScriptError) in try script.handOff(id) }))
                     } catch {
@@ -126,7 +126,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
             guard let value else { return }
             do {
                 try timed(meters.resume) { () throws(ScriptError) in try script.resume(id, from: value) }
-                lastUsed[id] = DispatchTime.now().uptimeNanoseconds
+                lastUsed[ExactString(id)] = DispatchTime.now().uptimeNanoseconds
             } catch {
                 logger.warning("resume failed; the process starts afresh", metadata: ["error": "\(error)"])
             }

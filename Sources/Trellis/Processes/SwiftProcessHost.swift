@@ -20,7 +20,7 @@ final class SwiftProcessHost<Behavior: ProcessBehavior>: ProcessHost {
 
     let capability: String
     private let behavior: Behavior
-    private let stripes: [NIOLockedValueBox<[String: Entry]>]
+    private let stripes: [NIOLockedValueBox<[ExactString: Entry]>]
 
     init(capability: String, behavior: Behavior) {
         self.capability = capability
@@ -28,21 +28,22 @@ final class SwiftProcessHost<Behavior: ProcessBehavior>: ProcessHost {
         self.stripes = (0..<Self.stripeCount).map { _ in NIOLockedValueBox([:]) }
     }
 
-    private func stripe(of id: String) -> NIOLockedValueBox<[String: Entry]> {
-        stripes[Int(UInt(bitPattern: id.hashValue) % UInt(Self.stripeCount))]
+    private func stripe(of key: ExactString) -> NIOLockedValueBox<[ExactString: Entry]> {
+        stripes[Int(UInt(bitPattern: key.hashValue) % UInt(Self.stripeCount))]
     }
 
     /// Runs the call on this thread, then hands its outcome to `reply`.
     func call(_ id: String, payload: Value, from: PeerID, reply: @escaping @Sendable (CallResult) -> Void) {
         let now = DispatchTime.now().uptimeNanoseconds
-        reply(stripe(of: id).withLockedValue { table in
+        let key = ExactString(id)
+        reply(stripe(of: key).withLockedValue { table in
             do {
-                if table[id] == nil { table[id] = Entry(state: try behavior.activate(id: id), lastUsed: now) }
-                let answer = try behavior.handleCall(payload, state: &table[id]!.state, id: id, from: from)
-                table[id]!.lastUsed = now
+                if table[key] == nil { table[key] = Entry(state: try behavior.activate(id: id), lastUsed: now) }
+                let answer = try behavior.handleCall(payload, state: &table[key]!.state, id: id, from: from)
+                table[key]!.lastUsed = now
                 return .success(answer)
             } catch {
-                table[id] = nil
+                table[key] = nil
                 return .failure(.processFailed(capability: capability, id: id, reason: "\(error)"))
             }
         })
@@ -50,13 +51,14 @@ final class SwiftProcessHost<Behavior: ProcessBehavior>: ProcessHost {
 
     func cast(_ id: String, payload: Value) {
         let now = DispatchTime.now().uptimeNanoseconds
-        stripe(of: id).withLockedValue { table in
+        let key = ExactString(id)
+        stripe(of: key).withLockedValue { table in
             do {
-                if table[id] == nil { table[id] = Entry(state: try behavior.activate(id: id), lastUsed: now) }
-                try behavior.handleCast(payload, state: &table[id]!.state, id: id)
-                table[id]!.lastUsed = now
+                if table[key] == nil { table[key] = Entry(state: try behavior.activate(id: id), lastUsed: now) }
+                try behavior.handleCast(payload, state: &table[key]!.state, id: id)
+                table[key]!.lastUsed = now
             } catch {
-                table[id] = nil
+                table[key] = nil
             }
         }
     }
@@ -73,9 +75,9 @@ final class SwiftProcessHost<Behavior: ProcessBehavior>: ProcessHost {
         var moved: [(id: String, state: Value?)] = []
         for stripe in stripes {
             stripe.withLockedValue { table in
-                for (id, entry) in table where moves(id) {
-                    moved.append((id, try? behavior.handOff(entry.state, id: id)))
-                    table[id] = nil
+                for (key, entry) in table where moves(key.text) {
+                    moved.append((key.text, try? behavior.handOff(entry.state, id: key.text)))
+                    table[key] = nil
                 }
             }
         }
@@ -84,8 +86,9 @@ final class SwiftProcessHost<Behavior: ProcessBehavior>: ProcessHost {
 
     func resume(_ id: String, from value: Value?) {
         let now = DispatchTime.now().uptimeNanoseconds
-        stripe(of: id).withLockedValue { table in
-            table[id] = (try? value.map { try behavior.resume(id: id, from: $0) }).map { Entry(state: $0, lastUsed: now) }
+        let key = ExactString(id)
+        stripe(of: key).withLockedValue { table in
+            table[key] = (try? value.map { try behavior.resume(id: id, from: $0) }).map { Entry(state: $0, lastUsed: now) }
         }
     }
 
