@@ -93,7 +93,7 @@ trellis_vm *trellis_vm_new(size_t memory_cap, trellis_log_fn log, void *log_cont
         free(vm);
         return NULL;
     }
-    /* Each callback leaves short-lived garbage (the state copy, messages, member lists) next to
+    /* Each callback leaves short-lived garbage (messages, member lists, replaced entries) next to
      * a long-lived script: the generational collector is made for that. */
     lua_gc(vm->L, LUA_GCGEN, 0, 0);
     return vm;
