@@ -80,6 +80,16 @@ final class MessagePackTests: XCTestCase {
         }
     }
 
+    func testStringsAreEqualOnlyWhenTheirBytesAre() throws {
+        let (composed, decomposed) = (Value.string("caf\u{E9}"), Value.string("cafe\u{301}"))
+        XCTAssertNotEqual(composed, decomposed)
+        XCTAssertEqual(Set([composed, decomposed, composed]).count, 2)
+        let map = Value.map([Value.MapEntry(decomposed, 1), Value.MapEntry(composed, 2)])
+        var buffer = ByteBuffer()
+        MessagePack.encode(map, into: &buffer)
+        XCTAssertEqual(try MessagePack.decode(&buffer), map, "two keys, in byte order")
+    }
+
     func testPeerIDsParseAndCompareAsStrings() throws {
         let id = try PeerID(parsing: "n1@127.0.0.1:7101")
         XCTAssertEqual(id, PeerID(name: "n1", host: "127.0.0.1", port: 7101))
