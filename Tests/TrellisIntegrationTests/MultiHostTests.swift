@@ -93,15 +93,21 @@ final class MultiHostTests: XCTestCase {
         let roundTrip = ContinuousClock.now - sentAt
         XCTAssertGreaterThanOrEqual(roundTrip, .milliseconds(delay), "the admin round trip to the slowed host did not show the delay")
 
+        try await expectNoFailureForThreeTimeouts(hosts, outputSince: marks, under: "latency")
+        try await waitForMembers(everyone, on: hosts, within: .seconds(2), "every node under latency")
+        print("multihost: admin round trip to the slowed host \(roundTrip) with \(delay) ms of netem delay")
+    }
+
+    /// Waits three failure timeouts, then checks that no host printed a `down` line after its
+    /// output's `outputSince` mark, nor counted a heartbeat timeout, while under `condition`.
+    private func expectNoFailureForThreeTimeouts(_ hosts: [Host], outputSince marks: [Int], under condition: String) async throws {
         try await Task.sleep(for: .milliseconds(3 * failureTimeoutMs))
         for host in hosts {
             let downs = host.process.output.dropFirst(marks[host.index - 1]).filter { $0.hasPrefix("down ") }
-            XCTAssertEqual(downs, [], "\(host.id) took latency for a failure")
+            XCTAssertEqual(downs, [], "\(host.id) took \(condition) for a failure")
             let timeouts = try await heartbeatTimeouts(host)
-            XCTAssertEqual(timeouts, 0, "\(host.id) counted heartbeat timeouts under latency")
+            XCTAssertEqual(timeouts, 0, "\(host.id) counted heartbeat timeouts under \(condition)")
         }
-        try await waitForMembers(everyone, on: hosts, within: .seconds(2), "every node under latency")
-        print("multihost: admin round trip to the slowed host \(roundTrip) with \(delay) ms of netem delay")
     }
 
     /// Latency on every kernel, netem or not: host 2's own fault plan holds back everything it
@@ -118,13 +124,7 @@ final class MultiHostTests: XCTestCase {
         _ = try await admin(slow, "/faults", method: "POST", body: plan)
         let marks = hosts.map(\.process.output.count)
 
-        try await Task.sleep(for: .milliseconds(3 * failureTimeoutMs))
-        for host in hosts {
-            let downs = host.process.output.dropFirst(marks[host.index - 1]).filter { $0.hasPrefix("down ") }
-            XCTAssertEqual(downs, [], "\(host.id) took a delay for a failure")
-            let timeouts = try await heartbeatTimeouts(host)
-            XCTAssertEqual(timeouts, 0, "\(host.id) counted heartbeat timeouts under a delay")
-        }
+        try await expectNoFailureForThreeTimeouts(hosts, outputSince: marks, under: "a delay")
         let status = try JSONSerialization.jsonObject(with: try await admin(slow, "/faults")) as? [String: Any]
         let delayed = (status?["counts"] as? [String: Any])?["delayed"] as? Int ?? 0
         XCTAssertGreaterThan(delayed, 0, "the delay rule never applied: \(String(describing: status))")

@@ -59,6 +59,15 @@ final class ProcessTests: XCTestCase {
         return nodes
     }
 
+    /// `startCluster`, every node serving `CounterBehavior` as "counter", once all agree on
+    /// its table.
+    func startCounterCluster(_ count: Int, group: any EventLoopGroup) async throws -> [TrellisNode] {
+        let nodes = try await startCluster(count, group: group)
+        for node in nodes { await node.serve("counter", with: CounterBehavior()) }
+        try await waitForAgreement(nodes, "counter", servers: count)
+        return nodes
+    }
+
     func waitUntil(_ what: String, within seconds: Double = 10, _ condition: () async -> Bool) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
@@ -116,9 +125,7 @@ final class ProcessTests: XCTestCase {
 
     func testAFailingProcessRestartsAndOthersAreUntouched() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let nodes = try await startCluster(2, group: group)
-        for node in nodes { await node.serve("counter", with: CounterBehavior()) }
-        try await waitForAgreement(nodes, "counter", servers: 2)
+        let nodes = try await startCounterCluster(2, group: group)
         let remoteID = (0..<100).map { "r\($0)" }.first { nodes[0].owner(of: $0, capability: "counter") == nodes[1].id }!
         for id in [remoteID, "other"] { _ = try await nodes[0].call("counter", id: id, .int(5)) }
         do {
@@ -233,9 +240,7 @@ final class ProcessTests: XCTestCase {
     /// its members and it served such calls itself, on fresh processes whose counts were lost.)
     func testALeavingNodeRoutesByItsHandoffTablesUntilItStops() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let nodes = try await startCluster(3, group: group)
-        for node in nodes { await node.serve("counter", with: CounterBehavior()) }
-        try await waitForAgreement(nodes, "counter", servers: 3)
+        let nodes = try await startCounterCluster(3, group: group)
         let leaver = nodes[2]
         let ids = (0..<20).map { "l\($0)" }
         for id in ids { _ = try await leaver.call("counter", id: id, .int(5)) }
@@ -258,9 +263,7 @@ final class ProcessTests: XCTestCase {
     /// ids: each id must live on one node only, so every count ends at exactly 2.
     func testANewcomerWithAPartialViewSplitsNoProcess() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        var nodes = try await startCluster(3, group: group)
-        for node in nodes { await node.serve("counter", with: CounterBehavior()) }
-        try await waitForAgreement(nodes, "counter", servers: 3)
+        var nodes = try await startCounterCluster(3, group: group)
         let ids = (0..<300).map { "n\($0)" }
         let joiner = try await startNode("p4", group: group)
         await joiner.serve("counter", with: CounterBehavior())
@@ -288,9 +291,7 @@ final class ProcessTests: XCTestCase {
     /// their ids start afresh on the new owners, and every other process keeps its state.
     func testProcessesOfACrashedNodeStartAfreshElsewhere() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let nodes = try await startCluster(3, group: group)
-        for node in nodes { await node.serve("counter", with: CounterBehavior()) }
-        try await waitForAgreement(nodes, "counter", servers: 3)
+        let nodes = try await startCounterCluster(3, group: group)
         let ids = (0..<60).map { "k\($0)" }
         let victim = nodes[2]
         let onVictim = Set(ids.filter { nodes[0].owner(of: $0, capability: "counter") == victim.id })
