@@ -13,7 +13,7 @@ public struct ExactString: Hashable, Sendable {
     }
 
     public static func == (lhs: ExactString, rhs: ExactString) -> Bool {
-        lhs.text.utf8.elementsEqual(rhs.text.utf8)
+        lhs.text.hasSameBytes(as: rhs.text)
     }
 
     public func hash(into hasher: inout Hasher) {

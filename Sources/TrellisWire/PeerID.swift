@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A peer's identity: `name@host:port`, the node's name and the address it listens on.
 ///
 /// Ids compare as strings (byte-wise), as the script contract requires.
@@ -11,17 +13,58 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
         let description: String
         /// `description`'s hash in this process, computed once.
         let descriptionHash: Int
+        /// `description`'s UTF-8 bytes: comparing two ids reads them in place, without
+        /// retaining any string. Safe to share between threads: written once in `init`, only
+        /// read afterwards, and freed in `deinit`, when no id refers to them any more.
+        nonisolated(unsafe) let bytes: UnsafeRawBufferPointer
 
-        init(name: String, host: String, port: Int) {
+        init(name: String, host: String, port: Int, description: String) {
             self.name = name
             self.host = host
             self.port = port
-            self.description = "\(name)@\(host):\(port)"
+            self.description = description
             self.descriptionHash = description.hashValue
+            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: description.utf8.count, alignment: 1)
+            _ = bytes.initializeMemory(as: UInt8.self, from: description.utf8)
+            self.bytes = UnsafeRawBufferPointer(bytes)
+        }
+
+        deinit { bytes.deallocate() }
+
+        /// Negative, zero or positive as this id's bytes sort before, with or after `other`'s.
+        func compare(with other: Storage) -> Int {
+            let (left, right) = (bytes, other.bytes)
+            for offset in 0..<min(left.count, right.count) where left[offset] != right[offset] {
+                return Int(left[offset]) - Int(right[offset])
+            }
+            return left.count - right.count
         }
     }
 
     private let storage: Storage
+
+    /// The ids made so far, by their text. Equal ids share one storage, so that comparing
+    /// them compares two references and never reads their bytes. Past `internedLimit` ids
+    /// (only a flood of made-up ones gets there) a new id gets a storage of its own, and
+    /// equality falls back to the bytes.
+    private static let interned = Mutex<[ExactString: Storage]>([:])
+    private static let internedLimit = 1 << 17
+
+    /// The interned storage for `description`, if any.
+    private static func internedStorage(_ description: String) -> Storage? {
+        interned.withLock { $0[ExactString(description)] }
+    }
+
+    /// The interned storage for `description`, made by `make` and interned when new.
+    private static func intern(_ description: String, _ make: () -> Storage) -> Storage {
+        interned.withLock { table in
+            let key = ExactString(description)
+            if let existing = table[key] { return existing }
+            let storage = make()
+            if table.count < internedLimit { table[key] = storage }
+            return storage
+        }
+    }
 
     /// The node's name, e.g. `n1`.
     public var name: String { storage.name }
@@ -33,11 +76,20 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var description: String { storage.description }
 
     public init(name: String, host: String, port: Int) {
-        storage = Storage(name: name, host: host, port: port)
+        let description = "\(name)@\(host):\(port)"
+        self.init(storage: Self.intern(description) { Storage(name: name, host: host, port: port, description: description) })
+    }
+
+    private init(storage: Storage) {
+        self.storage = storage
     }
 
     /// Parses `name@host:port`; the host may be a bracketed IPv6 address.
     public init(parsing text: String) throws(PeerIDError) {
+        if let known = Self.internedStorage(text) {
+            self.init(storage: known)
+            return
+        }
         guard let at = text.firstIndex(of: "@") else { throw .malformed(text, "missing '@' between name and address") }
         let name = String(text[..<at])
         let address = text[text.index(after: at)...]
@@ -56,11 +108,12 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public static func < (lhs: PeerID, rhs: PeerID) -> Bool {
-        lhs.description.utf8.lexicographicallyPrecedes(rhs.description.utf8)
+        lhs.storage !== rhs.storage && lhs.storage.compare(with: rhs.storage) < 0
     }
 
     public static func == (lhs: PeerID, rhs: PeerID) -> Bool {
-        lhs.storage === rhs.storage || lhs.description.utf8.elementsEqual(rhs.description.utf8)
+        lhs.storage === rhs.storage
+            || (lhs.storage.descriptionHash == rhs.storage.descriptionHash && lhs.storage.compare(with: rhs.storage) == 0)
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(storage.descriptionHash) }

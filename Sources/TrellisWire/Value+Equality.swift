@@ -9,7 +9,7 @@ extension Value {
         case let (.bool(a), .bool(b)): return a == b
         case let (.int(a), .int(b)): return a == b
         case let (.float(a), .float(b)): return a == b
-        case let (.string(a), .string(b)): return a.utf8.elementsEqual(b.utf8)
+        case let (.string(a), .string(b)): return a.hasSameBytes(as: b)
         case let (.bytes(a), .bytes(b)): return a == b
         case let (.array(a), .array(b)): return a == b
         case let (.map(a), .map(b)): return a == b
