@@ -33,6 +33,16 @@ void *trellis_pool_resize(struct trellis_pool *pool, void *block, size_t old_siz
 /* Frees every page of the pool, once the VM is closed. */
 void trellis_pool_release(struct trellis_pool *pool);
 
+/* A set of table addresses, by open addressing: the tables a snapshot has recorded. */
+struct trellis_visited {
+    const void **slots;
+    size_t capacity;
+    size_t count;
+};
+
+/* Frees the set's slots. */
+void trellis_visited_release(struct trellis_visited *set);
+
 struct trellis_vm {
     lua_State *L;
     struct trellis_pool pool;
@@ -47,13 +57,13 @@ struct trellis_vm {
     int last_line;
     trellis_log_fn log;
     void *log_context;
-    /* Entries of the rollback log that the current callback can be rolled back to; 0 when
+    /* Slots of the rollback log that the current callback can be rolled back to; 0 when
      * there is nothing to roll back (rollback.c). */
     lua_Integer snapshot_length;
-    /* Entries of the log in use, stale ones included, to clear when a shorter log is written. */
-    lua_Integer snapshot_log_filled;
-    /* Whether the set of visited tables may hold marks (a snapshot stopped halfway). */
-    int snapshot_visited_dirty;
+    /* The rollback log, a thread anchored in the registry; NULL until the first snapshot. */
+    lua_State *snapshot_log;
+    /* The tables the last snapshot recorded. */
+    struct trellis_visited visited;
 };
 
 /* The VM that owns L (any of its threads). */
@@ -75,7 +85,6 @@ extern const char trellis_script_key;
 extern const char trellis_state_key;
 extern const char trellis_keyed_states_key;
 extern const char trellis_snapshot_log_key;
-extern const char trellis_snapshot_visited_key;
 
 /* Records the stored state's tables, so that trellis_vm_restore_state can put them back as
  * they are now. Raises on error (depth, memory); call it protected. */

@@ -7,7 +7,6 @@ const char trellis_script_key = 's';
 const char trellis_state_key = 't';
 const char trellis_keyed_states_key = 'k';
 const char trellis_snapshot_log_key = 'l';
-const char trellis_snapshot_visited_key = 'v';
 
 /* Every allocation of the VM goes through here; growing past the cap fails, which Lua turns
  * into a "not enough memory" error after an emergency collection. Each refusal costs a tenth
@@ -103,6 +102,7 @@ void trellis_vm_close(trellis_vm *vm) {
     if (vm == NULL) return;
     lua_sethook(vm->L, NULL, 0, 0);
     lua_close(vm->L);
+    trellis_visited_release(&vm->visited);
     trellis_pool_release(&vm->pool);
     free(vm);
 }

@@ -106,7 +106,9 @@ public final class LuaVM {
             throw error
         }
         do {
-            return try read(CallResults(vm: self, callback: callback, line: line))
+            let result = try read(CallResults(vm: self, callback: callback, line: line))
+            trellis_vm_forget_snapshot(handle)
+            return result
         } catch {
             // The results were refused: the state stays as it was before the call.
             _ = trellis_vm_restore_state(handle)

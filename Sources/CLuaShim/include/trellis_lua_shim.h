@@ -81,6 +81,10 @@ int trellis_vm_invoke(trellis_vm *vm, const char *callback, int pass_state, cons
  * since. Leaves the stack as it is. */
 int trellis_vm_restore_state(trellis_vm *vm);
 
+/* Drops what the last trellis_vm_invoke recorded for a rollback, once its results are
+ * accepted, so that the record keeps no replaced values alive. */
+void trellis_vm_forget_snapshot(trellis_vm *vm);
+
 /* Like trellis_vm_invoke, but the first argument is the state kept under key (nil when there
  * is none): the states of many actors of one script live side by side in one VM. */
 int trellis_vm_invoke_keyed(trellis_vm *vm, const char *callback, const char *key, size_t key_length,
