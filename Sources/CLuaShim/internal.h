@@ -40,8 +40,6 @@ struct trellis_visited {
     size_t count;
 };
 
-/* Frees the set's slots. */
-void trellis_visited_release(struct trellis_visited *set);
 
 struct trellis_vm {
     lua_State *L;
@@ -57,11 +55,14 @@ struct trellis_vm {
     int last_line;
     trellis_log_fn log;
     void *log_context;
-    /* Slots of the rollback log that the current callback can be rolled back to; 0 when
-     * there is nothing to roll back (rollback.c). */
-    lua_Integer snapshot_length;
-    /* The rollback log, a thread anchored in the registry; NULL until the first snapshot. */
-    lua_State *snapshot_log;
+    /* Whether the log holds a snapshot the current callback can be rolled back to
+     * (rollback.c). */
+    int snapshot_taken;
+    /* The rollback log's threads (anchored in a registry table), how many exist and how many
+     * the last snapshot used. */
+    lua_State **logs;
+    int log_count;
+    int logs_used;
     /* The tables the last snapshot recorded. */
     struct trellis_visited visited;
 };
@@ -85,6 +86,9 @@ extern const char trellis_script_key;
 extern const char trellis_state_key;
 extern const char trellis_keyed_states_key;
 extern const char trellis_snapshot_log_key;
+
+/* Frees the rollback log's C memory (the threads go with the VM). */
+void trellis_log_release(trellis_vm *vm);
 
 /* Records the stored state's tables, so that trellis_vm_restore_state can put them back as
  * they are now. Raises on error (depth, memory); call it protected. */

@@ -115,7 +115,7 @@ static int store(trellis_vm *vm, const char *key, int index) {
 
 int trellis_vm_store_state(trellis_vm *vm, int index) {
     int status = store(vm, &trellis_state_key, index);
-    if (status == LUA_OK) vm->snapshot_length = 0;
+    if (status == LUA_OK) vm->snapshot_taken = 0;
     return status;
 }
 
@@ -198,7 +198,7 @@ static int invoke_body(lua_State *L) {
 static int run_invoke(trellis_vm *vm, struct invoke_params params, int64_t instruction_budget) {
     lua_State *L = vm->L;
     lua_settop(L, 0);
-    vm->snapshot_length = 0;
+    vm->snapshot_taken = 0;
     trellis_arm_budget(vm, instruction_budget);
     lua_pushcfunction(L, trellis_message_handler);
     lua_pushcfunction(L, invoke_body);

@@ -102,7 +102,7 @@ void trellis_vm_close(trellis_vm *vm) {
     if (vm == NULL) return;
     lua_sethook(vm->L, NULL, 0, 0);
     lua_close(vm->L);
-    trellis_visited_release(&vm->visited);
+    trellis_log_release(vm);
     trellis_pool_release(&vm->pool);
     free(vm);
 }

@@ -17,6 +17,9 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
         /// retaining any string. Safe to share between threads: written once in `init`, only
         /// read afterwards, and freed in `deinit`, when no id refers to them any more.
         nonisolated(unsafe) let bytes: UnsafeRawBufferPointer
+        /// Whether parsing `description` gives back exactly this id (ids made from parts are
+        /// not checked): only such ids may answer a parse from the interned table.
+        let isCanonical: Bool
 
         init(name: String, host: String, port: Int, description: String) {
             self.name = name
@@ -27,6 +30,8 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
             let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: description.utf8.count, alignment: 1)
             _ = bytes.initializeMemory(as: UInt8.self, from: description.utf8)
             self.bytes = UnsafeRawBufferPointer(bytes)
+            isCanonical = PeerID.isValidName(name) && !host.isEmpty && !(host.hasPrefix("[") && host.hasSuffix("]"))
+                && (0...65535).contains(port)
         }
 
         deinit { bytes.deallocate() }
@@ -86,7 +91,7 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// Parses `name@host:port`; the host may be a bracketed IPv6 address.
     public init(parsing text: String) throws(PeerIDError) {
-        if let known = Self.internedStorage(text) {
+        if let known = Self.internedStorage(text), known.isCanonical {
             self.init(storage: known)
             return
         }
@@ -94,7 +99,7 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
         let name = String(text[..<at])
         let address = text[text.index(after: at)...]
         guard !name.isEmpty else { throw .malformed(text, "empty node name") }
-        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) else {
+        guard Self.isValidName(name) else {
             throw .malformed(text, "node names use letters, digits, '_', '-' and '.'")
         }
         guard let colon = address.lastIndex(of: ":") else { throw .malformed(text, "missing ':port'") }
@@ -105,6 +110,10 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
             throw .malformed(text, "port must be a number from 0 to 65535")
         }
         self.init(name: name, host: host, port: port)
+    }
+
+    private static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }
     }
 
     public static func < (lhs: PeerID, rhs: PeerID) -> Bool {

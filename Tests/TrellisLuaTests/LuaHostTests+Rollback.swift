@@ -6,7 +6,9 @@ import XCTest
 /// shared tables, cycles and tables used as keys come back too.
 extension LuaHostTests {
     func testEveryKindOfFailureRestoresNestedTablesSharingCyclesAndMetatables() throws {
+        let roomy = ScriptLimits(instructionBudget: 10_000_000, memoryCap: 64 << 20)
         let script = try overlay(
+            limits: roomy,
             onMessage: """
                 if msg == "probe" then
                   local summary = table.concat(state.views.a, ",") .. "|" .. state.shared.count .. "|" .. #state.list
@@ -39,5 +41,34 @@ extension LuaHostTests {
             }
             XCTAssertEqual(try script.receive("probe", from: peer, now: 3).messages.first?.message, intact, "after \(mode)")
         }
+    }
+
+    /// A table too big to record entry by entry is recorded as a copy, and a state too big
+    /// for one log thread goes on in the next: both come back whole, nested tables included.
+    func testBigTablesAndStatesBiggerThanOneLogComeBack() throws {
+        let roomy = ScriptLimits(instructionBudget: 10_000_000, memoryCap: 64 << 20)
+        let script = try overlay(
+            limits: roomy,
+            onMessage: """
+                if msg == "probe" then
+                  local sum = 0
+                  for i = 1, #state.big do sum = sum + (type(state.big[i]) == "table" and state.big[i][1] or state.big[i]) end
+                  return state, nil, { { to = from, msg = #state.big .. "|" .. sum .. "|" .. #state.many .. "|" .. state.many[90000][1] } }
+                end
+                state.big[5000] = nil; state.big[7].x = nil; state.big[7][1] = -1; state.big[#state.big + 1] = 1
+                state.many[90000][1] = 0; state.many[1] = nil
+                error("after the changes")
+                """,
+            init: """
+                local big, many = {}, {}
+                for i = 1, 10000 do big[i] = (i % 1000 == 7) and { i, x = true } or i end
+                for i = 1, 90000 do many[i] = { i } end
+                return { big = big, many = many }
+                """
+        )
+        let intact: Value = "10000|50005000|90000|90000"
+        XCTAssertEqual(try script.receive("probe", from: peer, now: 1).messages.first?.message, intact)
+        XCTAssertThrowsError(try script.receive("change", from: peer, now: 2))
+        XCTAssertEqual(try script.receive("probe", from: peer, now: 3).messages.first?.message, intact)
     }
 }

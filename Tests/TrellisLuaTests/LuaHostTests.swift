@@ -9,7 +9,7 @@ final class LuaHostTests: XCTestCase {
     let context = OverlayContext(selfID: "me@127.0.0.1:7100", config: .map(["fanout": 3]), now: 0)
 
     /// An overlay whose `on_message` runs `body` with `state`, `from` and `msg` in scope.
-    func overlay(onMessage body: String, init initBody: String = "return { n = 0 }", seed: UInt64 = 0,
+    func overlay(limits: ScriptLimits? = nil, onMessage body: String, init initBody: String = "return { n = 0 }", seed: UInt64 = 0,
                  log: @escaping (String) -> Void = { _ in }) throws -> OverlayScript {
         let source = """
             return {
@@ -23,7 +23,7 @@ final class LuaHostTests: XCTestCase {
               end,
             }
             """
-        let script = try OverlayScript(source: source, fileName: "probe.lua", limits: limits, seed: seed, log: log)
+        let script = try OverlayScript(source: source, fileName: "probe.lua", limits: limits ?? self.limits, seed: seed, log: log)
         _ = try script.start(context)
         return script
     }

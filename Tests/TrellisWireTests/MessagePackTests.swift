@@ -103,5 +103,11 @@ final class MessagePackTests: XCTestCase {
         for bad in ["n1", "@h:1", "n1@h", "n1@:1", "n1@h:99999", "n 1@h:1"] {
             XCTAssertThrowsError(try PeerID(parsing: bad), bad)
         }
+        // Ids made from parts are interned unchecked: a parse must not take them for valid.
+        for id in [PeerID(name: "made", host: "", port: 1), PeerID(name: "made up", host: "h", port: 1)] {
+            XCTAssertThrowsError(try PeerID(parsing: id.description), id.description)
+        }
+        let bracketed = PeerID(name: "made", host: "[h]", port: 1)
+        XCTAssertEqual(try PeerID(parsing: bracketed.description).host, "h")
     }
 }
