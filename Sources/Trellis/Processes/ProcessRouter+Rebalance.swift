@@ -125,18 +125,42 @@ extension ProcessRouter {
     /// The shards are adopted (served here whatever this node's table says, until it changes)
     /// only when the sender's table knew every holder this node's does, the sender aside: a
     /// sender that knows fewer (a newcomer that has met some of the cluster) names owners
-    /// that this node's table rightly places elsewhere.
+    /// that this node's table rightly places elsewhere. Its processes that this node's table
+    /// places on another node are passed on there, before the held calls are served, so that
+    /// the calls find them; a passed-on handoff is installed as it is, and only once.
     func receive(_ handoff: HandoffMessage, from sender: PeerID) {
+        let table = table(for: handoff.capability)
+        let known = Set(table?.owners ?? [])
+        let adopt = handoff.passedOn || known.isSubset(of: Set(handoff.holders).union([sender]))
+        var elsewhere: [PeerID: [(id: String, state: Value?)]] = [:]
         if let host = host(for: handoff.capability) {
-            for process in handoff.processes { host.resume(process.id, from: process.state) }
+            for process in handoff.processes {
+                if !adopt, let owner = table?.owner(of: process.id), owner != selfID {
+                    elsewhere[owner, default: []].append(process)
+                } else {
+                    host.resume(process.id, from: process.state)
+                }
+            }
         }
+        if handoff.passedOn { return }
         let keys = handoff.shards.map { ShardKey(capability: handoff.capability, shard: $0) }
-        let known = Set(table(for: handoff.capability)?.owners ?? [])
-        let adopt = known.isSubset(of: Set(handoff.holders).union([sender]))
         let released = book.withLockedValue {
             $0.arrived(keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID, adopt: adopt)
         }
-        redeliver(released, capability: handoff.capability)
+        guard !elsewhere.isEmpty, let table else { return redeliver(released, capability: handoff.capability) }
+        Task { [self] in
+            for (owner, processes) in elsewhere {
+                let message = HandoffMessage(
+                    capability: handoff.capability, shards: [], processes: processes, holders: Array(Set(table.owners)), passedOn: true)
+                do {
+                    _ = try await transport.request(message.value, to: owner, channel: .processes, timeout: .seconds(5))
+                } catch {
+                    logger.warning("passing on handed-off processes failed; they restart on their owner",
+                                 metadata: ["capability": "\(handoff.capability)", "to": "\(owner)", "error": "\(error)"])
+                }
+            }
+            redeliver(released, capability: handoff.capability)
+        }
     }
 
     /// Schedules the release of messages held because this node's view was behind, for when

@@ -164,27 +164,34 @@ struct BehindViewMessage: Sendable {
 /// `{handoff = capability, shards = {...}, procs = {{id, state}, ...}, holders = {...}}` (the
 /// holders are every node the sender's table names) sent as a request on
 /// the `processes` channel, on the same connection as the calls the old owner forwards after
-/// it, so the new owner always installs the processes first.
+/// it, so the new owner always installs the processes first. `passed_on = true` marks
+/// processes a receiver passes on to the owner its own table names (see
+/// `ProcessRouter.receive`).
 struct HandoffMessage: Sendable {
     let capability: String
     let shards: [Int]
     let processes: [(id: String, state: Value?)]
     let holders: [PeerID]
+    /// Whether a node that was handed these processes passes them on: install them, nothing else.
+    let passedOn: Bool
 
     var value: Value {
-        .map([
+        var fields: [String: Value] = [
             "holders": .array(holders.map { .string($0.description) }),
             "handoff": .string(capability),
             "shards": .array(shards.map { .int(Int64($0)) }),
             "procs": .array(processes.map { .array([.string($0.id), $0.state ?? .nil]) }),
-        ])
+        ]
+        if passedOn { fields["passed_on"] = true }
+        return .map(fields)
     }
 
-    init(capability: String, shards: [Int], processes: [(id: String, state: Value?)], holders: [PeerID]) {
+    init(capability: String, shards: [Int], processes: [(id: String, state: Value?)], holders: [PeerID], passedOn: Bool = false) {
         self.capability = capability
         self.shards = shards
         self.processes = processes
         self.holders = holders
+        self.passedOn = passedOn
     }
 
     init?(_ value: Value) {
@@ -192,6 +199,7 @@ struct HandoffMessage: Sendable {
               case .array(let processes)? = value["procs"], case .array(let holders)? = value["holders"]
         else { return nil }
         self.holders = holders.compactMap { $0.stringValue.flatMap { try? PeerID(parsing: $0) } }
+        self.passedOn = value["passed_on"] == true
         self.capability = capability
         self.shards = shards.compactMap { if case .int(let shard) = $0 { Int(shard) } else { nil } }
         self.processes = processes.compactMap { entry in
