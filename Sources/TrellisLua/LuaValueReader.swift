@@ -22,7 +22,8 @@ struct LuaValueReader {
     private let limits: ScriptLimits
     private let root: String
     private var path: [PathComponent] = []
-    private var open: Set<UnsafeRawPointer> = []
+    /// The tables being read, outermost first (at most `maxValueDepth`): a cycle returns to one.
+    private var open: [UnsafeRawPointer] = []
     private var elements = 0
 
     init(handle: OpaquePointer, limits: ScriptLimits, root: String) {
@@ -76,13 +77,14 @@ struct LuaValueReader {
         guard depth < limits.maxValueDepth else {
             throw fail("is nested deeper than \(limits.maxValueDepth) levels", hint: "flatten the value")
         }
-        guard let identity = trellis_to_pointer(handle, index), open.insert(identity).inserted else {
+        guard let identity = trellis_to_pointer(handle, index), !open.contains(identity) else {
             throw fail("contains itself", hint: "a value cannot hold a table that holds it (a cycle)")
         }
+        open.append(identity)
         let top = trellis_top(handle)
         defer {
             trellis_settop(handle, top)
-            open.remove(identity)
+            open.removeLast()
         }
         guard trellis_push_nil(handle) > 0 else { throw fail("is too deeply nested for the Lua stack", hint: nil) }
         var numbered: [(key: Int64, value: Value)] = []
@@ -101,12 +103,17 @@ struct LuaValueReader {
             if case .int(let number) = key { numbered.append((number, element)) } else { named.append(.init(key, element)) }
             trellis_settop(handle, top + 1)
         }
+        // Lua lists an array part in order: most arrays need no sort.
+        if named.isEmpty && Self.isArray(numbered) { return .array(numbered.map(\.value)) }
         numbered.sort { $0.key < $1.key }
-        if named.isEmpty && numbered.enumerated().allSatisfy({ $0.offset + 1 == $0.element.key }) {
-            return .array(numbered.map(\.value))
-        }
+        if named.isEmpty && Self.isArray(numbered) { return .array(numbered.map(\.value)) }
         let entries = numbered.map { Value.MapEntry(.int($0.key), $0.value) } + named
         return .map(entries.sorted(by: Value.canonicalKeyOrder))
+    }
+
+    /// Whether the keys, in this order, are exactly 1...n.
+    private static func isArray(_ numbered: [(key: Int64, value: Value)]) -> Bool {
+        numbered.enumerated().allSatisfy { $0.offset + 1 == $0.element.key }
     }
 
     private func key(at index: Int32) throws(Failure) -> Value {

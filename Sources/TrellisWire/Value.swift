@@ -42,19 +42,30 @@ public enum Value: Sendable, Hashable {
         case (.int, _): return true
         case (_, .int): return false
         default:
-            let (left, right) = (lhs.key.keyBytes, rhs.key.keyBytes)
-            if left.lexicographicallyPrecedes(right) { return true }
+            let order = lhs.key.withKeyBytes { left in rhs.key.withKeyBytes { right in byteOrder(left, right) } }
+            if order != 0 { return order < 0 }
             guard case .string = lhs.key, case .bytes = rhs.key else { return false }
-            return left == right
+            return true
         }
     }
 
-    private var keyBytes: [UInt8] {
+    /// Calls `body` with the bytes a key sorts by: a string's UTF-8, a byte string's bytes,
+    /// anything else's encoding.
+    private func withKeyBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         switch self {
-        case .string(let s): return Array(s.utf8)
-        case .bytes(let b): return b
-        default: return MessagePack.encode(self)
+        case .string(var text): return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        case .bytes(let bytes): return bytes.withUnsafeBytes(body)
+        default: return MessagePack.encode(self).withUnsafeBytes(body)
         }
+    }
+
+    /// Negative, zero or positive as `left` sorts before, with or after `right`, byte-wise; a
+    /// prefix sorts first.
+    private static func byteOrder(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Int {
+        for offset in 0..<Swift.min(left.count, right.count) where left[offset] != right[offset] {
+            return Int(left[offset]) - Int(right[offset])
+        }
+        return left.count - right.count
     }
 }
 
