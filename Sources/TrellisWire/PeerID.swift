@@ -37,13 +37,7 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
         deinit { bytes.deallocate() }
 
         /// Negative, zero or positive as this id's bytes sort before, with or after `other`'s.
-        func compare(with other: Storage) -> Int {
-            let (left, right) = (bytes, other.bytes)
-            for offset in 0..<min(left.count, right.count) where left[offset] != right[offset] {
-                return Int(left[offset]) - Int(right[offset])
-            }
-            return left.count - right.count
-        }
+        func compare(with other: Storage) -> Int { ByteOrder.compare(bytes, other.bytes) }
     }
 
     private let storage: Storage

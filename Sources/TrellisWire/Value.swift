@@ -42,7 +42,7 @@ public enum Value: Sendable, Hashable {
         case (.int, _): return true
         case (_, .int): return false
         default:
-            let order = lhs.key.withKeyBytes { left in rhs.key.withKeyBytes { right in byteOrder(left, right) } }
+            let order = lhs.key.withKeyBytes { left in rhs.key.withKeyBytes { right in ByteOrder.compare(left, right) } }
             if order != 0 { return order < 0 }
             guard case .string = lhs.key, case .bytes = rhs.key else { return false }
             return true
@@ -57,15 +57,6 @@ public enum Value: Sendable, Hashable {
         case .bytes(let bytes): return bytes.withUnsafeBytes(body)
         default: return MessagePack.encode(self).withUnsafeBytes(body)
         }
-    }
-
-    /// Negative, zero or positive as `left` sorts before, with or after `right`, byte-wise; a
-    /// prefix sorts first.
-    private static func byteOrder(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Int {
-        for offset in 0..<Swift.min(left.count, right.count) where left[offset] != right[offset] {
-            return Int(left[offset]) - Int(right[offset])
-        }
-        return left.count - right.count
     }
 }
 

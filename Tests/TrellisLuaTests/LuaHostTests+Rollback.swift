@@ -6,9 +6,7 @@ import XCTest
 /// shared tables, cycles and tables used as keys come back too.
 extension LuaHostTests {
     func testEveryKindOfFailureRestoresNestedTablesSharingCyclesAndMetatables() throws {
-        let roomy = ScriptLimits(instructionBudget: 10_000_000, memoryCap: 64 << 20)
         let script = try overlay(
-            limits: roomy,
             onMessage: """
                 if msg == "probe" then
                   local summary = table.concat(state.views.a, ",") .. "|" .. state.shared.count .. "|" .. #state.list
@@ -46,9 +44,8 @@ extension LuaHostTests {
     /// A table too big to record entry by entry is recorded as a copy, and a state too big
     /// for one log thread goes on in the next: both come back whole, nested tables included.
     func testBigTablesAndStatesBiggerThanOneLogComeBack() throws {
-        let roomy = ScriptLimits(instructionBudget: 10_000_000, memoryCap: 64 << 20)
         let script = try overlay(
-            limits: roomy,
+            limits: ScriptLimits(instructionBudget: 10_000_000, memoryCap: 64 << 20),
             onMessage: """
                 if msg == "probe" then
                   local sum = 0
