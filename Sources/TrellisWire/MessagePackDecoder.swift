@@ -137,8 +137,9 @@ private struct RawReader {
         let units = try take(count).assumingMemoryBound(to: UInt8.self)
         // Decoding repairs invalid UTF-8, so the bytes come back unchanged exactly when they are
         // valid; cheaper than validating through the generic `String(validating:as:)`.
-        let string = String(decoding: units, as: UTF8.self)
-        return string.utf8.elementsEqual(units) ? .string(string) : .bytes(Array(units))
+        var string = String(decoding: units, as: UTF8.self)
+        let unchanged = string.withUTF8 { ByteOrder.compare(UnsafeRawBufferPointer($0), UnsafeRawBufferPointer(units)) == 0 }
+        return unchanged ? .string(string) : .bytes(Array(units))
     }
 
     private mutating func bytes(count: Int) throws(WireError) -> [UInt8] {
