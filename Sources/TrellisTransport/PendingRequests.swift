@@ -69,7 +69,7 @@ final class PendingRequests: Sendable {
     }
 
     private func scheduleSweep() {
-        eventLoop.scheduleTask(in: Self.tick) { self.sweep() }
+        eventLoop.executeInLoop { self.eventLoop.scheduleTask(in: Self.tick) { self.sweep() } }
     }
 
     private func sweep() {

@@ -161,7 +161,7 @@ extension Transport {
                 return (true, nil)
             }
             let failures = wasUp ? 0 : link.failures + 1
-            let next = newConnection(key)
+            let next = newConnection(key, on: connection.eventLoop)
             table.links[key] = Link(connection: next, persistent: true, failures: failures)
             return (true, (next, backoff(failures: failures)))
         }
@@ -177,7 +177,12 @@ extension Transport {
             if channel == .membership { emit(.connectFailed(peer, reason: reason)) }
         }
         if let (next, delay) = retry {
-            next.eventLoop.scheduleTask(in: delay) { self.redial(next, key: key) }
+            // Scheduled from the loop itself: a loop that is running accepts the timer, and a
+            // loop shutting down fails it. Scheduling from another thread on a loop that has
+            // already shut down would drop the timer and leak its promise.
+            next.eventLoop.executeInLoop {
+                next.eventLoop.scheduleTask(in: delay) { self.redial(next, key: key) }
+            }
         }
     }
 
@@ -186,8 +191,9 @@ extension Transport {
         if current { dial(connection) }
     }
 
-    private func newConnection(_ key: LinkKey) -> Connection {
-        Connection(outboundTo: key.peer, channel: key.channel, lane: key.lane, eventLoop: group.next(), config: config)
+    /// A connection for `key` on `eventLoop`, or on the group's next loop.
+    private func newConnection(_ key: LinkKey, on eventLoop: (any EventLoop)? = nil) -> Connection {
+        Connection(outboundTo: key.peer, channel: key.channel, lane: key.lane, eventLoop: eventLoop ?? group.next(), config: config)
     }
 
     private func dial(_ connection: Connection) {
@@ -221,5 +227,13 @@ extension Transport {
         let exponential = base << min(max(failures - 1, 0), 30)
         let delay = exponential > 0 ? min(exponential, cap) : cap
         return .nanoseconds(Int64(Double(delay) * Double.random(in: 0.5...1.0)))
+    }
+}
+
+extension EventLoop {
+    /// Runs `body` on this loop: at once when called on it, otherwise as a task without a
+    /// promise, which a loop that has shut down drops without leaking anything.
+    func executeInLoop(_ body: @escaping @Sendable () -> Void) {
+        if inEventLoop { body() } else { execute(body) }
     }
 }

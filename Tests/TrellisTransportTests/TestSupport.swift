@@ -54,6 +54,9 @@ final class TestNode: Sendable {
         await transport.shutdown()
         await drain.value
     }
+
+    /// Stops recording events, for a transport that is abandoned rather than shut down.
+    func stopWatching() { drain.cancel() }
 }
 
 /// Polls `condition` every 5 ms until it holds or `timeout` passes.

@@ -104,8 +104,11 @@ final class FaultInjector: @unchecked Sendable {
         }
     }
 
+    /// Runs `work` after the delay. The timer is set from the loop's own thread: a loop that
+    /// has shut down then drops the hop, where a timer set from outside would leak its promise.
     private func later(_ milliseconds: Int, _ work: @escaping @Sendable () -> Void) {
-        group.next().scheduleTask(in: .milliseconds(Int64(milliseconds)), work)
+        let loop = group.next()
+        loop.execute { loop.scheduleTask(in: .milliseconds(Int64(milliseconds)), work) }
     }
 
     /// What a fault script sees of a payload: the value, or raw bytes as a string.

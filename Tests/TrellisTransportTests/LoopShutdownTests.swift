@@ -1,0 +1,33 @@
+import NIOCore
+import NIOPosix
+import TrellisTransport
+import TrellisWire
+import XCTest
+
+/// A transport whose event loops shut down under it, before `shutdown()`, as when a program
+/// stops its event loop group first.
+final class LoopShutdownTests: XCTestCase {
+    /// Persistent links ending as their loops close one by one set their redial timers from
+    /// their own loop: nothing is scheduled from another thread on a loop that has already
+    /// shut down (which drops the timer and, in debug builds, traps on its leaked promise).
+    func testLoopsShuttingDownUnderLiveLinksEndThemQuietly() async throws {
+        for round in 0..<5 {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 4)
+            var nodes: [TestNode] = []
+            for index in 0..<3 {
+                nodes.append(try await TestNode.start("l\(round)-\(index)", group: group) { config in
+                    config.channelSettings[.default] = ChannelSettings(parallelism: 4)
+                })
+            }
+            for node in nodes {
+                for peer in nodes where peer !== node { node.transport.connect(to: peer.id) }
+            }
+            await waitUntil("every link is up") {
+                nodes.allSatisfy { node in node.seenEvents.filter(\.isConnectionUp).count >= 2 }
+            }
+            try await group.shutdownGracefully()
+            // `shutdown()` would wait for closes that loops which are gone never run.
+            for node in nodes { node.stopWatching() }
+        }
+    }
+}
