@@ -125,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "TrellisBench",
             dependencies: [
-                "Trellis", "TrellisWire", "TrellisLua", "TrellisPlacement", "TrellisFaults",
+                "Trellis", "TrellisWire", "TrellisLua", "TrellisPlacement", "TrellisFaults", "TrellisTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

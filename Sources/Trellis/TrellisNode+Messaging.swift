@@ -31,20 +31,21 @@ extension TrellisNode {
     }
 
     /// Sends a request and waits for the reply, at most `timeout`. Runs on the caller's executor.
+    /// On a channel with several connections, `key` picks the connection as for `send`.
     public nonisolated(nonsending) func request(
-        _ value: Value, to peer: PeerID, channel: ChannelName = .default, timeout: Duration = .seconds(5)
+        _ value: Value, to peer: PeerID, channel: ChannelName = .default, key: String? = nil, timeout: Duration = .seconds(5)
     ) async throws(TransportError) -> Value {
-        try await transport.request(value, to: peer, channel: channel, timeout: timeout)
+        try await transport.request(value, to: peer, channel: channel, key: key, timeout: timeout)
     }
 
-    /// Runs `body` on the event loop of the connection to `peer`: requests it sends to `peer`
-    /// on `channel` then complete without waking another thread, which is the lowest latency
-    /// for request/response loops. Keep `body` free of blocking work: it shares the loop with
-    /// that connection's I/O.
+    /// Runs `body` on the event loop of the connection to `peer` (the one `key` picks on a
+    /// channel with several): requests it sends on that connection then complete without
+    /// waking another thread, which is the lowest latency for request/response loops. Keep
+    /// `body` free of blocking work: it shares the loop with that connection's I/O.
     public nonisolated func withAffinity<Result: Sendable>(
-        to peer: PeerID, channel: ChannelName = .default, _ body: @Sendable () async throws -> Result
+        to peer: PeerID, channel: ChannelName = .default, key: String? = nil, _ body: @Sendable () async throws -> Result
     ) async rethrows -> Result {
-        guard let loop = transport.eventLoop(for: peer, channel: channel) else { return try await body() }
+        guard let loop = transport.eventLoop(for: peer, channel: channel, key: key) else { return try await body() }
         return try await withTaskExecutorPreference(EventLoopTaskExecutor(loop), operation: body)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Trellis
+import TrellisTransport
 import TrellisWire
 
 /// The measurements, each returning named figures (rates per second, latencies in µs).
@@ -57,24 +58,58 @@ struct Benchmarks {
 
     /// `callers` concurrent callers sharing `count` calls, on the connection's event loop.
     func concurrentCalls(count: Int, callers: Int) async throws -> [String: Double] {
+        let seconds = try await Self.callers(count: count, callers: callers, node: node, server: server, lanes: [(.default, nil)])
+        return ["call_conc_per_s": Double(count / callers * callers) / seconds]
+    }
+
+    /// The same callers split between the two connections of `BenchChannel.twoLanes`, each
+    /// half on its connection's event loop.
+    func concurrentCallsOnTwoConnections(count: Int, callers: Int) async throws -> [String: Double] {
+        let keys = BenchChannel.keysOnSeparateLanes
+        let lanes = keys.map { (BenchChannel.twoLanes, Optional($0)) }
+        let seconds = try await Self.callers(count: count, callers: callers, node: node, server: server, lanes: lanes)
+        return ["call_conc2_per_s": Double(count / callers * callers) / seconds]
+    }
+
+    /// Runs `callers` callers making `count` calls in all, caller `c` on lane `c % lanes.count`
+    /// (a channel and the key that picks its connection), on that connection's event loop.
+    /// Returns the seconds taken.
+    private static func callers(
+        count: Int, callers: Int, node: TrellisNode, server: PeerID, lanes: [(channel: ChannelName, key: String?)]
+    ) async throws -> Double {
         let start = ContinuousClock.now
-        let node = self.node
-        let server = self.server
-        try await node.withAffinity(to: server) {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for caller in 0..<callers {
-                    group.addTask {
-                        for i in 0..<(count / callers) { _ = try await node.request(.int(Int64(caller * count + i)), to: server) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<callers {
+                let (channel, key) = lanes[caller % lanes.count]
+                group.addTask {
+                    try await node.withAffinity(to: server, channel: channel, key: key) {
+                        for i in 0..<(count / callers) {
+                            _ = try await node.request(.int(Int64(caller * count + i)), to: server, channel: channel, key: key)
+                        }
                     }
                 }
-                try await group.waitForAll()
             }
+            try await group.waitForAll()
         }
-        let seconds = (ContinuousClock.now - start).seconds
-        return ["call_conc_per_s": Double(count / callers * callers) / seconds]
+        return (ContinuousClock.now - start).seconds
     }
 }
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// The channel of the two-connection caller figure: two TCP connections to the server, each
+/// served by its own event loop on both sides.
+enum BenchChannel {
+    static let twoLanes: ChannelName = "calls2"
+    static let settings = ChannelSettings(parallelism: 2)
+
+    /// Two keys that pick different connections of `twoLanes`: a key's connection is its
+    /// `StableHash` modulo the channel's parallelism.
+    static var keysOnSeparateLanes: [String] {
+        let keys = (0..<64).map { "lane\($0)" }
+        let lanes = keys.map { StableHash.hash64(Array($0.utf8)) % UInt64(settings.parallelism) }
+        return [0, 1].compactMap { lane in keys.indices.first { lanes[$0] == lane }.map { keys[$0] } }
+    }
 }

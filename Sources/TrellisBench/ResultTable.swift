@@ -81,6 +81,7 @@ struct ResultTable {
         Row(figure: "sequential call p50 µs", trellis: "call_seq_p50_us", disterl: "c_call_seq_p50_us", target: nil, higherIsBetter: false, loopback: "pingpong_p50_us"),
         Row(figure: "sequential call p99 µs", trellis: "call_seq_p99_us", disterl: "c_call_seq_p99_us", target: nil, higherIsBetter: false, loopback: "pingpong_p99_us"),
         Row(figure: "16 concurrent callers calls/s", trellis: "call_conc_per_s", disterl: "d_call_conc16_calls_per_s", target: .ratio(5), higherIsBetter: true, loopback: nil),
+        Row(figure: "16 callers, 2 connections calls/s", trellis: "call_conc2_per_s", disterl: "d_call_conc16_calls_per_s", target: .ratio(5), higherIsBetter: true, loopback: nil),
         Row(figure: "remote activations/s, 1 caller", trellis: "swift_act_seq_per_s", disterl: "e1_activate_per_s", target: .ratio(10), higherIsBetter: true, loopback: nil),
         Row(figure: "remote activations/s, 64 callers", trellis: "swift_act_conc_per_s", disterl: "e1_activate_per_s", target: .ratio(10), higherIsBetter: true, loopback: nil),
         Row(figure: "call each process/s, 1 caller", trellis: "swift_call_each_seq_per_s", disterl: "e2_call_each_calls_per_s", target: .ratio(2), higherIsBetter: true, loopback: nil),
@@ -118,6 +119,7 @@ struct ResultTable {
             .joined(separator: "\n")
             + "\n(medians of \(trellisRuns.count) run(s); ratio = Trellis / Erlang, inverted for latencies so higher is better;"
             + "\n sequential calls run on the connection's event loop via TrellisNode.withAffinity;"
+            + "\n with 2 connections, half the callers use each connection of a channel of parallelism 2, on its loop;"
             + "\n Erlang's activations are made by one caller; the 1-node rows compare with Mesh's published figures;"
             + "\n bytes per idle process: resident memory growth of a fresh node over 200k activations, target ≤ 1 KB)"
     }

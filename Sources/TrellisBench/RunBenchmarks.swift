@@ -32,7 +32,8 @@ struct RunBenchmarks: AsyncParsableCommand {
         let server = try ServerProcess(cookie: cookie, overlay: overlay, prometheus: prometheus)
         defer { server.terminate() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let configuration = try NodeConfiguration(name: "bench_a", clusterName: "bench", cookie: cookie, overlayPath: overlay)
+        var configuration = try NodeConfiguration(name: "bench_a", clusterName: "bench", cookie: cookie, overlayPath: overlay)
+        configuration.channels[BenchChannel.twoLanes] = BenchChannel.settings
         let node = try await TrellisNode.start(configuration, group: group)
         await node.serve(BenchCapability.local, with: BenchCounter())
         await node.join(server.id)
@@ -58,6 +59,7 @@ struct RunBenchmarks: AsyncParsableCommand {
             results.merge(try await bench.oneWay(count: sizes.large, payload: Value.bytes([UInt8](repeating: 7, count: 1024)), name: "1k"), uniquingKeysWith: { $1 })
             results.merge(try await bench.sequentialCalls(count: sizes.calls), uniquingKeysWith: { $1 })
             results.merge(try await bench.concurrentCalls(count: sizes.concurrentCalls, callers: sizes.callers), uniquingKeysWith: { $1 })
+            results.merge(try await bench.concurrentCallsOnTwoConnections(count: sizes.concurrentCalls, callers: sizes.callers), uniquingKeysWith: { $1 })
             if !messagingOnly {
                 results.merge(try await measureProcesses(processes, run: run), uniquingKeysWith: { $1 })
             }

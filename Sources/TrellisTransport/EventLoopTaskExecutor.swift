@@ -22,9 +22,10 @@ public final class EventLoopTaskExecutor: TaskExecutor, Sendable {
 }
 
 extension Transport {
-    /// The event loop of the connection to `peer` on `channel` (dialing it if needed): run a
-    /// caller there, with `EventLoopTaskExecutor`, for the lowest request latency.
-    public func eventLoop(for peer: PeerID, channel: ChannelName = .default) -> (any EventLoop)? {
-        connection(to: peer, channel: channel)?.eventLoop
+    /// The event loop of the connection to `peer` on `channel` that `key` picks (the first
+    /// without a key), dialing it if needed: run a caller there, with `EventLoopTaskExecutor`,
+    /// for the lowest request latency.
+    public func eventLoop(for peer: PeerID, channel: ChannelName = .default, key: String? = nil) -> (any EventLoop)? {
+        connection(to: peer, channel: channel, key: key)?.eventLoop
     }
 }

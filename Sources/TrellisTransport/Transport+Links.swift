@@ -86,12 +86,13 @@ extension Transport {
         for connection in connections { connection.closeAfterQueued(reason: "disconnected") }
     }
 
-    /// The connection to queue on for `peer` and `channel`, dialing one on demand (without
-    /// redialing if it fails); `nil` once shut down. For a peer this node is partitioned from,
-    /// the dial fails at once, so membership traffic reports the peer down as for a refused
-    /// connection.
-    func connection(to peer: PeerID, channel: ChannelName) -> Connection? {
-        switch lookUp(LinkKey(peer: peer, channel: channel), refusingUnreachable: false) {
+    /// The connection to queue on for `peer` and `channel` (the one `key` picks, or the first),
+    /// dialing one on demand (without redialing if it fails); `nil` once shut down. For a peer
+    /// this node is partitioned from, the dial fails at once, so membership traffic reports
+    /// the peer down as for a refused connection.
+    func connection(to peer: PeerID, channel: ChannelName, key: String? = nil) -> Connection? {
+        let index = key.map { lane(of: channel, key: $0) } ?? 0
+        switch lookUp(LinkKey(peer: peer, channel: channel, lane: index), refusingUnreachable: false) {
         case .found(let connection): return connection
         case .shutDown, .unreachable: return nil
         }

@@ -181,11 +181,12 @@ public final class Transport: Sendable {
     ///   connection fails first, `.partitioned` at once for a peer passed to `setUnreachable`.
     ///
     /// Runs on the caller's executor: a caller on a connection's event loop (see
-    /// `EventLoopTaskExecutor`) is resumed by the reply without a thread switch.
+    /// `EventLoopTaskExecutor`) is resumed by the reply without a thread switch. On a channel
+    /// with several connections, `key` picks the connection as for `send`.
     public nonisolated(nonsending) func request(
-        _ value: Value, to peer: PeerID, channel: ChannelName = .default, timeout: Duration
+        _ value: Value, to peer: PeerID, channel: ChannelName = .default, key: String? = nil, timeout: Duration
     ) async throws(TransportError) -> Value {
-        let connection = try sendingConnection(to: peer, channel: channel)
+        let connection = try sendingConnection(to: peer, channel: channel, key: key)
         guard let pending = connection.pending else { throw .shutDown }
         if !connection.outbox.hasRoom, await !connection.outbox.waitForRoom() {
             throw .peerUnreachable(peer, connection.outbox.closedReason ?? "connection closed")

@@ -35,6 +35,29 @@ final class ChannelTests: XCTestCase {
         try await group.shutdownGracefully()
     }
 
+    /// A request's key picks its connection as a send's does, and `eventLoop(for:key:)` names
+    /// that connection's loop, so a caller pinned there is resumed without a thread switch.
+    func testKeyedRequestsGoOnTheirKeysConnection() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let calls: ChannelName = "calls"
+        let configure: (inout TransportConfig) -> Void = { $0.channelSettings[calls] = ChannelSettings(parallelism: 2) }
+        let a = try await TestNode.start("a", group: group, configure: configure)
+        let b = try await TestNode.start("b", group: group, configure: configure)
+        for key in (0..<8).map({ "caller\($0)" }) {
+            let loop = try XCTUnwrap(a.transport.eventLoop(for: b.id, channel: calls, key: key))
+            let reply = try await a.transport.request(.string(key), to: b.id, channel: calls, key: key, timeout: .seconds(5))
+            XCTAssertEqual(reply, .string(key))
+            let link = LinkKey(peer: b.id, channel: calls, lane: a.transport.lane(of: calls, key: key))
+            let connection = a.transport.state.withLockedValue { $0.links[link]?.connection }
+            XCTAssertTrue(connection?.eventLoop === loop, "\(key): the loop is its connection's")
+        }
+        let lanes = a.transport.state.withLockedValue { $0.links.keys.filter { $0.channel == calls }.map(\.lane) }
+        XCTAssertEqual(Set(lanes), [0, 1], "the keys spread over both connections")
+        await a.shutdown()
+        await b.shutdown()
+        try await group.shutdownGracefully()
+    }
+
     func testMonotonicOutboxKeepsOnlyTheLatestQueuedMessagePerKey() throws {
         var config = TransportConfig(name: "t", clusterName: "c", cookie: "k")
         config.outboxHighWatermark = 1 << 20
