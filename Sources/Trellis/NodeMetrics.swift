@@ -26,6 +26,9 @@ import TrellisWire
 ///   force: `deliver`, `drop`, `delay` or `duplicate`.
 /// - `trellis_process_calls_total{node, kind, route}`: calls and casts (`kind`) reaching this
 ///   node's router: `served` here, `forwarded` to the owner, or `unserved` (no such capability).
+/// - `trellis_process_handoff_replaced_live_total{node}`: handed-over processes that found a
+///   live process with their id here (activated by a call that came first, which happens
+///   while nodes' views disagree) and replaced it.
 final class NodeMetrics: Sendable {
     let factory: any MetricsFactory
     private let node: String
@@ -36,6 +39,7 @@ final class NodeMetrics: Sendable {
     private let heartbeatTimeouts: Counter
     private let verdicts: [Counter]
     private let processCalls: [Counter]
+    private let handoffsReplacingLive: Counter
     /// The core's failure counts already added to the counters.
     private let counted = NIOLockedValueBox(DownReports())
     private let scripts = NIOLockedValueBox<[String: ScriptMeter]>([:])
@@ -56,6 +60,7 @@ final class NodeMetrics: Sendable {
         processCalls = ["call", "cast"].flatMap { kind in
             ["served", "forwarded", "unserved"].map { counter("trellis_process_calls_total", ("kind", kind), ("route", $0)) }
         }
+        handoffsReplacingLive = counter("trellis_process_handoff_replaced_live_total")
     }
 
     /// Records what a batch of membership directives changed: member count and changes,
@@ -121,6 +126,11 @@ final class NodeMetrics: Sendable {
     /// Counts a call (`isCall`) or cast that reached the router and went `route`.
     func routed(isCall: Bool, _ route: Route) {
         processCalls[(isCall ? 0 : 3) + route.rawValue].increment()
+    }
+
+    /// Counts a handed-over process that replaced a live process with its id.
+    func handoffReplacedLive() {
+        handoffsReplacingLive.increment()
     }
 }
 

@@ -121,12 +121,14 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
         }
     }
 
-    func resume(_ id: String, from value: Value?) {
+    func resume(_ id: String, from value: Value?, replacedLive: @escaping @Sendable () -> Void) {
         queue.async { [self] in
             guard let value else { return }
+            let wasLive = script.isActive(id)
             do {
                 try timed(meters.resume) { () throws(ScriptError) in try script.resume(id, from: value) }
                 lastUsed[ExactString(id)] = DispatchTime.now().uptimeNanoseconds
+                if wasLive { replacedLive() }
             } catch {
                 logger.warning("resume failed; the process starts afresh", metadata: ["error": "\(error)"])
             }
@@ -151,7 +153,8 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
                 for id in ids {
                     let value: Value?
                     do { value = try timed(meters.handoff) { () throws(ScriptError) in try script.handOff(id) } } catch { value = nil }
-                    replacement.resume(id, from: value)
+                    // No call reaches the replacement before this returns: nothing live to replace.
+                    replacement.resume(id, from: value, replacedLive: {})
                 }
                 lastUsed = [:]
                 successor = replacement

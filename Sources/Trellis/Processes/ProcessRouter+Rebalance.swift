@@ -138,7 +138,12 @@ extension ProcessRouter {
                 if !adopt, let owner = table?.owner(of: process.id), owner != selfID {
                     elsewhere[owner, default: []].append(process)
                 } else {
-                    host.resume(process.id, from: process.state)
+                    host.resume(process.id, from: process.state) { [self] in
+                        metrics.handoffReplacedLive()
+                        logger.warning(
+                            "a handed-over process replaced a live one with its id: what calls did to the live one is lost",
+                            metadata: ["capability": "\(handoff.capability)", "id": "\(process.id)", "from": "\(sender)"])
+                    }
                 }
             }
         }

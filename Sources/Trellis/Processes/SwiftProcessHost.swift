@@ -84,12 +84,17 @@ final class SwiftProcessHost<Behavior: ProcessBehavior>: ProcessHost {
         return moved
     }
 
-    func resume(_ id: String, from value: Value?) {
+    func resume(_ id: String, from value: Value?, replacedLive: @escaping @Sendable () -> Void) {
         let now = DispatchTime.now().uptimeNanoseconds
         let key = ExactString(id)
-        stripe(of: key).withLockedValue { table in
-            table[key] = (try? value.map { try behavior.resume(id: id, from: $0) }).map { Entry(state: $0, lastUsed: now) }
+        let replaced = stripe(of: key).withLockedValue { table in
+            guard let state = try? value.map({ try behavior.resume(id: id, from: $0) }) else {
+                return false
+            }
+            defer { table[key] = Entry(state: state, lastUsed: now) }
+            return table[key] != nil
         }
+        if replaced { replacedLive() }
     }
 
     var isEmpty: Bool { stripes.allSatisfy { $0.withLockedValue { $0.isEmpty } } }
