@@ -20,9 +20,10 @@ protocol ProcessHost: Sendable {
     /// state cannot be handed over are listed with nil.
     func handOff(where moves: @escaping @Sendable (String) -> Bool) async -> [(id: String, state: Value?)]
     /// Installs a process handed over by its previous owner, before any call that arrives
-    /// after this returns is served (nil: it starts afresh on its next call). A process with
-    /// that id already live here (a call reached this node before the handoff did) is
-    /// replaced by the handed-over state, and `replacedLive` is called.
+    /// after this returns is served. A process with that id already live here (a call reached
+    /// this node before the handoff did) is replaced by the handed-over state, and
+    /// `replacedLive` is called. With no state (nil) a live process stays; with no live
+    /// process either, the process starts afresh on its next call.
     func resume(_ id: String, from value: Value?, replacedLive: @escaping @Sendable () -> Void)
     /// How many processes are active.
     func activeCount() async -> Int
