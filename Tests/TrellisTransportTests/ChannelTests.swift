@@ -8,12 +8,18 @@ import XCTest
 /// Named channels: parallel connections that keep order per key, and monotonic channels that
 /// replace queued messages with newer ones of the same key.
 final class ChannelTests: XCTestCase {
+    /// Two nodes, `a` and `b`, both configured with `settings` for `channel`.
+    private func startPair(
+        carrying channel: ChannelName, _ settings: ChannelSettings, group: any EventLoopGroup
+    ) async throws -> (TestNode, TestNode) {
+        let configure: (inout TransportConfig) -> Void = { $0.channelSettings[channel] = settings }
+        return (try await TestNode.start("a", group: group, configure: configure), try await TestNode.start("b", group: group, configure: configure))
+    }
+
     func testParallelConnectionsKeepOrderPerKey() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let fan: ChannelName = "fan"
-        let configure: (inout TransportConfig) -> Void = { $0.channelSettings[fan] = ChannelSettings(parallelism: 4) }
-        let a = try await TestNode.start("a", group: group, configure: configure)
-        let b = try await TestNode.start("b", group: group, configure: configure)
+        let (a, b) = try await startPair(carrying: fan, ChannelSettings(parallelism: 4), group: group)
         let keys = (0..<16).map { "key\($0)" }
         for sequence in 0..<500 {
             for key in keys { try await a.transport.send(.array([.string(key), .int(Int64(sequence))]), to: b.id, channel: fan, key: key) }
@@ -40,9 +46,7 @@ final class ChannelTests: XCTestCase {
     func testKeyedRequestsGoOnTheirKeysConnection() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let calls: ChannelName = "calls"
-        let configure: (inout TransportConfig) -> Void = { $0.channelSettings[calls] = ChannelSettings(parallelism: 2) }
-        let a = try await TestNode.start("a", group: group, configure: configure)
-        let b = try await TestNode.start("b", group: group, configure: configure)
+        let (a, b) = try await startPair(carrying: calls, ChannelSettings(parallelism: 2), group: group)
         for key in (0..<8).map({ "caller\($0)" }) {
             let loop = try XCTUnwrap(a.transport.eventLoop(for: b.id, channel: calls, key: key))
             let reply = try await a.transport.request(.string(key), to: b.id, channel: calls, key: key, timeout: .seconds(5))
@@ -83,9 +87,7 @@ final class ChannelTests: XCTestCase {
     func testMonotonicChannelDeliversTheLatestValueOfEveryKey() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let state: ChannelName = "state"
-        let configure: (inout TransportConfig) -> Void = { $0.channelSettings[state] = ChannelSettings(parallelism: 2, monotonic: true) }
-        let a = try await TestNode.start("a", group: group, configure: configure)
-        let b = try await TestNode.start("b", group: group, configure: configure)
+        let (a, b) = try await startPair(carrying: state, ChannelSettings(parallelism: 2, monotonic: true), group: group)
         let keys = (0..<8).map { "gauge\($0)" }
         for round in 0..<2_000 {
             for key in keys { try await a.transport.send(.array([.string(key), .int(Int64(round))]), to: b.id, channel: state, key: key) }

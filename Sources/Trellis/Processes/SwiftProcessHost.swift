@@ -88,11 +88,10 @@ final class SwiftProcessHost<Behavior: ProcessBehavior>: ProcessHost {
         let now = DispatchTime.now().uptimeNanoseconds
         let key = ExactString(id)
         let replaced = stripe(of: key).withLockedValue { table in
-            guard let state = try? value.map({ try behavior.resume(id: id, from: $0) }) else {
-                return false
-            }
-            defer { table[key] = Entry(state: state, lastUsed: now) }
-            return table[key] != nil
+            guard let state = try? value.map({ try behavior.resume(id: id, from: $0) }) else { return false }
+            let wasLive = table[key] != nil
+            table[key] = Entry(state: state, lastUsed: now)
+            return wasLive
         }
         if replaced { replacedLive() }
     }
