@@ -109,6 +109,9 @@ final class Connection: Sendable {
     /// Why the connection was closed locally, if it was.
     var closedReason: String? { state.withLockedValue { $0.closedReason } }
 
+    /// Whether the end of this connection was reported (its socket closed, or it never opened).
+    var hasEnded: Bool { state.withLockedValue { $0.ended } }
+
     /// `true` exactly once: the caller reports the end of this connection.
     func markEnded() -> Bool {
         state.withLockedValue { state in

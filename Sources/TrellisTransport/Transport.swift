@@ -30,6 +30,8 @@ public final class Transport: Sendable {
     let inboundGate: InboundGate
     private let eventSink: AsyncStream<TransportEvent>.Continuation
     private let serverChannel: any Channel
+    /// Whether the listener has closed: by `shutdown()`, or by its event loop shutting down.
+    private let listenerClosed: NIOLockedValueBox<Bool>
 
     private init(
         config: TransportConfig, localID: PeerID, group: any EventLoopGroup, serverChannel: any Channel,
@@ -40,6 +42,9 @@ public final class Transport: Sendable {
         self.localID = localID
         self.group = group
         self.serverChannel = serverChannel
+        let listenerClosed = NIOLockedValueBox(false)
+        self.listenerClosed = listenerClosed
+        serverChannel.closeFuture.whenComplete { _ in listenerClosed.withLockedValue { $0 = true } }
         self.onMessages = onMessages
         self.onRequest = onRequest
         self.inboundGate = InboundGate(limits: config.limits)
@@ -223,11 +228,44 @@ public final class Transport: Sendable {
             return table.links.values.map(\.connection) + table.inbound.values.map(\.connection)
                 + table.closing.values.map(\.connection)
         }
-        try? await serverChannel.close()
-        for connection in connections { connection.close(reason: "transport shut down") }
-        for connection in connections { try? await connection.closeFuture?.get() }
+        // What has closed already is left alone: when the event loop group shut down first, it
+        // closed everything, and a close asked of a loop that is gone would never run.
+        let open = connections.filter { !$0.hasEnded }
+        let listening = !listenerClosed.withLockedValue { $0 }
+        if listening { serverChannel.close(promise: nil) }
+        for connection in open { connection.close(reason: "transport shut down") }
+        let closes = (listening ? [serverChannel.closeFuture] : []) + open.compactMap(\.closeFuture)
+        if await !Self.allComplete(closes, within: .seconds(5)) {
+            logger.warning("shut down without seeing every connection close: was the event loop group shut down first?")
+        }
         logger.info("shut down")
         eventSink.finish()
+    }
+
+    /// Waits until every future completes, or `limit` passes: a future of an event loop that
+    /// has shut down never reports its completion. `false` if the limit passed first.
+    private static func allComplete(_ futures: [EventLoopFuture<Void>], within limit: Duration) async -> Bool {
+        let waiting = NIOLockedValueBox<(continuation: CheckedContinuation<Bool, Never>?, left: Int)>((nil, futures.count))
+        return await withCheckedContinuation { continuation in
+            waiting.withLockedValue { $0.continuation = continuation }
+            let finish: @Sendable (Bool) -> Void = { outcome in
+                waiting.withLockedValue { $0.continuation.take() }?.resume(returning: outcome)
+            }
+            if futures.isEmpty { return finish(true) }
+            for future in futures {
+                future.whenComplete { _ in
+                    let left = waiting.withLockedValue { state in
+                        state.left -= 1
+                        return state.left
+                    }
+                    if left == 0 { finish(true) }
+                }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                finish(false)
+            }
+        }
     }
 
     /// The HMAC key derived from the cookie.

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TrellisTransport
@@ -26,8 +27,28 @@ final class LoopShutdownTests: XCTestCase {
                 nodes.allSatisfy { node in node.seenEvents.filter(\.isConnectionUp).count >= 2 }
             }
             try await group.shutdownGracefully()
-            // `shutdown()` would wait for closes that loops which are gone never run.
-            for node in nodes { node.stopWatching() }
+            for node in nodes { try await Self.shutDownWithin(.seconds(10), node) }
         }
+    }
+
+    /// `shutdown()` after the group stopped returns: it waits only for closes that happened,
+    /// and asks no loop that is gone to close anything.
+    func testShutdownAfterTheGroupStoppedReturns() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let node = try await TestNode.start("after-group", group: group)
+        try await group.shutdownGracefully()
+        try await Self.shutDownWithin(.seconds(10), node)
+    }
+
+    /// Shuts `node`'s transport down, failing the test if that takes longer than `limit`.
+    private static func shutDownWithin(_ limit: Duration, _ node: TestNode) async throws {
+        let finished = NIOLockedValueBox(false)
+        let transport = node.transport
+        Task {
+            await transport.shutdown()
+            finished.withLockedValue { $0 = true }
+        }
+        await waitUntil("shutdown() of \(node.id) returns", timeout: limit) { finished.withLockedValue { $0 } }
+        node.stopWatching()
     }
 }
