@@ -105,11 +105,10 @@ enum BenchChannel {
     static let twoLanes: ChannelName = "calls2"
     static let settings = ChannelSettings(parallelism: 2)
 
-    /// One key per connection of `twoLanes`: a key's connection is its `StableHash` modulo
-    /// the channel's parallelism.
+    /// One key per connection of `twoLanes`.
     static var keysOnSeparateLanes: [String] {
         let keys = (0..<64).map { "lane\($0)" }
-        let lanes = keys.map { Int(StableHash.hash64(Array($0.utf8)) % UInt64(settings.parallelism)) }
+        let lanes = keys.map { settings.connection(forKey: $0) }
         return (0..<settings.parallelism).compactMap { lane in keys.indices.first { lanes[$0] == lane }.map { keys[$0] } }
     }
 }

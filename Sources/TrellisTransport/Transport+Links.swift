@@ -113,10 +113,10 @@ extension Transport {
     /// The connection of `channel` a message with `key` goes on: the same for the same key,
     /// any for no key.
     func lane(of channel: ChannelName, key: String?) -> Int {
-        let lanes = config.settings(for: channel).parallelism
-        guard lanes > 1 else { return 0 }
-        guard let key else { return Int.random(in: 0..<lanes) }
-        return Int(StableHash.hash64(key.utf8) % UInt64(lanes))
+        let settings = config.settings(for: channel)
+        guard settings.parallelism > 1 else { return 0 }
+        guard let key else { return Int.random(in: 0..<settings.parallelism) }
+        return settings.connection(forKey: key)
     }
 
     private enum LookUp {

@@ -49,6 +49,12 @@ public struct ChannelSettings: Sendable, Equatable {
         self.parallelism = max(1, parallelism)
         self.monotonic = monotonic
     }
+
+    /// Which of the channel's connections (0 up to `parallelism`) carries messages with `key`:
+    /// the key's `StableHash` modulo `parallelism`, the same on every node and platform.
+    public func connection(forKey key: String) -> Int {
+        parallelism == 1 ? 0 : Int(StableHash.hash64(key.utf8) % UInt64(parallelism))
+    }
 }
 
 /// What a node says about itself in the handshake.

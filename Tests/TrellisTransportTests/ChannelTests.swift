@@ -41,6 +41,17 @@ final class ChannelTests: XCTestCase {
         try await group.shutdownGracefully()
     }
 
+    /// A key's connection is its `StableHash` modulo the parallelism: the same on every node,
+    /// and spread over all of a channel's connections.
+    func testAKeysConnectionIsItsStableHashModuloTheParallelism() {
+        let settings = ChannelSettings(parallelism: 4)
+        for key in ["a", "game-42", "lane7"] {
+            XCTAssertEqual(settings.connection(forKey: key), Int(StableHash.hash64(Array(key.utf8)) % 4), key)
+        }
+        XCTAssertEqual(Set((0..<64).map { settings.connection(forKey: "k\($0)") }), [0, 1, 2, 3])
+        XCTAssertEqual(ChannelSettings().connection(forKey: "anything"), 0)
+    }
+
     /// A request's key picks its connection as a send's does, and `eventLoop(for:key:)` names
     /// that connection's loop, so a caller pinned there is resumed without a thread switch.
     func testKeyedRequestsGoOnTheirKeysConnection() async throws {
