@@ -8,9 +8,20 @@ import TrellisWire
 public struct ChannelName: Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
     /// The channel's name as it appears in the handshake.
     public let name: String
+    /// The name's hash, computed once: every send looks its channel up in tables keyed by
+    /// channel, and hashing the string each time showed in the profiles.
+    private let nameHash: UInt64
 
-    public init(_ name: String) { self.name = name }
-    public init(stringLiteral value: String) { self.name = value }
+    public init(_ name: String) {
+        self.name = name
+        self.nameHash = StableHash.hash64(name.utf8)
+    }
+
+    public init(stringLiteral value: String) { self.init(value) }
+
+    public static func == (a: ChannelName, b: ChannelName) -> Bool { a.nameHash == b.nameHash && a.name == b.name }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(nameHash) }
 
     public var description: String { name }
 
