@@ -92,6 +92,10 @@ public struct TransportConfig: Sendable {
     func settings(for channel: ChannelName) -> ChannelSettings {
         // On every send: skip hashing the channel's name when no channel has settings.
         guard !channelSettings.isEmpty, channel != .membership else { return ChannelSettings() }
+        // A node configures a few channels: comparing names beats hashing one on every send.
+        guard channelSettings.count > 4 else {
+            return channelSettings.first { $0.key == channel }?.value ?? ChannelSettings()
+        }
         return channelSettings[channel] ?? ChannelSettings()
     }
 
