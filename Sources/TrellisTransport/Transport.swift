@@ -245,13 +245,25 @@ public final class Transport: Sendable {
     /// Waits until every future completes, or `limit` passes: a future of an event loop that
     /// has shut down never reports its completion. `false` if the limit passed first.
     private static func allComplete(_ futures: [EventLoopFuture<Void>], within limit: Duration) async -> Bool {
-        let waiting = NIOLockedValueBox<(continuation: CheckedContinuation<Bool, Never>?, left: Int)>((nil, futures.count))
+        guard !futures.isEmpty else { return true }
+        struct Waiting {
+            var continuation: CheckedContinuation<Bool, Never>?
+            var left: Int
+            var timer: Task<Void, Never>?
+        }
+        let waiting = NIOLockedValueBox(Waiting(left: futures.count))
         return await withCheckedContinuation { continuation in
             waiting.withLockedValue { $0.continuation = continuation }
             let finish: @Sendable (Bool) -> Void = { outcome in
-                waiting.withLockedValue { $0.continuation.take() }?.resume(returning: outcome)
+                let (continuation, timer) = waiting.withLockedValue { ($0.continuation.take(), $0.timer) }
+                timer?.cancel()
+                continuation?.resume(returning: outcome)
             }
-            if futures.isEmpty { return finish(true) }
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                if !Task.isCancelled { finish(false) }
+            }
+            waiting.withLockedValue { $0.timer = timer }
             for future in futures {
                 future.whenComplete { _ in
                     let left = waiting.withLockedValue { state in
@@ -260,10 +272,6 @@ public final class Transport: Sendable {
                     }
                     if left == 0 { finish(true) }
                 }
-            }
-            Task {
-                try? await Task.sleep(for: limit)
-                finish(false)
             }
         }
     }

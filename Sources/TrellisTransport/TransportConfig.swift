@@ -90,7 +90,7 @@ public struct TransportConfig: Sendable {
 
     /// How `channel` is carried.
     func settings(for channel: ChannelName) -> ChannelSettings {
-        // On every send: skip hashing the channel's name when no channel has settings.
+        // On every send: nothing to look up when no channel has settings.
         guard !channelSettings.isEmpty, channel != .membership else { return ChannelSettings() }
         // A node configures a few channels: comparing names beats hashing one on every send.
         guard channelSettings.count > 4 else {
