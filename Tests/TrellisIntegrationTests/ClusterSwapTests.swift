@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Trellis
+import TrellisTestSupport
 import TrellisMembership
 import TrellisWire
 import XCTest
@@ -92,16 +93,6 @@ final class ClusterSwapTests: XCTestCase {
     func everyNodeSeesAll(_ nodes: [TrellisNode]) async -> Bool {
         for node in nodes where await node.members.count != Self.nodeCount { return false }
         return true
-    }
-
-    /// Polls `condition` every 50 ms; fails the test after `limit`.
-    func waitUntil(_ what: String, within limit: Duration, _ condition: () async -> Bool) async throws {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        XCTFail("timed out after \(limit) waiting until \(what)")
     }
 
     func membersOfEveryNode(_ nodes: [TrellisNode]) async -> [PeerID: Set<PeerID>] {

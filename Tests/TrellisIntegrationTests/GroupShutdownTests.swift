@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOPosix
 import Trellis
+import TrellisTestSupport
 import XCTest
 
 /// A program that shuts its event loop group down before its nodes.
@@ -17,10 +18,6 @@ final class GroupShutdownTests: XCTestCase {
                 stopped.withLockedValue { $0 += 1 }
             }
         }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while stopped.withLockedValue({ $0 }) < nodes.count, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        XCTAssertEqual(stopped.withLockedValue { $0 }, nodes.count, "every stop() returns within 10 s")
+        try await waitUntil("every stop() returns", within: .seconds(10)) { stopped.withLockedValue { $0 } == nodes.count }
     }
 }

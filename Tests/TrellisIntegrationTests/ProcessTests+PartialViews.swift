@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import Trellis
+import TrellisTestSupport
 import TrellisWire
 import XCTest
 

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Trellis
+import TrellisTestSupport
 import TrellisWire
 import XCTest
 
@@ -66,16 +67,6 @@ final class ProcessTests: XCTestCase {
         for node in nodes { await node.serve("counter", with: CounterBehavior()) }
         try await waitForAgreement(nodes, "counter", servers: count)
         return nodes
-    }
-
-    func waitUntil(_ what: String, within seconds: Double = 10, _ condition: () async -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if await condition() { return }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        XCTFail("timed out waiting until \(what)")
-        throw CancellationError()
     }
 
     /// Waits until every node routes `capability` by the same table, with `servers` owners.
@@ -245,7 +236,7 @@ final class ProcessTests: XCTestCase {
         let ids = (0..<20).map { "l\($0)" }
         for id in ids { _ = try await leaver.call("counter", id: id, .int(5)) }
         let leaving = Task { await leaver.leave() }
-        try await waitUntil("the leaver's overlay has dropped its members", within: 5) { await leaver.members.count <= 1 }
+        try await waitUntil("the leaver's overlay has dropped its members", within: .seconds(5)) { await leaver.members.count <= 1 }
         for id in ids {
             let count = try await leaver.call("counter", id: id, .int(1))
             XCTAssertEqual(count, .int(6), id)
