@@ -37,6 +37,9 @@ struct LinkTable {
     /// Peers this node is partitioned from (`setUnreachable`): no connection to or from them.
     var unreachable: Set<PeerID> = []
     var isShutDown = false
+    /// Dials between their check of `isShutDown` and handing the connect to NIO: shutdown
+    /// waits for them, so that none reaches a loop its group has shut down meanwhile.
+    var dialsStarting = 0
 
     /// Whether `peer` is cut off; cheap while there is no partition.
     func isUnreachable(_ peer: PeerID) -> Bool {
@@ -199,10 +202,19 @@ extension Transport {
 
     private func dial(_ connection: Connection) {
         guard let peer = connection.peer else { return }
-        if state.withLockedValue({ $0.isUnreachable(peer) }) {
-            connectionEnded(connection, wasUp: false, reason: Self.partitionReason(peer))
-            return
+        enum Go { case dial, unreachable, shutDown }
+        let go: Go = state.withLockedValue { table in
+            if table.isShutDown { return .shutDown }
+            if table.isUnreachable(peer) { return .unreachable }
+            table.dialsStarting += 1
+            return .dial
         }
+        switch go {
+        case .dial: break
+        case .unreachable: return connectionEnded(connection, wasUp: false, reason: Self.partitionReason(peer))
+        case .shutDown: return connectionEnded(connection, wasUp: false, reason: "transport shut down")
+        }
+        defer { state.withLockedValue { $0.dialsStarting -= 1 } }
         ClientBootstrap(group: connection.eventLoop)
             .connectTimeout(TimeAmount(config.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

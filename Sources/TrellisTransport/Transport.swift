@@ -228,6 +228,12 @@ public final class Transport: Sendable {
             return table.links.values.map(\.connection) + table.inbound.values.map(\.connection)
                 + table.closing.values.map(\.connection)
         }
+        // Every dial that started has handed its connect to NIO: the group may shut down now.
+        var waited = 0
+        while state.withLockedValue({ $0.dialsStarting > 0 }), waited < 1_000 {
+            try? await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
         // What has closed already is left alone: when the event loop group shut down first, it
         // closed everything, and a close asked of a loop that is gone would never run.
         let open = connections.filter { !$0.hasEnded }

@@ -40,6 +40,30 @@ final class LoopShutdownTests: XCTestCase {
         try await Self.shutDownWithin(.seconds(10), node)
     }
 
+    /// Requests that open new connections while the transport shuts down, with the group
+    /// shut down right after: every dial that got past `shutdown()`'s start has handed its
+    /// connect to NIO before `shutdown()` returns, so none reaches a loop that is gone (which
+    /// drops the connect and, in debug builds, traps on its leaked promise).
+    func testDialsRacingShutdownAreDoneBeforeItReturns() async throws {
+        for round in 0..<50 {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+            let (caller, callee) = (try await TestNode.start("dc\(round)", group: group), try await TestNode.start("de\(round)", group: group))
+            let transport = caller.transport
+            let target = callee.id
+            for lane in 0..<64 {
+                Task.detached {
+                    _ = try? await transport.request(.int(1), to: target, channel: ChannelName("lane\(lane)"), timeout: .seconds(1))
+                }
+            }
+            try await Task.sleep(for: .microseconds(50 * (round % 10)))
+            await caller.transport.shutdown()
+            await callee.transport.shutdown()
+            try await group.shutdownGracefully()
+            caller.stopWatching()
+            callee.stopWatching()
+        }
+    }
+
     /// Shuts `node`'s transport down, failing the test if that takes longer than `limit`.
     private static func shutDownWithin(_ limit: Duration, _ node: TestNode) async throws {
         let finished = NIOLockedValueBox(false)
