@@ -318,7 +318,10 @@ return {
       add_active(s, s.seed, out)                -- alone (the join failed): ask the seed again
       send(out, s.seed, { type = "join" })
     end
-    local target = pick(s.active)
+    -- Shuffles go to the active peers in turn, not at random: each hears from us every
+    -- `active` ticks, so one that dropped us without our knowing says so soon.
+    s.turn = (s.turn or 0) % math.max(#s.active, 1) + 1
+    local target = s.active[s.turn]
     if target then
       local nodes = { s.self }
       for _, p in ipairs(sample(s.active, s.cfg.ka, { [target] = true })) do nodes[#nodes + 1] = p end
