@@ -25,7 +25,9 @@ import TrellisWire
 /// - `trellis_fault_verdicts_total{node, verdict}`: messages judged while a fault plan is in
 ///   force: `deliver`, `drop`, `delay` or `duplicate`.
 /// - `trellis_process_calls_total{node, kind, route}`: calls and casts (`kind`) reaching this
-///   node's router: `served` here, `forwarded` to the owner, or `unserved` (no such capability).
+///   node's router: `served` here, `forwarded` to the owner, or `unserved` (no such capability);
+///   `rerouted` counts calls that could not be sent to their owner and went to the shard's
+///   next owner.
 /// - `trellis_process_handoff_replaced_live_total{node}`: handed-over processes that found a
 ///   live process with their id here (activated by a call that came first, which happens
 ///   while nodes' views disagree) and replaced it.
@@ -58,7 +60,7 @@ final class NodeMetrics: Sendable {
         heartbeatTimeouts = counter("trellis_failure_detections_total", ("reason", "heartbeat_timeout"))
         verdicts = ["deliver", "drop", "delay", "duplicate"].map { counter("trellis_fault_verdicts_total", ("verdict", $0)) }
         processCalls = ["call", "cast"].flatMap { kind in
-            ["served", "forwarded", "unserved"].map { counter("trellis_process_calls_total", ("kind", kind), ("route", $0)) }
+            Route.names.map { counter("trellis_process_calls_total", ("kind", kind), ("route", $0)) }
         }
         handoffsReplacingLive = counter("trellis_process_handoff_replaced_live_total")
     }
@@ -120,12 +122,14 @@ final class NodeMetrics: Sendable {
 
     /// Where a call or cast reaching the router went.
     enum Route: Int {
-        case served, forwarded, unserved
+        case served, forwarded, unserved, rerouted
+
+        static let names = ["served", "forwarded", "unserved", "rerouted"]
     }
 
     /// Counts a call (`isCall`) or cast that reached the router and went `route`.
     func routed(isCall: Bool, _ route: Route) {
-        processCalls[(isCall ? 0 : 3) + route.rawValue].increment()
+        processCalls[(isCall ? 0 : Route.names.count) + route.rawValue].increment()
     }
 
     /// Counts a handed-over process that replaced a live process with its id.

@@ -271,14 +271,16 @@ public actor TrellisNode {
 
     /// Leaves the cluster gracefully: hands every process to its shard's new owner, runs the
     /// overlay's `leave` for this node and sends its messages, forwards calls that were already
-    /// on their way here for a moment, then stops.
+    /// on their way here until every peer has let go of this node (at most
+    /// `ProcessRouter.drainLimit`), then stops.
     public func leave() async {
         guard !stopped, !leaving else { return }
         leaving = true
         await updatePlacement().value
         placementFrozen = true
         handleMembership(.leave(id))
-        try? await Task.sleep(for: router.allHosts.isEmpty ? .milliseconds(50) : .milliseconds(300))
+        try? await Task.sleep(for: .milliseconds(50))
+        if !router.allHosts.isEmpty { await router.drain() }
         await stop()
     }
 
@@ -344,6 +346,8 @@ public actor TrellisNode {
     func execute(_ directives: [MembershipDirective]) {
         metrics.observe(directives, memberCount: core.members.count, downReports: core.downReports)
         var membersChanged = false
+        // Connections close once the tables no longer route calls to the departed peers.
+        var departed: [PeerID] = []
         defer {
             if membersChanged {
                 relay.setMembers(core.members)
@@ -351,13 +355,14 @@ public actor TrellisNode {
                 // Calls held while joining route by the tables that include the new member.
                 if core.members.contains(where: { $0 != id }) { router.joinGate.open() }
             }
+            for peer in departed { transport.disconnect(from: peer) }
         }
         for directive in directives {
             switch directive {
             case .connect(let peer):
                 transport.connect(to: peer)
             case .disconnect(let peer):
-                transport.disconnect(from: peer)
+                departed.append(peer)
                 peerMetadata[peer] = nil
             case .send(let message, let peer):
                 transport.sendMembership(message, to: peer)

@@ -51,7 +51,8 @@ final class Connection: Sendable {
         }
     }
 
-    /// Closes the connection: drops queued frames, fails outstanding requests, closes the socket.
+    /// Closes the connection: drops queued frames, fails outstanding requests (as never sent
+    /// if the handshake had not completed), closes the socket.
     /// Returns the number of queued bytes dropped.
     @discardableResult
     func close(reason: String) -> Int {
@@ -60,7 +61,9 @@ final class Connection: Sendable {
             return state.channel
         }
         let dropped = outbox.close(reason: reason)
-        if let peer { pending?.failAll(.peerUnreachable(peer, reason)) }
+        if let peer {
+            pending?.failAll(outbox.hasOpened ? .connectionLost(peer, reason) : .peerUnreachable(peer, reason))
+        }
         channel?.close(promise: nil)
         return dropped
     }

@@ -248,6 +248,9 @@ final class Outbox: Sendable {
         return pending
     }
 
+    /// Whether the handshake completed and frames started going out (it stays `true` once closed).
+    var hasOpened: Bool { state.withLockedValue { $0.channel != nil } }
+
     /// Why the outbox was closed, or `nil` while it is open.
     var closedReason: String? { state.withLockedValue { $0.closedReason } }
 }

@@ -89,6 +89,13 @@ extension Transport {
         for connection in connections { connection.closeAfterQueued(reason: "disconnected") }
     }
 
+    /// The peers whose connections on `channel` to this node (dialed by them) are open.
+    public func inboundPeers(on channel: ChannelName) -> Set<PeerID> {
+        state.withLockedValue { table in
+            Set(table.inbound.values.compactMap { $0.channel == channel ? $0.peer : nil })
+        }
+    }
+
     /// The connection to queue on for `peer` and `channel` (the one `key` picks, or the first),
     /// dialing one on demand (without redialing if it fails); `nil` once shut down. For a peer
     /// this node is partitioned from, the dial fails at once, so membership traffic reports

@@ -183,7 +183,9 @@ public final class Transport: Sendable {
     ///
     /// - Throws: `.timeout` when no reply arrives within `timeout` (checked every 10 ms),
     ///   `.remoteFailure` when the peer's handler fails it, `.peerUnreachable` when the
-    ///   connection fails first, `.partitioned` at once for a peer passed to `setUnreachable`.
+    ///   request could not be sent (the connection failed first), `.connectionLost` when the
+    ///   connection closed after it was sent and before the reply, `.partitioned` at once for
+    ///   a peer passed to `setUnreachable`.
     ///
     /// Runs on the caller's executor: a caller on a connection's event loop (see
     /// `EventLoopTaskExecutor`) is resumed by the reply without a thread switch. On a channel

@@ -4,8 +4,13 @@ import TrellisWire
 public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No reply arrived within the timeout.
     case timeout(PeerID, Duration)
-    /// The connection to the peer failed or closed before the message could be delivered.
+    /// The message was not sent: the connection to the peer could not be made, or it had
+    /// closed before the message was queued. Trying again (once the peer is back, or with
+    /// another peer) cannot make the peer handle it twice.
     case peerUnreachable(PeerID, String)
+    /// The connection closed after the request was queued on it and before its reply came:
+    /// the peer may or may not have handled the request.
+    case connectionLost(PeerID, String)
     /// The peer's request handler failed the request with this message.
     case remoteFailure(String)
     /// The message's encoding is larger than the maximum frame size.
@@ -21,6 +26,8 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
             return "no reply from \(peer) within \(duration); the peer may be overloaded or down — retry, or raise the timeout"
         case .peerUnreachable(let peer, let reason):
             return "peer \(peer) is unreachable (\(reason)); check that it is running and shares the cluster name and cookie, then retry"
+        case .connectionLost(let peer, let reason):
+            return "the connection to \(peer) closed (\(reason)) before the reply came: the peer may or may not have handled the request — retry only if handling it twice is harmless"
         case .remoteFailure(let message):
             return "the peer's request handler failed: \(message); see the peer's log"
         case .messageTooLarge(let size, let limit):

@@ -107,6 +107,30 @@ final class MessagingTests: XCTestCase {
         await b.shutdown()
     }
 
+    /// A request that never left says so (`peerUnreachable`: safe to send again); one that
+    /// was on a connection that then closed says it may have been handled (`connectionLost`).
+    func testARequestThatWasNotSentIsToldFromOneWhoseConnectionWasLost() async throws {
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group, onRequest: { _, _ in })
+        _ = try? await a.transport.request("warm up", to: b.id, timeout: .milliseconds(100))
+        async let unanswered = a.transport.request("never answered", to: b.id, timeout: .seconds(5))
+        try await Task.sleep(for: .milliseconds(50))
+        await b.shutdown()
+        do {
+            _ = try await unanswered
+            XCTFail("b never answers")
+        } catch {
+            guard case .connectionLost(b.id, _)? = error as? TransportError else { return XCTFail("unexpected \(error)") }
+        }
+        do {
+            _ = try await a.transport.request("to nobody", to: b.id, timeout: .seconds(5))
+            XCTFail("b is gone")
+        } catch {
+            guard case .peerUnreachable(b.id, _) = error else { return XCTFail("unexpected \(error)") }
+        }
+        await a.shutdown()
+    }
+
     func testRequestResponseFailureAndTimeout() async throws {
         let a = try await TestNode.start("a", group: group)
         let b = try await TestNode.start("b", group: group, onRequest: { message, responder in

@@ -46,7 +46,9 @@ public enum ProcessError: Error, Sendable, Equatable, CustomStringConvertible {
     case noNodeHasCapability(String)
     /// The owner did not answer in time.
     case timeout(capability: String, id: String, owner: PeerID, Duration)
-    /// The owner could not be reached, or it stopped serving the capability.
+    /// The owner could not be reached and no other node took its shard before the call's
+    /// timeout; or the connection to it closed while the call was on its way (the process may
+    /// or may not have handled it); or the owner does not serve the capability.
     case ownerUnreachable(capability: String, id: String, owner: PeerID, reason: String)
     /// The process's callback failed; the process starts afresh on its next call.
     case processFailed(capability: String, id: String, reason: String)
@@ -58,7 +60,7 @@ public enum ProcessError: Error, Sendable, Equatable, CustomStringConvertible {
         case .timeout(let capability, let id, let owner, let duration):
             return "process \(capability)/\(id) on \(owner) did not answer within \(duration); the owner may be overloaded or down: retry, or raise the timeout"
         case .ownerUnreachable(let capability, let id, let owner, let reason):
-            return "owner \(owner) of process \(capability)/\(id) is unreachable (\(reason)); retry once membership has noticed and the shard has a new owner"
+            return "owner \(owner) of process \(capability)/\(id) is unreachable (\(reason)); a call that could not be sent waits for the shard's next owner until its timeout: check that the cluster noticed the owner is gone, or raise the timeout"
         case .processFailed(let capability, let id, let reason):
             return "process \(capability)/\(id) failed: \(reason); it starts afresh on its next call"
         }

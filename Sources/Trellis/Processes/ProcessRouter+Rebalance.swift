@@ -111,6 +111,23 @@ extension ProcessRouter {
         }
     }
 
+    /// How long a leaving node waits, at most, for its peers to stop routing calls to it.
+    static var drainLimit: Duration { .seconds(3) }
+
+    /// Returns, on a node that has handed its processes off and is leaving, once no peer has a
+    /// connection left on which it could send this node calls (each peer closes its
+    /// connections when it sees this node leave, after the replies to its calls came back)
+    /// and every call this node forwarded has its reply; or after `drainLimit`, with a warning.
+    func drain() async {
+        let deadline = ContinuousClock.now + Self.drainLimit
+        while ContinuousClock.now < deadline {
+            if transport.inboundPeers(on: .processes).isEmpty && forwardsInFlight.load(ordering: .relaxed) == 0 { return }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        logger.warning("leaving while peers can still send calls here; calls on their way may fail",
+                       metadata: ["peers": "\(transport.inboundPeers(on: .processes).sorted())"])
+    }
+
     /// Returns once no message is between the hold check and its host, or after a second.
     private func deliveriesDrained() async {
         for _ in 0..<1_000 {

@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 import NIOConcurrencyHelpers
+import Synchronization
 import TrellisPlacement
 import TrellisTransport
 import TrellisWire
@@ -35,6 +36,8 @@ final class ProcessRouter: Sendable {
     let logger: Logger
     /// Counts the calls and casts reaching `deliver`, and where they went.
     let metrics: NodeMetrics
+    /// Calls this node passed on to their owner that await the owner's reply.
+    let forwardsInFlight = Atomic<Int>(0)
 
     init(selfID: PeerID, transport: Transport, logger: Logger, metrics: NodeMetrics) {
         self.selfID = selfID
@@ -90,7 +93,8 @@ final class ProcessRouter: Sendable {
                         capability: capability, hops: 0, senderView: nil, table: table)
             }.get()
         }
-        return try await callRemote(owner, capability: capability, id: id, payload: payload, hops: 0, timeout: timeout, table: table)
+        return try await callRemote(
+            owner, capability: capability, id: id, payload: payload, from: selfID, hops: 0, timeout: timeout, table: table)
     }
 
     /// Casts `payload` to process `id` of `capability`: returns once it is queued.
@@ -110,24 +114,73 @@ final class ProcessRouter: Sendable {
     }
 
     /// Calls process `id` on `owner`; `table` is this node's table of the capability.
+    ///
+    /// A call that could not be sent (the owner is gone, or going: the connection to it failed)
+    /// waits for this node's table to name another owner and goes there, until `timeout`: a
+    /// node that left or died is replaced without the caller seeing it. A call that may have
+    /// reached the owner is never sent twice.
     func callRemote(
-        _ owner: PeerID, capability: String, id: String, payload: Value, hops: Int64, timeout: Duration, table: ShardTable?
+        _ owner: PeerID, capability: String, id: String, payload: Value, from caller: PeerID, hops: Int64,
+        timeout: Duration, table: ShardTable?
     ) async throws(ProcessError) -> Value {
-        let answer: Value
-        do {
-            answer = try await transport.request(
-                envelope(capability, id, payload, hops: hops, table: table), to: owner, channel: .processes, timeout: timeout)
-        } catch {
-            throw Self.processError(error, capability: capability, id: id, owner: owner)
+        let deadline = ContinuousClock.now + timeout
+        var (owner, table) = (owner, table)
+        while true {
+            let answer: Value
+            do {
+                answer = try await transport.request(
+                    envelope(capability, id, payload, hops: hops, table: table), to: owner, channel: .processes,
+                    timeout: max(deadline - .now, .milliseconds(1)))
+            } catch {
+                guard Self.ownerMayBeGone(error),
+                      let next = await nextOwner(of: id, capability: capability, after: owner, before: deadline)
+                else {
+                    throw Self.processError(error, capability: capability, id: id, owner: owner)
+                }
+                metrics.routed(isCall: true, .rerouted)
+                guard next.owner != selfID else {
+                    return try await withUnsafeContinuation { continuation in
+                        deliver(.call(id: id, payload: payload, from: caller) { continuation.resume(returning: $0) },
+                                capability: capability, hops: hops, senderView: nil, table: next.table)
+                    }.get()
+                }
+                (owner, table) = (next.owner, next.table)
+                continue
+            }
+            guard case .array(let parts) = answer, parts.count == 2, case .int(let status) = parts[0] else {
+                throw .ownerUnreachable(capability: capability, id: id, owner: owner, reason: "malformed reply")
+            }
+            switch status {
+            case 0: return parts[1]
+            case 1: throw .processFailed(capability: capability, id: id, reason: parts[1].stringValue ?? "unknown")
+            default: throw .ownerUnreachable(capability: capability, id: id, owner: owner, reason: parts[1].stringValue ?? "unknown")
+            }
         }
-        guard case .array(let parts) = answer, parts.count == 2, case .int(let status) = parts[0] else {
-            throw .ownerUnreachable(capability: capability, id: id, owner: owner, reason: "malformed reply")
+    }
+
+    /// Whether `error` says the call was not sent because its owner could not be reached.
+    private static func ownerMayBeGone(_ error: TransportError) -> Bool {
+        switch error {
+        case .peerUnreachable, .partitioned: return true
+        case .timeout, .connectionLost, .remoteFailure, .messageTooLarge, .shutDown: return false
         }
-        switch status {
-        case 0: return parts[1]
-        case 1: throw .processFailed(capability: capability, id: id, reason: parts[1].stringValue ?? "unknown")
-        default: throw .ownerUnreachable(capability: capability, id: id, owner: owner, reason: parts[1].stringValue ?? "unknown")
+    }
+
+    /// How often a call that could not be sent looks whether its shard has a new owner.
+    private static var rerouteCheckInterval: Duration { .milliseconds(10) }
+
+    /// Waits until this node's table names another owner than `owner` for `id`; that owner
+    /// and the table, or `nil` at `deadline` (or when no node serves the capability any more).
+    private func nextOwner(
+        of id: String, capability: String, after owner: PeerID, before deadline: ContinuousClock.Instant
+    ) async -> (owner: PeerID, table: ShardTable)? {
+        while ContinuousClock.now < deadline {
+            guard let table = table(for: capability) else { return nil }
+            let next = table.owner(of: id)
+            if next != owner { return (next, table) }
+            try? await Task.sleep(for: Self.rerouteCheckInterval)
         }
+        return nil
     }
 
     /// A call or cast on the wire; it carries which holders the sender's `table` has.
@@ -144,7 +197,7 @@ final class ProcessRouter: Sendable {
             return .timeout(capability: capability, id: id, owner: owner, duration)
         case .messageTooLarge:
             return .processFailed(capability: capability, id: id, reason: error.description)
-        case .peerUnreachable, .partitioned, .shutDown, .remoteFailure:
+        case .peerUnreachable, .connectionLost, .partitioned, .shutDown, .remoteFailure:
             return .ownerUnreachable(capability: capability, id: id, owner: owner, reason: error.description)
         }
     }
@@ -260,11 +313,14 @@ final class ProcessRouter: Sendable {
 
     private func forward(_ message: HeldMessage, capability: String, to owner: PeerID, hops: Int64, table: ShardTable?) {
         switch message {
-        case .call(let id, let payload, _, let reply):
+        case .call(let id, let payload, let from, let reply):
+            forwardsInFlight.add(1, ordering: .relaxed)
             Task {
+                defer { forwardsInFlight.subtract(1, ordering: .relaxed) }
                 do throws(ProcessError) {
                     reply(.success(try await callRemote(
-                        owner, capability: capability, id: id, payload: payload, hops: hops, timeout: .seconds(5), table: table)))
+                        owner, capability: capability, id: id, payload: payload, from: from, hops: hops, timeout: .seconds(5),
+                        table: table)))
                 } catch {
                     reply(.failure(error))
                 }
