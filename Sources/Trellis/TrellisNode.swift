@@ -256,23 +256,11 @@ public actor TrellisNode {
         router.joinGate.open()
     }
 
-    /// Replaces the set of peers this node is partitioned from (for fault injection), and
-    /// returns once the connections it cut have closed.
-    ///
-    /// Every connection to or from a peer in `peers` closes at once, which the overlay sees as
-    /// a lost connection (`on_down`); new connections to them fail at once as unreachable
-    /// (partitioned), and their connections to this node are refused in the handshake.
-    /// Application sends to them throw `TransportError.partitioned`. The cut holds on this
-    /// side alone; call it on both sides for a symmetric partition. An empty set heals:
-    /// connections can be made again (the overlay may need a `join` to find its peers).
-    public func setUnreachable(_ peers: Set<PeerID>) async {
-        await transport.setUnreachable(peers)
-    }
-
     /// Leaves the cluster gracefully: hands every process to its shard's new owner, runs the
     /// overlay's `leave` for this node and sends its messages, forwards calls that were already
     /// on their way here until every peer has let go of this node (at most
-    /// `ProcessRouter.drainLimit`), then stops.
+    /// `ProcessRouter.drainLimit`), then stops; a peer still connected is told this node is
+    /// going away, so that no call it sent is left in doubt (see `Transport.shutdown(gracefully:)`).
     public func leave() async {
         guard !stopped, !leaving else { return }
         leaving = true
@@ -281,7 +269,7 @@ public actor TrellisNode {
         handleMembership(.leave(id))
         try? await Task.sleep(for: .milliseconds(50))
         if !router.allHosts.isEmpty { await router.drain() }
-        await stop()
+        await stop(gracefully: true)
     }
 
     /// Stops at once, as if the process died: no goodbye to anyone.
@@ -289,13 +277,17 @@ public actor TrellisNode {
     /// A second call (while the first is still closing connections, or later) returns only once
     /// the transport is shut down, so its caller may shut the event loops down next.
     public func stop() async {
+        await stop(gracefully: false)
+    }
+
+    private func stop(gracefully: Bool) async {
         if let transportShutdown { return await transportShutdown.value }
         stopped = true
         router.joinGate.open()
         selfHandle.withLockedValue { $0 = nil }
         for loop in loops { loop.cancel() }
         let transport = self.transport
-        let shutdown = Task { await transport.shutdown() }
+        let shutdown = Task { await transport.shutdown(gracefully: gracefully) }
         transportShutdown = shutdown
         await shutdown.value
         messageSink.finish()

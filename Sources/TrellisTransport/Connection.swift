@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 import TrellisWire
 
 /// One TCP connection's shared state: its outbox, its outstanding requests (outbound only)
@@ -23,6 +24,7 @@ final class Connection: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    private let refusing = Atomic<Bool>(false)
 
     init(outboundTo peer: PeerID, channel: ChannelName, lane: Int, eventLoop: any EventLoop, config: TransportConfig) {
         self.peer = peer
@@ -101,6 +103,17 @@ final class Connection: Sendable {
         eventLoop.scheduleTask(in: PendingRequests.tick) {
             self.closeWhenAnswered(reason: reason, on: eventLoop, deadline: deadline)
         }
+    }
+
+    /// Whether requests arriving on this connection are refused as not handled: set when this
+    /// node tells the peer it is going away.
+    var refusesRequests: Bool { refusing.load(ordering: .relaxed) }
+
+    /// Tells the peer that dialed this connection to send no more requests on it, and refuses
+    /// (as not handled) those that arrive from now on.
+    func goAway() {
+        refusing.store(true, ordering: .relaxed)
+        _ = outbox.enqueue(.never) { FrameCodec.writeEmpty(.goAway, into: &$0) }
     }
 
     /// Whether a socket was attached; once `close(reason:)` ran, this no longer changes.

@@ -303,6 +303,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             switch frame {
             case .reply(let id, let value): pending.complete(id, .success(value))
             case .replyError(let id, let message): pending.complete(id, .failure(.remoteFailure(message)))
+            case .replyRefused(let id): pending.complete(id, .failure(.peerUnreachable(peer, "it is going away and did not handle this")))
+            case .goAway: connection.closeAfterQueued(reason: "the peer is going away")
             case .pong: transport.emit(.heartbeatAck(from: peer))
             case .metadata(let value) where channel == .membership:
                 transport.emit(.metadataChanged(peer, try Handshake.metadata(from: value)))
@@ -319,6 +321,8 @@ final class ConnectionHandler: ChannelInboundHandler {
             arrived.append(InboundMessage(from: peer, channel: channel, payload: .value(value)))
         case .bytes(let bytes):
             arrived.append(InboundMessage(from: peer, channel: channel, payload: .bytes(bytes)))
+        case .request(let id, _) where connection.refusesRequests:
+            _ = connection.outbox.enqueue(.never) { FrameCodec.writeReplyRefused(id: id, into: &$0) }
         case .request(let id, let value):
             let message = InboundMessage(from: peer, channel: channel, payload: .value(value))
             transport.onRequest(message, Responder(connection: connection, id: id))
@@ -371,25 +375,5 @@ final class ConnectionHandler: ChannelInboundHandler {
             logger.warning("closing connection: \(reason)")
         }
         context.close(promise: nil)
-    }
-}
-
-extension Frame {
-    /// The frame's kind, for log lines.
-    var kindName: String {
-        switch self {
-        case .challenge: return "challenge"
-        case .hello: return "hello"
-        case .welcome: return "welcome"
-        case .reject: return "reject"
-        case .ping: return "ping"
-        case .pong: return "pong"
-        case .metadata: return "metadata"
-        case .message: return "message"
-        case .bytes: return "bytes"
-        case .request: return "request"
-        case .reply: return "reply"
-        case .replyError: return "reply-error"
-        }
     }
 }

@@ -10,11 +10,16 @@ enum FrameKind: UInt8 {
     case ping = 0x10
     case pong = 0x11
     case metadata = 0x12
+    /// Sent by a node shutting down gracefully on the connections its peers dialed: send no
+    /// more requests on this connection; the ones already on their way are refused.
+    case goAway = 0x13
     case message = 0x20
     case bytes = 0x21
     case request = 0x22
     case reply = 0x23
     case replyError = 0x24
+    /// The answer to a request that arrived after `goAway`: it was not handled.
+    case replyRefused = 0x25
 }
 
 /// One decoded frame.
@@ -26,11 +31,13 @@ enum Frame {
     case ping
     case pong
     case metadata(Value)
+    case goAway
     case message(Value)
     case bytes(ByteBuffer)
     case request(id: UInt64, Value)
     case reply(id: UInt64, Value)
     case replyError(id: UInt64, String)
+    case replyRefused(id: UInt64)
 }
 
 /// Writes frame bodies (kind byte and payload) in place, and decodes them.
@@ -75,6 +82,11 @@ enum FrameCodec {
         buffer.writeString(message)
     }
 
+    static func writeReplyRefused(id: UInt64, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(FrameKind.replyRefused.rawValue)
+        buffer.writeInteger(id)
+    }
+
     /// Decodes one frame's payload (everything after the length prefix).
     static func decode(_ body: inout ByteBuffer) throws(WireError) -> Frame {
         guard let byte = body.readInteger(as: UInt8.self) else { throw .malformedMessage("empty frame") }
@@ -87,6 +99,7 @@ enum FrameCodec {
         case .ping: return try empty(&body, .ping)
         case .pong: return try empty(&body, .pong)
         case .metadata: return .metadata(try MessagePack.decode(&body))
+        case .goAway: return try empty(&body, .goAway)
         case .message: return .message(try MessagePack.decode(&body))
         case .bytes: return .bytes(body)
         case .request: return .request(id: try readID(&body), try MessagePack.decode(&body))
@@ -94,6 +107,9 @@ enum FrameCodec {
         case .replyError:
             let id = try readID(&body)
             return .replyError(id: id, body.readString(length: body.readableBytes) ?? "")
+        case .replyRefused:
+            let id = try readID(&body)
+            return try empty(&body, .replyRefused(id: id))
         }
     }
 
@@ -105,5 +121,27 @@ enum FrameCodec {
     private static func readID(_ body: inout ByteBuffer) throws(WireError) -> UInt64 {
         guard let id = body.readInteger(as: UInt64.self) else { throw .truncated(needed: 8 - body.readableBytes) }
         return id
+    }
+}
+
+extension Frame {
+    /// The frame's kind, for log lines.
+    var kindName: String {
+        switch self {
+        case .challenge: return "challenge"
+        case .hello: return "hello"
+        case .welcome: return "welcome"
+        case .reject: return "reject"
+        case .ping: return "ping"
+        case .pong: return "pong"
+        case .metadata: return "metadata"
+        case .goAway: return "go-away"
+        case .message: return "message"
+        case .bytes: return "bytes"
+        case .request: return "request"
+        case .reply: return "reply"
+        case .replyError: return "reply-error"
+        case .replyRefused: return "reply-refused"
+        }
     }
 }

@@ -216,9 +216,20 @@ public final class Transport: Sendable {
         return try result.get()
     }
 
+    /// How long a graceful shutdown waits, at most, for peers to close the connections they
+    /// dialed once told this node is going away.
+    public static var goAwayGrace: Duration { .seconds(1) }
+
     /// Closes the listener and every connection, fails outstanding requests and ends `events`.
     /// Does not shut down the event loop group.
-    public func shutdown() async {
+    ///
+    /// With `gracefully`, peers lose no request in doubt: the listener closes first, each
+    /// peer connected to this node is told it is going away (it sends no more requests on
+    /// that connection, and those already on their way are refused as not handled, so the
+    /// peer can send them elsewhere), and the connections close once the peers have had the
+    /// replies to the requests this node took, or after `goAwayGrace`.
+    public func shutdown(gracefully: Bool = false) async {
+        if gracefully { await goAway() }
         let connections: [Connection] = state.withLockedValue { table in
             table.isShutDown = true
             table.wanted = []
@@ -248,6 +259,20 @@ public final class Transport: Sendable {
         }
         logger.info("shut down")
         eventSink.finish()
+    }
+
+    /// The first half of a graceful shutdown: see `shutdown(gracefully:)`.
+    private func goAway() async {
+        if !listenerClosed.withLockedValue({ $0 }) {
+            serverChannel.close(promise: nil)
+            _ = await Self.allComplete([serverChannel.closeFuture], within: Self.goAwayGrace)
+        }
+        let inbound = state.withLockedValue { table in table.inbound.values.filter { $0.peer != nil }.map(\.connection) }
+        for connection in inbound { connection.goAway() }
+        let deadline = ContinuousClock.now + Self.goAwayGrace
+        while inbound.contains(where: { !$0.hasEnded }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     /// Waits until every future completes, or `limit` passes: a future of an event loop that

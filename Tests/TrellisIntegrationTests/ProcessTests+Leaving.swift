@@ -113,11 +113,30 @@ extension ProcessTests {
         try await group.shutdownGracefully()
     }
 
+    /// The caller never hears the goodbye, and with its long failure timeout it does not
+    /// notice the silence either: the leaver waits `drainLimit` for it, then tells it that it
+    /// is going away. The calls that were on their way get their replies or are refused as not
+    /// handled, and go to the new owners once the caller sees the connection close. None
+    /// fails and no count is lost.
+    func testALeaverNobodyHeardLeavesNoCallInDoubt() async throws {
+        try await leaveWhileCalling(
+            hearing: FaultRule(.drop, from: ["p3"], channel: "membership"), callerFailureTimeout: 20_000)
+    }
+
     /// `caller` keeps calling ids that `leaver` owns while `leaver` leaves, and hears from it
     /// through `fault`.
-    func leaveWhileCalling(hearing fault: FaultRule) async throws {
+    func leaveWhileCalling(hearing fault: FaultRule, callerFailureTimeout: Int64 = 2_000) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let nodes = try await startCounterCluster(3, group: group)
+        var nodes: [TrellisNode] = []
+        for name in ["p1", "p2", "p3"] {
+            var configuration = try NodeConfiguration(name: name, clusterName: "processes", cookie: "c", overlayPath: Self.fullMesh)
+            if name == "p1" { configuration.membership.failureTimeout = callerFailureTimeout }
+            let node = try await TrellisNode.start(configuration, group: group)
+            await node.serve("counter", with: CounterBehavior())
+            if let seed = nodes.first { await node.join(seed.id) }
+            nodes.append(node)
+        }
+        try await waitForAgreement(nodes, "counter", servers: 3)
         let (caller, leaver) = (nodes[0], nodes[2])
         let candidates = (0..<200).map { "g\($0)" }.filter { caller.owner(of: $0, capability: "counter") == leaver.id }
         XCTAssertGreaterThan(candidates.count, 10)

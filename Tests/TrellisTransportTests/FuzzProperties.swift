@@ -229,10 +229,12 @@ struct FrameParts {
         case .message(let payload): (kind, value) = (.message, payload)
         case .ping: kind = .ping
         case .pong: kind = .pong
+        case .goAway: kind = .goAway
         case .bytes(let bytes): (kind, raw) = (.bytes, Array(bytes.readableBytesView))
         case .request(let requestID, let payload): (kind, id, value) = (.request, requestID, payload)
         case .reply(let requestID, let payload): (kind, id, value) = (.reply, requestID, payload)
         case .replyError(let requestID, let text): (kind, id, raw) = (.replyError, requestID, Array(text.utf8))
+        case .replyRefused(let requestID): (kind, id) = (.replyRefused, requestID)
         }
     }
 
@@ -258,10 +260,12 @@ struct FrameParts {
         case .message(let value): FrameCodec.writeValue(.message, value, into: &buffer)
         case .ping: FrameCodec.writeEmpty(.ping, into: &buffer)
         case .pong: FrameCodec.writeEmpty(.pong, into: &buffer)
+        case .goAway: FrameCodec.writeEmpty(.goAway, into: &buffer)
         case .bytes(let bytes): FrameCodec.writeBytes(bytes, into: &buffer)
         case .request(let id, let value): FrameCodec.writeRequest(id: id, value, into: &buffer)
         case .reply(let id, let value): FrameCodec.writeReply(id: id, value, into: &buffer)
         case .replyError(let id, let text): FrameCodec.writeReplyError(id: id, text, into: &buffer)
+        case .replyRefused(let id): FrameCodec.writeReplyRefused(id: id, into: &buffer)
         }
         return Array(buffer.readableBytesView)
     }

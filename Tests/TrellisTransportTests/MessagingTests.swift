@@ -131,6 +131,47 @@ final class MessagingTests: XCTestCase {
         await a.shutdown()
     }
 
+    /// A peer that shuts down gracefully answers the requests it took and refuses the rest as
+    /// not handled: callers hammering it see replies or `peerUnreachable` (safe to send
+    /// elsewhere), never `connectionLost` (in doubt).
+    func testAGracefulShutdownLeavesNoRequestInDoubt() async throws {
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group, onRequest: { message, responder in
+            guard case .value(let value) = message.payload else { return }
+            Task {
+                try? await Task.sleep(for: .milliseconds(20))
+                responder.reply(value)
+            }
+        })
+        _ = try await a.transport.request("warm up", to: b.id, timeout: .seconds(5))
+        let outcomes: [String] = await withTaskGroup(of: [String].self) { callers in
+            for caller in 0..<8 {
+                callers.addTask {
+                    var seen: [String] = []
+                    for n in 0..<1_000 {
+                        do {
+                            let reply = try await a.transport.request(.int(Int64(n)), to: b.id, timeout: .seconds(5))
+                            if reply != .int(Int64(n)) { seen.append("wrong reply \(reply)") }
+                        } catch {
+                            guard case .peerUnreachable? = error as? TransportError else { return seen + ["caller \(caller): \(error)"] }
+                            return seen
+                        }
+                    }
+                    return seen + ["caller \(caller) was never refused"]
+                }
+            }
+            callers.addTask {
+                try? await Task.sleep(for: .milliseconds(100))
+                await b.transport.shutdown(gracefully: true)
+                return []
+            }
+            return await callers.reduce(into: []) { $0 += $1 }
+        }
+        XCTAssertEqual(outcomes, [])
+        await a.shutdown()
+        await b.shutdown()
+    }
+
     func testRequestResponseFailureAndTimeout() async throws {
         let a = try await TestNode.start("a", group: group)
         let b = try await TestNode.start("b", group: group, onRequest: { message, responder in

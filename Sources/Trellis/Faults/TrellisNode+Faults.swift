@@ -118,6 +118,19 @@ extension TrellisNode {
         }
     }
 
+    /// Replaces the set of peers this node is partitioned from (for fault injection), and
+    /// returns once the connections it cut have closed.
+    ///
+    /// Every connection to or from a peer in `peers` closes at once, which the overlay sees as
+    /// a lost connection (`on_down`); new connections to them fail at once as unreachable
+    /// (partitioned), and their connections to this node are refused in the handshake.
+    /// Application sends to them throw `TransportError.partitioned`. The cut holds on this
+    /// side alone; call it on both sides for a symmetric partition. An empty set heals:
+    /// connections can be made again (the overlay may need a `join` to find its peers).
+    public func setUnreachable(_ peers: Set<PeerID>) async {
+        await transport.setUnreachable(peers)
+    }
+
     /// Hands a membership event to the core as the fault plan says: not at all, once, twice,
     /// or once after a delay.
     func admitMembership(_ event: MembershipEvent, from peer: PeerID, message: Value?) {
