@@ -88,10 +88,7 @@ final class ProcessRouter: Sendable {
         let table = table(for: capability)
         guard let owner = table?.owner(of: id) else { throw .noNodeHasCapability(capability) }
         if owner == selfID {
-            return try await withUnsafeContinuation { continuation in
-                deliver(.call(id: id, payload: payload, from: selfID) { continuation.resume(returning: $0) },
-                        capability: capability, hops: 0, senderView: nil, table: table)
-            }.get()
+            return try await callHere(capability, id: id, payload: payload, from: selfID, hops: 0, table: table)
         }
         return try await callRemote(
             owner, capability: capability, id: id, payload: payload, from: selfID, hops: 0, timeout: timeout, table: table)
@@ -139,10 +136,7 @@ final class ProcessRouter: Sendable {
                 }
                 metrics.routed(isCall: true, .rerouted)
                 guard next.owner != selfID else {
-                    return try await withUnsafeContinuation { continuation in
-                        deliver(.call(id: id, payload: payload, from: caller) { continuation.resume(returning: $0) },
-                                capability: capability, hops: hops, senderView: nil, table: next.table)
-                    }.get()
+                    return try await callHere(capability, id: id, payload: payload, from: caller, hops: hops, table: next.table)
                 }
                 (owner, table) = (next.owner, next.table)
                 continue
@@ -156,6 +150,17 @@ final class ProcessRouter: Sendable {
             default: throw .ownerUnreachable(capability: capability, id: id, owner: owner, reason: parts[1].stringValue ?? "unknown")
             }
         }
+    }
+
+    /// Calls process `id` through this node's own delivery (served here, or held while its
+    /// shard moves); `table` is this node's table of the capability.
+    private func callHere(
+        _ capability: String, id: String, payload: Value, from caller: PeerID, hops: Int64, table: ShardTable?
+    ) async throws(ProcessError) -> Value {
+        try await withUnsafeContinuation { continuation in
+            deliver(.call(id: id, payload: payload, from: caller) { continuation.resume(returning: $0) },
+                    capability: capability, hops: hops, senderView: nil, table: table)
+        }.get()
     }
 
     /// Whether `error` says the call was not sent because its owner could not be reached.
