@@ -258,8 +258,8 @@ public actor TrellisNode {
 
     /// Leaves the cluster gracefully: hands every process to its shard's new owner, runs the
     /// overlay's `leave` for this node and sends its messages, forwards calls that were already
-    /// on their way here until every peer has let go of this node (at most
-    /// `ProcessRouter.drainLimit`), then stops; a peer still connected is told this node is
+    /// on their way here for 300 ms and then until every peer has let go of this node (at most
+    /// `ProcessRouter.drainLimit` more), then stops; a peer still connected is told this node is
     /// going away, so that no call it sent is left in doubt (see `Transport.shutdown(gracefully:)`).
     public func leave() async {
         guard !stopped, !leaving else { return }
@@ -267,7 +267,7 @@ public actor TrellisNode {
         await updatePlacement().value
         placementFrozen = true
         handleMembership(.leave(id))
-        try? await Task.sleep(for: .milliseconds(50))
+        try? await Task.sleep(for: router.allHosts.isEmpty ? .milliseconds(50) : .milliseconds(300))
         if !router.allHosts.isEmpty { await router.drain() }
         await stop(gracefully: true)
     }

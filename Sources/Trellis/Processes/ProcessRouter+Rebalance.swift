@@ -111,7 +111,8 @@ extension ProcessRouter {
         }
     }
 
-    /// How long a leaving node waits, at most, for its peers to stop routing calls to it.
+    /// How long a leaving node waits, at most, for its peers to stop routing calls to it (after
+    /// the 300 ms it always stays, forwarding calls).
     static var drainLimit: Duration { .seconds(3) }
 
     /// Returns, on a node that has handed its processes off and is leaving, once no peer has a
