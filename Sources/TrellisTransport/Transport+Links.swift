@@ -101,7 +101,7 @@ extension Transport {
     /// this node is partitioned from, the dial fails at once, so membership traffic reports
     /// the peer down as for a refused connection.
     func connection(to peer: PeerID, channel: ChannelName, key: String? = nil) -> Connection? {
-        let index = key.map { lane(of: channel, key: $0) } ?? 0
+        let index = key.map { lane(config.settings(for: channel), key: $0) } ?? 0
         switch lookUp(LinkKey(peer: peer, channel: channel, lane: index), refusingUnreachable: false) {
         case .found(let connection): return connection
         case .shutDown, .unreachable: return nil
@@ -113,17 +113,21 @@ extension Transport {
     ///
     /// - Throws: `.partitioned` for such a peer, `.shutDown` once shut down.
     func sendingConnection(to peer: PeerID, channel: ChannelName, key: String? = nil) throws(TransportError) -> Connection {
-        switch lookUp(LinkKey(peer: peer, channel: channel, lane: lane(of: channel, key: key)), refusingUnreachable: true) {
+        try sendingConnection(to: peer, channel: channel, lane: lane(config.settings(for: channel), key: key))
+    }
+
+    /// `sendingConnection(to:channel:key:)` with the lane already picked.
+    func sendingConnection(to peer: PeerID, channel: ChannelName, lane: Int) throws(TransportError) -> Connection {
+        switch lookUp(LinkKey(peer: peer, channel: channel, lane: lane), refusingUnreachable: true) {
         case .found(let connection): return connection
         case .unreachable: throw .partitioned(peer)
         case .shutDown: throw .shutDown
         }
     }
 
-    /// The connection of `channel` a message with `key` goes on: the same for the same key,
-    /// any for no key.
-    func lane(of channel: ChannelName, key: String?) -> Int {
-        let settings = config.settings(for: channel)
+    /// The connection of a channel with `settings` a message with `key` goes on: the same for
+    /// the same key, any for no key.
+    func lane(_ settings: ChannelSettings, key: String?) -> Int {
         guard settings.parallelism > 1 else { return 0 }
         guard let key else { return Int.random(in: 0..<settings.parallelism) }
         return settings.connection(forKey: key)

@@ -322,9 +322,10 @@ public final class Transport: Sendable {
     private func enqueue(
         to peer: PeerID, channel: ChannelName, key: String?, _ body: (inout ByteBuffer) -> Void
     ) throws(TransportError) -> Connection? {
-        let connection = try sendingConnection(to: peer, channel: channel, key: key)
+        let settings = config.settings(for: channel)
+        let connection = try sendingConnection(to: peer, channel: channel, lane: lane(settings, key: key))
         let queued: Outbox.EnqueueResult
-        if let key, config.settings(for: channel).monotonic {
+        if let key, settings.monotonic {
             queued = connection.outbox.enqueueLatest(.wait, key: key, body)
         } else {
             queued = connection.outbox.enqueue(.wait, body)

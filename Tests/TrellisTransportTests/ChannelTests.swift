@@ -62,7 +62,7 @@ final class ChannelTests: XCTestCase {
             let loop = try XCTUnwrap(a.transport.eventLoop(for: b.id, channel: calls, key: key))
             let reply = try await a.transport.request(.string(key), to: b.id, channel: calls, key: key, timeout: .seconds(5))
             XCTAssertEqual(reply, .string(key))
-            let link = LinkKey(peer: b.id, channel: calls, lane: a.transport.lane(of: calls, key: key))
+            let link = LinkKey(peer: b.id, channel: calls, lane: ChannelSettings(parallelism: 2).connection(forKey: key))
             let connection = a.transport.state.withLockedValue { $0.links[link]?.connection }
             XCTAssertTrue(connection?.eventLoop === loop, "\(key): the loop is its connection's")
         }
