@@ -43,6 +43,8 @@ struct LuaValueReader {
         var length = 0
         guard let bytes = trellis_to_string(handle, index, &length) else { return .nil }
         let buffer = UnsafeRawBufferPointer(start: bytes, count: length)
+        // ASCII (peer ids, message keys) skips the general validation, which is several times slower.
+        if buffer.allSatisfy({ $0 < 0x80 }) { return .string(String(decoding: buffer, as: UTF8.self)) }
         if let text = String(validating: buffer, as: UTF8.self) { return .string(text) }
         return .bytes(Array(buffer))
     }
