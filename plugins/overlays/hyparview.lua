@@ -28,8 +28,9 @@ local defaults = {
   neighbor_timeout = 2000, lost = 10, retry_min = 1000, retry_max = 8000, escalate = 3, refresh = 0.02,
 }
 
+-- Numeric loops, not ipairs, in the helpers every message runs: ipairs costs a C call per step.
 local function index_of(list, peer)
-  for i, p in ipairs(list) do if p == peer then return i end end
+  for i = 1, #list do if list[i] == peer then return i end end
 end
 
 local function remove(list, peer)
@@ -48,7 +49,8 @@ end
 -- Up to n distinct random entries of list, skipping those in `except` (a set or nil).
 local function sample(list, n, except)
   local pool = {}
-  for _, peer in ipairs(list) do
+  for i = 1, #list do
+    local peer = list[i]
     if not (except and except[peer]) then pool[#pool + 1] = peer end
   end
   local picked = {}
