@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
 import Prometheus
 import Trellis
@@ -83,17 +84,12 @@ extension ProcessTests {
     func testACallThatCannotReachADeadOwnerGoesToTheShardsNextOwner() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let registry = PrometheusCollectorRegistry()
-        var nodes: [TrellisNode] = []
-        for name in ["s1", "s2", "s3"] {
+        let nodes = try await startCounterNodes(["s1", "s2", "s3"].map { name in
             var configuration = NodeConfiguration(
                 name: name, clusterName: "processes", cookie: "c", overlaySource: Self.slowToForget, overlayFileName: "slow.lua")
             if name == "s1" { configuration.metricsFactory = PrometheusMetricsFactory(registry: registry) }
-            let node = try await TrellisNode.start(configuration, group: group)
-            await node.serve("counter", with: CounterBehavior())
-            if let seed = nodes.first { await node.join(seed.id) }
-            nodes.append(node)
-        }
-        try await waitForAgreement(nodes, "counter", servers: 3)
+            return configuration
+        }, group: group)
         let (caller, victim) = (nodes[0], nodes[2])
         let ids = (0..<60).map { "d\($0)" }.filter { caller.owner(of: $0, capability: "counter") == victim.id }
         XCTAssertFalse(ids.isEmpty)
@@ -123,20 +119,29 @@ extension ProcessTests {
             hearing: FaultRule(.drop, from: ["p3"], channel: "membership"), callerFailureTimeout: 20_000)
     }
 
-    /// `caller` keeps calling ids that `leaver` owns while `leaver` leaves, and hears from it
-    /// through `fault`.
-    func leaveWhileCalling(hearing fault: FaultRule, callerFailureTimeout: Int64 = 2_000) async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    /// Starts a node per configuration, each serving `counter` and joining through the first,
+    /// and waits until they agree on its table.
+    func startCounterNodes(_ configurations: [NodeConfiguration], group: any EventLoopGroup) async throws -> [TrellisNode] {
         var nodes: [TrellisNode] = []
-        for name in ["p1", "p2", "p3"] {
-            var configuration = try NodeConfiguration(name: name, clusterName: "processes", cookie: "c", overlayPath: Self.fullMesh)
-            if name == "p1" { configuration.membership.failureTimeout = callerFailureTimeout }
+        for configuration in configurations {
             let node = try await TrellisNode.start(configuration, group: group)
             await node.serve("counter", with: CounterBehavior())
             if let seed = nodes.first { await node.join(seed.id) }
             nodes.append(node)
         }
-        try await waitForAgreement(nodes, "counter", servers: 3)
+        try await waitForAgreement(nodes, "counter", servers: configurations.count)
+        return nodes
+    }
+
+    /// `caller` keeps calling ids that `leaver` owns while `leaver` leaves, and hears from it
+    /// through `fault`.
+    func leaveWhileCalling(hearing fault: FaultRule, callerFailureTimeout: Int64 = 2_000) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let nodes = try await startCounterNodes(["p1", "p2", "p3"].map { name in
+            var configuration = try NodeConfiguration(name: name, clusterName: "processes", cookie: "c", overlayPath: Self.fullMesh)
+            if name == "p1" { configuration.membership.failureTimeout = callerFailureTimeout }
+            return configuration
+        }, group: group)
         let (caller, leaver) = (nodes[0], nodes[2])
         let candidates = (0..<200).map { "g\($0)" }.filter { caller.owner(of: $0, capability: "counter") == leaver.id }
         XCTAssertGreaterThan(candidates.count, 10)
