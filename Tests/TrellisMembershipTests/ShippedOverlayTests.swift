@@ -61,6 +61,18 @@ final class ShippedOverlayTests: XCTestCase {
         XCTAssertEqual(cluster.members(of: nodes[4]), [nodes[4]])
     }
 
+    /// A leaving node also says goodbye to the peers it lost touch with: its failure detector
+    /// may have given up on a peer that still counts it a member (lost heartbeats one way).
+    func testFullMeshSaysGoodbyeToPeersItLostTouchWith() throws {
+        let script = try OverlayScript(contentsOf: Self.overlays.appendingPathComponent("full_mesh.lua").path, seed: 1)
+        _ = try script.start(OverlayContext(selfID: "n4", config: .nil, now: 0))
+        for peer in ["n1", "n2"] { _ = try script.receive(.map(["type": "hello", "members": []]), from: peer, now: 0) }
+        _ = try script.connectionDown("n1", reason: "silent", now: 10)
+        let goodbyes = try script.leave("n4", now: 20).messages
+        XCTAssertEqual(goodbyes.map(\.to).sorted(), ["n1", "n2"])
+        XCTAssertTrue(goodbyes.allSatisfy { $0.message == .map(["type": "leave"]) })
+    }
+
     func testAKilledNodeIsDroppedAndGossipDoesNotBringItBack() throws {
         let nodes = ids(5)
         let cluster = try cluster("full_mesh.lua", nodes)

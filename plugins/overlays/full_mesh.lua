@@ -63,8 +63,11 @@ return {
   leave = function(state, peer)
     local out = {}
     if peer == state.self then
-      for _, p in ipairs(sorted(state.members)) do
-        if p ~= state.self then out[#out + 1] = { to = p, msg = { type = "leave" } } end
+      -- Goodbye to the members, and to the peers we lost touch with: they may still count us.
+      for _, set in ipairs({ state.members, state.lost }) do
+        for _, p in ipairs(sorted(set)) do
+          if p ~= state.self then out[#out + 1] = { to = p, msg = { type = "leave" } } end
+        end
       end
       state.members, state.lost, state.left = { [state.self] = true }, {}, true
     else
