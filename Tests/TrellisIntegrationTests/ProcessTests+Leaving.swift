@@ -8,13 +8,13 @@ import TrellisWire
 import XCTest
 
 /// What `keepCalling` saw: the calls that failed and, per id, how many succeeded.
-private struct CallTally: Sendable {
+struct CallTally: Sendable {
     var failures: [String] = []
     var counts: [String: Int64] = [:]
 }
 
 /// Calls `ids` on `caller` every 20 ms, adding 1 to each counter, until `isDone`.
-private func keepCalling(_ caller: TrellisNode, _ ids: [String], until isDone: @escaping @Sendable () -> Bool) async -> CallTally {
+func keepCalling(_ caller: TrellisNode, _ ids: [String], until isDone: @escaping @Sendable () -> Bool) async -> CallTally {
     var tally = CallTally()
     while !isDone() {
         for id in ids {

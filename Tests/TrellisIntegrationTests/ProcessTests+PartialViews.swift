@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Trellis
@@ -60,6 +61,51 @@ extension ProcessTests {
         let count = try await relay.call("counter", id: passedOn[0], .int(0))
         XCTAssertEqual(count, .int(5), "the process kept its state")
         for node in [sender, relay, other] { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+
+    /// A joiner handed processes before its own membership has met anyone is still a
+    /// newcomer: it holds the calls for every shard it takes until each holder's handoff has
+    /// arrived. (Before, the processes it held made it count as a node that had served alone,
+    /// so it served calls for shards whose processes were still on their way, on fresh
+    /// processes that the late handoff then replaced: increments were lost.)
+    func testAJoinerHandedProcessesBeforeItMetAnyoneStillWaitsForEveryHolder() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var nodes = try await startCounterCluster(3, group: group)
+        let ids = (0..<120).map { "j\($0)" }
+        for id in ids { _ = try await nodes[0].call("counter", id: id, .int(5)) }
+        let joiner = try await startNode("p4", group: group)
+        await joiner.serve("counter", with: CounterBehavior())
+        try await joiner.injectFaults(FaultPlan(rules: [
+            FaultRule(.delay(milliseconds: 300, jitter: 0), channel: "membership"),
+            FaultRule(.delay(milliseconds: 800, jitter: 0), from: ["p2"], channel: "processes"),
+        ]))
+        let done = NIOLockedValueBox(false)
+        let isDone: @Sendable () -> Bool = { done.withLockedValue { $0 } }
+        let halves = [Array(ids[..<60]), Array(ids[60...])]
+        let callers = [nodes[0], nodes[2]].enumerated().map { index, caller in
+            let mine = halves[index]
+            return Task { await keepCalling(caller, mine, until: isDone) }
+        }
+        await joiner.join(nodes[0].id)
+        nodes.append(joiner)
+        try await waitForAgreement(nodes, "counter", servers: 4)
+        try await Task.sleep(for: .milliseconds(1_500))
+        done.withLockedValue { $0 = true }
+        var tally = CallTally()
+        for caller in callers {
+            let part = await caller.value
+            tally.failures += part.failures
+            tally.counts.merge(part.counts) { $0 + $1 }
+        }
+        XCTAssertEqual(tally.failures, [])
+        var wrong: [String] = []
+        for id in ids {
+            let count = try await nodes[0].call("counter", id: id, .int(0))
+            if count != .int(5 + (tally.counts[id] ?? 0)) { wrong.append("\(id)=\(count), expected \(5 + (tally.counts[id] ?? 0))") }
+        }
+        XCTAssertEqual(wrong, [], "no increment lost")
+        for node in nodes { await node.stop() }
         try await group.shutdownGracefully()
     }
 }

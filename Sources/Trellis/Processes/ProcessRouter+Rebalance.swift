@@ -25,7 +25,10 @@ extension ProcessRouter {
                 logger.error("shard count changed; processes restart on their new owners", metadata: ["capability": "\(capability)"])
                 continue
             }
-            let newcomer = !old.owners.contains { $0 != selfID } && host.isEmpty
+            // Alone until now: a newcomer if it has no processes, or if holders it has not met
+            // yet already handed it some (it is joining them, and the others' may be on the way).
+            let handedProcesses = book.withLockedValue { $0.heardFrom[capability] != nil }
+            let newcomer = !old.owners.contains { $0 != selfID } && (host.isEmpty || handedProcesses)
             let (lost, gained) = changes(of: capability, from: old, to: new, newcomer: newcomer)
             let otherHolders = Set(new.owners).subtracting([selfID])
             let released = book.withLockedValue { book in
@@ -62,9 +65,9 @@ extension ProcessRouter {
 
     /// The shards this node loses between two tables, and the shards it gains that a node
     /// that is still up may hold processes for. A newcomer (a node that knew no other holder
-    /// and has no processes yet) awaits every shard it owns now, until each other holder has
-    /// sent its handoff (empty or not). A node that was alone with its processes awaits
-    /// nothing: they are all here.
+    /// and has no processes yet, or only processes other holders handed it) awaits every shard
+    /// it owns now, until each other holder has sent its handoff (empty or not). A node that
+    /// was alone with its own processes awaits nothing: they are all here.
     private func changes(
         of capability: String, from old: ShardTable, to new: ShardTable, newcomer: Bool
     ) -> (lost: [Int], gained: [ShardKey]) {
