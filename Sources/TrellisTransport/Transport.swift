@@ -242,11 +242,7 @@ public final class Transport: Sendable {
                 + table.closing.values.map(\.connection)
         }
         // Every dial that started has handed its connect to NIO: the group may shut down now.
-        var waited = 0
-        while state.withLockedValue({ $0.dialsStarting > 0 }), waited < 1_000 {
-            try? await Task.sleep(for: .milliseconds(1))
-            waited += 1
-        }
+        _ = await poll(every: .milliseconds(1), for: .seconds(1)) { state.withLockedValue { $0.dialsStarting == 0 } }
         // What has closed already is left alone: when the event loop group shut down first, it
         // closed everything, and a close asked of a loop that is gone would never run.
         let open = connections.filter { !$0.hasEnded }
@@ -269,10 +265,7 @@ public final class Transport: Sendable {
         }
         let inbound = state.withLockedValue { table in table.inbound.values.filter { $0.peer != nil }.map(\.connection) }
         for connection in inbound { connection.goAway() }
-        let deadline = ContinuousClock.now + Self.goAwayGrace
-        while inbound.contains(where: { !$0.hasEnded }), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        _ = await poll(every: .milliseconds(5), for: Self.goAwayGrace) { inbound.allSatisfy(\.hasEnded) }
     }
 
     /// Waits until every future completes, or `limit` passes: a future of an event loop that

@@ -11,6 +11,17 @@ final class MessagingTests: XCTestCase {
         try await group.shutdownGracefully()
     }
 
+    /// A request handler that replies with the request's value after `delay`.
+    static func echo(after delay: Duration) -> @Sendable (InboundMessage, Responder) -> Void {
+        { message, responder in
+            guard case .value(let value) = message.payload else { return }
+            Task {
+                try? await Task.sleep(for: delay)
+                responder.reply(value)
+            }
+        }
+    }
+
     func testValuesAndBytesArriveInOrder() async throws {
         let a = try await TestNode.start("a", group: group)
         let b = try await TestNode.start("b", group: group)
@@ -70,13 +81,7 @@ final class MessagingTests: XCTestCase {
     /// it get their replies: a leaving node answers the calls it took before it left.
     func testDisconnectWaitsForRepliesToRequestsAlreadySent() async throws {
         let a = try await TestNode.start("a", group: group)
-        let b = try await TestNode.start("b", group: group, onRequest: { message, responder in
-            guard case .value(let value) = message.payload else { return }
-            Task {
-                try? await Task.sleep(for: .milliseconds(300))
-                responder.reply(value)
-            }
-        })
+        let b = try await TestNode.start("b", group: group, onRequest: Self.echo(after: .milliseconds(300)))
         _ = try await a.transport.request("warm up", to: b.id, timeout: .seconds(5))
         async let slow = a.transport.request("slow", to: b.id, timeout: .seconds(5))
         try await Task.sleep(for: .milliseconds(50))
@@ -136,13 +141,7 @@ final class MessagingTests: XCTestCase {
     /// elsewhere), never `connectionLost` (in doubt).
     func testAGracefulShutdownLeavesNoRequestInDoubt() async throws {
         let a = try await TestNode.start("a", group: group)
-        let b = try await TestNode.start("b", group: group, onRequest: { message, responder in
-            guard case .value(let value) = message.payload else { return }
-            Task {
-                try? await Task.sleep(for: .milliseconds(20))
-                responder.reply(value)
-            }
-        })
+        let b = try await TestNode.start("b", group: group, onRequest: Self.echo(after: .milliseconds(20)))
         _ = try await a.transport.request("warm up", to: b.id, timeout: .seconds(5))
         let outcomes: [String] = await withTaskGroup(of: [String].self) { callers in
             for caller in 0..<8 {

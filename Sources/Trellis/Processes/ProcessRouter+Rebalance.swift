@@ -123,22 +123,18 @@ extension ProcessRouter {
     /// connections when it sees this node leave, after the replies to its calls came back)
     /// and every call this node forwarded has its reply; or after `drainLimit`, with a warning.
     func drain() async {
-        let deadline = ContinuousClock.now + Self.drainLimit
-        while ContinuousClock.now < deadline {
-            if transport.inboundPeers(on: .processes).isEmpty && forwardsInFlight.load(ordering: .relaxed) == 0 { return }
-            try? await Task.sleep(for: .milliseconds(10))
+        let drained = await poll(every: .milliseconds(10), for: Self.drainLimit) {
+            transport.inboundPeers(on: .processes).isEmpty && forwardsInFlight.load(ordering: .relaxed) == 0
         }
+        guard !drained else { return }
         logger.warning("leaving while peers can still send calls here; calls on their way may fail",
                        metadata: ["peers": "\(transport.inboundPeers(on: .processes).sorted())"])
     }
 
     /// Returns once no message is between the hold check and its host, or after a second.
     private func deliveriesDrained() async {
-        for _ in 0..<1_000 {
-            if book.withLockedValue({ $0.deliveries == 0 }) { return }
-            try? await Task.sleep(for: .milliseconds(1))
-        }
-        logger.warning("calls kept arriving while handing off; proceeding")
+        let drained = await poll(every: .milliseconds(1), for: .seconds(1)) { book.withLockedValue { $0.deliveries == 0 } }
+        if !drained { logger.warning("calls kept arriving while handing off; proceeding") }
     }
 
     /// Installs processes handed to this node and serves the calls held for their shards.
