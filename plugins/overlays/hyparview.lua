@@ -46,12 +46,12 @@ local function drop_active(s, peer)
   return dropped
 end
 
--- Up to n distinct random entries of list, skipping those in `except` (a set or nil).
-local function sample(list, n, except)
+-- Up to n distinct random entries of list, other than skip1 and skip2 (either may be nil).
+local function sample(list, n, skip1, skip2)
   local pool = {}
   for i = 1, #list do
     local peer = list[i]
-    if not (except and except[peer]) then pool[#pool + 1] = peer end
+    if peer ~= skip1 and peer ~= skip2 then pool[#pool + 1] = peer end
   end
   local picked = {}
   while #picked < n and #pool > 0 do
@@ -60,13 +60,13 @@ local function sample(list, n, except)
   return picked
 end
 
--- One random entry of list not in `except`; a random index first, which is almost always
--- good, then a full sample.
-local function pick(list, except)
+-- One random entry of list other than skip1 and skip2; a random index first, which is
+-- almost always good, then a full sample.
+local function pick(list, skip1, skip2)
   if #list == 0 then return nil end
   local peer = list[math.random(#list)]
-  if not (except and except[peer]) then return peer end
-  return sample(list, 1, except)[1]
+  if peer ~= skip1 and peer ~= skip2 then return peer end
+  return sample(list, 1, skip1, skip2)[1]
 end
 
 local function send(out, to, msg) out[#out + 1] = { to = to, msg = msg } end
@@ -151,7 +151,7 @@ end
 function handlers.forward_join(s, from, msg, out)
   local node, ttl = msg.node, msg.ttl
   if node == s.self then return end
-  local next_hop = pick(s.active, { [from] = true, [node] = true })
+  local next_hop = pick(s.active, from, node)
   if ttl <= 0 or #s.active <= 1 or not next_hop then
     if not index_of(s.active, node) then
       add_active(s, node, out)
@@ -196,9 +196,10 @@ end
 -- or a partition): we tell it to drop us, and the views are symmetric again.
 function handlers.shuffle(s, from, msg, out)
   if not index_of(s.active, from) then send(out, from, { type = "disconnect" }) end
-  local next_hop = pick(s.active, { [from] = true, [msg.origin] = true })
+  local next_hop = pick(s.active, from, msg.origin)
   if msg.ttl > 1 and next_hop then
-    send(out, next_hop, { type = "shuffle", origin = msg.origin, nodes = msg.nodes, ttl = msg.ttl - 1 })
+    msg.ttl = msg.ttl - 1                  -- the received message walks on as it is
+    send(out, next_hop, msg)
     return
   end
   if msg.origin ~= s.self then
@@ -326,7 +327,7 @@ return {
     local target = s.active[s.turn]
     if target then
       local nodes = { s.self }
-      for _, p in ipairs(sample(s.active, s.cfg.ka, { [target] = true })) do nodes[#nodes + 1] = p end
+      for _, p in ipairs(sample(s.active, s.cfg.ka, target)) do nodes[#nodes + 1] = p end
       for _, p in ipairs(sample(s.passive, s.cfg.kp)) do nodes[#nodes + 1] = p end
       send(out, target, { type = "shuffle", origin = s.self, nodes = nodes, ttl = s.cfg.arwl })
     end
