@@ -21,9 +21,11 @@ public struct InboundMessages: AsyncSequence, Sendable {
         /// current batch costs no executor switch.
         public mutating func next(isolation actor: isolated (any Actor)?) async -> InboundMessage? {
             while rest.isEmpty {
-                guard let next = await batches.next(isolation: actor) else { return nil }
-                rest = next
-                rest.reverse()
+                // Reversed while this is its only reference, so in place: `rest = batch` first
+                // would share the buffer, and reversing would copy every message.
+                guard var batch = await batches.next(isolation: actor) else { return nil }
+                batch.reverse()
+                rest = batch
             }
             return rest.popLast()
         }
