@@ -4,6 +4,19 @@ import TrellisMembership
 import TrellisSimulator
 import TrellisWire
 
+/// How far a simulation has got, for a live view.
+public struct SimProgress: Sendable {
+    /// Virtual time simulated so far, and the most the run may take.
+    public var virtualMs: Int
+    public var timeoutMs: Int
+    /// Nodes running now.
+    public var live: Int
+    /// Membership messages delivered so far.
+    public var messages: Int
+    public var checksPassed: Int
+    public var checksTotal: Int
+}
+
 /// Runs a topology on the simulator: the same scripts and membership cores as `trellis up`,
 /// on an in-memory network with a virtual clock, where nothing races, so a seed fixes the run.
 ///
@@ -26,8 +39,9 @@ public struct SimRunner {
         self.lossRate = lossRate
     }
 
-    /// Runs the topology to the end and returns the report.
-    public func run() throws(TopologyRunError) -> SimReport {
+    /// Runs the topology to the end and returns the report; `progress` hears how far it got
+    /// after every step of the expectations' cadence.
+    public func run(progress: (SimProgress) -> Void = { _ in }) throws(TopologyRunError) -> SimReport {
         let ids = topology.nodes.enumerated().map { index, spec in
             PeerID(name: spec.name, host: topology.host, port: spec.port == 0 ? 7001 + index : spec.port)
         }
@@ -130,6 +144,9 @@ public struct SimRunner {
                 seenVersion = cluster.membershipVersion
             }
             checker.evaluate(snapshot, now: Int(now), scheduleDone: timeline.scheduleDone(at: now), changed: changed)
+            progress(SimProgress(
+                virtualMs: Int(now), timeoutMs: topology.timeoutMs, live: states.reduce(0) { $1 == .running ? $0 + 1 : $0 },
+                messages: cluster.messagesDelivered, checksPassed: checker.passedCount, checksTotal: topology.expectations.count))
             if checker.allDecided && timeline.nextAt == nil || now >= Int64(topology.timeoutMs) { break }
             now += step
         }

@@ -41,6 +41,21 @@ final class SimRunTests: XCTestCase {
         XCTAssertEqual(Set(object.keys), ["ok", "elapsed_ms", "nodes", "checks", "digest", "seed", "messages", "reports"])
     }
 
+    func testProgressFollowsTheRunToItsEnd() throws {
+        let topology = try Topology.load(path: TopologyRunTests.examples.appendingPathComponent("quickstart.toml").path)
+        var seen: [SimProgress] = []
+        let report = try SimRunner(topology: topology).run { seen.append($0) }
+        XCTAssertTrue(report.ok, report.table())
+        XCTAssertEqual(zip(seen, seen.dropFirst()).filter { $0.virtualMs >= $1.virtualMs }.count, 0, "virtual time only goes forward")
+        let last = try XCTUnwrap(seen.last)
+        XCTAssertEqual(last.virtualMs, report.elapsedMs)
+        XCTAssertEqual(last.messages, report.messages)
+        XCTAssertEqual(seen.first?.live, 5)
+        XCTAssertEqual(last.live, 4, "n5 left")
+        XCTAssertEqual(last.checksTotal, report.checks.count)
+        XCTAssertEqual(last.checksPassed, report.checks.count, "every expectation held")
+    }
+
     func testAPartitionSplitsTheOverlayAndTheHealJoinsIt() throws {
         let report = try run("hyparview-partition.toml")
         XCTAssertTrue(report.ok, report.table())
