@@ -52,6 +52,9 @@ public struct NodeConfiguration: Sendable {
     /// Mutual TLS between nodes, with certificates from the cluster's CA (see `docs/tls.md`);
     /// `nil` is plain TCP. The cookie authenticates peers either way.
     public var tls: TLSSettings?
+    /// How long idle CPUs are kept polling after network I/O, which roughly halves a round
+    /// trip on an otherwise idle machine at the price of that idle CPU time (see `BusyWait`).
+    public var busyWait: BusyWait
     /// Seeds the script's `math.random`; by default derived from the node's name, so runs repeat.
     public var randomSeed: UInt64?
     /// Where the node logs; its metadata gains `node`.
@@ -81,6 +84,7 @@ public struct NodeConfiguration: Sendable {
         maxFrameSize: Int = Framing.defaultMaxFrameSize,
         connectionLimits: ConnectionLimits = ConnectionLimits(),
         tls: TLSSettings? = nil,
+        busyWait: BusyWait = .standard,
         randomSeed: UInt64? = nil,
         logger: Logger = Logger(label: "trellis")
     ) {
@@ -104,6 +108,7 @@ public struct NodeConfiguration: Sendable {
         self.maxFrameSize = maxFrameSize
         self.connectionLimits = connectionLimits
         self.tls = tls
+        self.busyWait = busyWait
         self.randomSeed = randomSeed
         self.logger = logger
     }

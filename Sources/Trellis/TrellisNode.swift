@@ -92,7 +92,7 @@ public actor TrellisNode {
             name: config.name, host: config.host, port: config.port, clusterName: config.clusterName,
             cookie: config.cookie, metadata: PeerMetadata(tags: config.tags, capabilities: config.capabilities),
             maxFrameSize: config.maxFrameSize, limits: config.connectionLimits, channelSettings: config.channels,
-            tls: config.tls, logger: logger
+            tls: config.tls, busyWait: config.busyWait, logger: logger
         )
         transportConfig.metricsFactory = config.metricsFactory
         let transport: Transport

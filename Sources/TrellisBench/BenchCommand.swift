@@ -42,4 +42,7 @@ struct BenchSizes: ParsableArguments {
 
     @Option(help: "Runs; the table shows the median of each figure.")
     var runs = 3
+
+    @Option(help: "Microseconds both nodes keep idle CPUs polling after I/O (0: off; see BusyWait).")
+    var busyWaitUs = 200
 }

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Trellis
+import TrellisTransport
 import TrellisWire
 
 /// The sending side: starts `serve` as a second process, measures, prints the table.
@@ -29,11 +30,12 @@ struct RunBenchmarks: AsyncParsableCommand {
     func run() async throws {
         let cookie = UUID().uuidString
         if prometheus { BenchMetrics.bootstrapPrometheus() }
-        let server = try ServerProcess(cookie: cookie, overlay: overlay, prometheus: prometheus)
+        let server = try ServerProcess(cookie: cookie, overlay: overlay, prometheus: prometheus, busyWaitUs: sizes.busyWaitUs)
         defer { server.terminate() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         var configuration = try NodeConfiguration(name: "bench_a", clusterName: "bench", cookie: cookie, overlayPath: overlay)
         configuration.channels[BenchChannel.twoLanes] = BenchChannel.settings
+        configuration.busyWait = BusyWait(window: .microseconds(sizes.busyWaitUs))
         let node = try await TrellisNode.start(configuration, group: group)
         await node.serve(BenchCapability.local, with: BenchCounter())
         await node.join(server.id)
@@ -113,10 +115,10 @@ struct ServerProcess {
     let process: Process
     let id: PeerID
 
-    init(cookie: String, overlay: String, prometheus: Bool) throws {
+    init(cookie: String, overlay: String, prometheus: Bool, busyWaitUs: Int) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        process.arguments = ["serve", "--cookie", cookie, "--overlay", overlay] + (prometheus ? ["--prometheus"] : [])
+        process.arguments = ["serve", "--cookie", cookie, "--overlay", overlay, "--busy-wait-us", "\(busyWaitUs)"] + (prometheus ? ["--prometheus"] : [])
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()

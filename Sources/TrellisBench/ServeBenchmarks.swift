@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Trellis
+import TrellisTransport
 import TrellisWire
 
 /// The receiving side of the benchmarks: counts messages that arrive on the default channel,
@@ -24,10 +25,14 @@ struct ServeBenchmarks: AsyncParsableCommand {
     @Flag(help: "Export metrics to Prometheus (default: swift-metrics' no-op backend).")
     var prometheus = false
 
+    @Option(help: "Microseconds the node keeps idle CPUs polling after I/O (0: off; see BusyWait).")
+    var busyWaitUs = 200
+
     func run() async throws {
         if prometheus { BenchMetrics.bootstrapPrometheus() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let configuration = try NodeConfiguration(name: "bench_b", clusterName: "bench", cookie: cookie, overlayPath: overlay)
+        var configuration = try NodeConfiguration(name: "bench_b", clusterName: "bench", cookie: cookie, overlayPath: overlay)
+        configuration.busyWait = BusyWait(window: .microseconds(busyWaitUs))
         let node = try await TrellisNode.start(configuration, group: group)
         let received = ReceivedCounter()
         await node.serve(BenchCapability.swift, with: BenchCounter())

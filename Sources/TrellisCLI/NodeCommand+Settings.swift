@@ -17,6 +17,7 @@ extension NodeCommand {
             (.overlayConfig, overlayConfig), (.placement, placement), (.admin, admin), (.adminToken, adminToken),
             (.failureTimeout, failureTimeout), (.logLevel, logLevel), (.discovery, discovery), (.dnsServer, dnsServer),
             (.discoveryInterval, discoveryInterval), (.tlsCert, tlsCert), (.tlsKey, tlsKey), (.tlsCa, tlsCa),
+            (.busyWait, busyWait),
         ]
         for (key, value) in single { texts[key] = value.map { [$0] } }
         for (key, values) in [(NodeSettingKey.seeds, seeds), (.tags, tags), (.actors, actors)] where !values.isEmpty {

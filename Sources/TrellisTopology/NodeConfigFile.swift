@@ -73,6 +73,7 @@ private struct NodeConfigReader {
             layer.tags = result
         }
         layer.failureTimeoutMs = try positiveDuration("failure_timeout", example: "2s")
+        layer.busyWait = try root.bool("busy_wait", example: "busy_wait = false")
         if let level = try root.string("log_level", example: "log_level = \"info\"") {
             layer.logLevel = try checked("log_level") { fail throws(NodeSettingsError) in try NodeSettingsLayer.logLevel(level, fail) }
         }

@@ -17,6 +17,7 @@ public enum NodeSettingKey: String, CaseIterable, Sendable {
     case tlsCert = "tls_cert"
     case tlsKey = "tls_key"
     case tlsCa = "tls_ca"
+    case busyWait = "busy_wait"
 
     /// The environment variable that sets it, e.g. `TRELLIS_FAILURE_TIMEOUT`.
     public var environmentVariable: String { "TRELLIS_" + rawValue.uppercased() }
@@ -108,6 +109,8 @@ public struct NodeSettingsLayer: Sendable, Equatable {
     public var tlsKey: String?
     /// `tls_ca`: the cluster's CA certificate's path.
     public var tlsCa: String?
+    /// `busy_wait`: whether idle CPUs poll for a moment after network I/O (`on` or `off`).
+    public var busyWait: Bool?
     /// Where the layer's settings come from, as errors that involve several settings name it:
     /// a config file's path, `the environment` or `the command line`.
     public var origin: String
@@ -189,6 +192,7 @@ public struct NodeSettingsLayer: Sendable, Equatable {
         case .discovery: discovery = try Self.discovery(last, fail)
         case .dnsServer: dnsServer = try Self.dnsServer(last, fail)
         case .discoveryInterval: discoveryIntervalMs = try Self.duration(last, fail)
+        case .busyWait: busyWait = try Self.onOff(last, fail)
         }
     }
 
@@ -211,6 +215,14 @@ public struct NodeSettingsLayer: Sendable, Equatable {
             throw fail("'\(text)' is not a positive duration", "Write milliseconds (2000) or a duration like 2s or 500ms")
         }
         return ms
+    }
+
+    static func onOff(_ text: String, _ fail: (String, String) -> NodeSettingsError) throws(NodeSettingsError) -> Bool {
+        switch text.lowercased() {
+        case "on", "true", "yes", "1": return true
+        case "off", "false", "no", "0": return false
+        default: throw fail("'\(text)' is neither on nor off", "Write on or off")
+        }
     }
 
     static func logLevel(_ text: String, _ fail: (String, String) -> NodeSettingsError) throws(NodeSettingsError) -> Logger.Level {

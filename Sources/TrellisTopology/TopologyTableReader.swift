@@ -54,6 +54,12 @@ struct TopologyTableReader {
         return string
     }
 
+    func bool(_ key: String, example: String) throws(TopologyError) -> Bool? {
+        guard let value = table[key] else { return nil }
+        guard let bool = value.bool else { throw typeError(key, value, expected: .bool, example: example) }
+        return bool
+    }
+
     func int(_ key: String, example: String) throws(TopologyError) -> Int? {
         guard let value = table[key] else { return nil }
         guard let int = value.int else { throw typeError(key, value, expected: .int, example: example) }

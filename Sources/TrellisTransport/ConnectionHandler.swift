@@ -59,11 +59,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var remote = "unknown"
     /// This connection's channel's traffic metrics, once the handshake completed.
     private var metrics: ChannelMetrics?
+    /// Keeps idle CPUs awake after each read, for the next message's sake; `nil` when off.
+    private let busyWait: BusyWaitMark?
 
     init(transport: Transport, connection: Connection, role: Role) {
         self.transport = transport
         self.connection = connection
         self.limits = transport.config.limits
+        self.busyWait = BusyWaitMark(transport.config.busyWait)
         self.reader = FrameReader(maxFrameSize: transport.config.limits.maxHandshakeFrameSize)
         self.logger = transport.logger
         switch role {
@@ -112,6 +115,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .closing = phase { return }
+        busyWait?.mark()
         var input = unwrapInboundIn(data)
         let bytesRead = input.readableBytes
         let continuesFrame = cumulation != nil

@@ -84,8 +84,11 @@ final class Outbox: Sendable {
     /// The bytes written to the channel and not yet taken by the peer, past which the
     /// connection is closed (`ConnectionLimits.maxUnsentBytes`).
     private let unsentLimit: Int
+    /// Keeps idle CPUs awake after each write, for the reply's sake; `nil` when busy-waiting is off.
+    private let busyWait: BusyWaitMark?
 
     init(_ config: TransportConfig) {
+        self.busyWait = BusyWaitMark(config.busyWait)
         self.highWatermark = config.outboxHighWatermark
         self.maxFrameSize = config.maxFrameSize
         self.unsentLimit = max(config.limits.maxUnsentBytes, config.outboxHighWatermark + 2 * config.maxFrameSize)
@@ -193,6 +196,7 @@ final class Outbox: Sendable {
         guard let channel else { return }
         if var pending {
             channel.writeAndFlush(pending, promise: nil)
+            busyWait?.mark()
             metrics?.sent(messages: frames, bytes: pending.readableBytes)
             if pending.capacity <= Self.largestSpare {
                 pending.clear()

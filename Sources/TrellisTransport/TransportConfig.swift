@@ -42,6 +42,8 @@ public struct TransportConfig: Sendable {
     /// Mutual TLS on every connection, with certificates from the cluster's CA; `nil` is plain
     /// TCP. The cookie handshake runs either way. Every node of a cluster needs TLS, or none.
     public var tls: TLSSettings?
+    /// How long idle CPUs are kept awake after network I/O, for round-trip latency; see `BusyWait`.
+    public var busyWait: BusyWait
     /// Where the transport logs; every line carries `node` metadata.
     public var logger: Logger
     /// Where the traffic metrics go (see `ChannelMetrics`); `nil` uses the process-wide
@@ -66,6 +68,7 @@ public struct TransportConfig: Sendable {
         channelSettings: [ChannelName: ChannelSettings] = [:],
         acceptedChannels: Set<ChannelName>? = nil,
         tls: TLSSettings? = nil,
+        busyWait: BusyWait = .standard,
         logger: Logger = Logger(label: "trellis.transport")
     ) {
         self.name = name
@@ -85,6 +88,7 @@ public struct TransportConfig: Sendable {
         self.channelSettings = channelSettings
         self.acceptedChannels = acceptedChannels
         self.tls = tls
+        self.busyWait = busyWait
         self.logger = logger
     }
 
