@@ -52,8 +52,8 @@ public struct NodeConfiguration: Sendable {
     /// Mutual TLS between nodes, with certificates from the cluster's CA (see `docs/tls.md`);
     /// `nil` is plain TCP. The cookie authenticates peers either way.
     public var tls: TLSSettings?
-    /// How long idle CPUs are kept polling after network I/O, which roughly halves a round
-    /// trip on an otherwise idle machine at the price of that idle CPU time (see `BusyWait`).
+    /// How long idle CPUs are kept polling after network I/O: `.lowLatency` shortens round
+    /// trips at the price of that idle CPU time (see `BusyWait`); default `.off`.
     public var busyWait: BusyWait
     /// Seeds the script's `math.random`; by default derived from the node's name, so runs repeat.
     public var randomSeed: UInt64?
@@ -84,7 +84,7 @@ public struct NodeConfiguration: Sendable {
         maxFrameSize: Int = Framing.defaultMaxFrameSize,
         connectionLimits: ConnectionLimits = ConnectionLimits(),
         tls: TLSSettings? = nil,
-        busyWait: BusyWait = .standard,
+        busyWait: BusyWait = .off,
         randomSeed: UInt64? = nil,
         logger: Logger = Logger(label: "trellis")
     ) {

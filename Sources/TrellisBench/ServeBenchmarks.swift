@@ -25,8 +25,8 @@ struct ServeBenchmarks: AsyncParsableCommand {
     @Flag(help: "Export metrics to Prometheus (default: swift-metrics' no-op backend).")
     var prometheus = false
 
-    @Option(help: "Microseconds the node keeps idle CPUs polling after I/O (0: off; see BusyWait).")
-    var busyWaitUs = 200
+    @Option(help: "Microseconds the node keeps idle CPUs polling after I/O (0, the default: off; see BusyWait).")
+    var busyWaitUs = 0
 
     func run() async throws {
         if prometheus { BenchMetrics.bootstrapPrometheus() }

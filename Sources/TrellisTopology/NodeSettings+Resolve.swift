@@ -42,7 +42,7 @@ public struct NodeSettings: Sendable, Equatable {
     public var discoveryIntervalMs: Int64
     /// The files of mutual TLS between nodes; `nil` (the default) is plain TCP.
     public var tls: NodeTLSFiles?
-    /// Whether idle CPUs poll for a moment after network I/O (`BusyWait.standard`); default on.
+    /// Whether idle CPUs poll for a moment after network I/O (`BusyWait.lowLatency`); default off.
     public var busyWait: Bool
 
     /// Resolves `layers`, highest precedence first.
@@ -77,7 +77,7 @@ public struct NodeSettings: Sendable, Equatable {
         discovery = first(\.discovery).map { $0.asking(first(\.dnsServer)) }
         discoveryIntervalMs = first(\.discoveryIntervalMs) ?? 5_000
         tls = try NodeTLSFiles(resolving: layers)
-        busyWait = first(\.busyWait) ?? true
+        busyWait = first(\.busyWait) ?? false
         for (key, value) in [(NodeSettingKey.cookie, cookie), (.cluster, cluster)] where value.isEmpty {
             throw NodeSettingsError(source: key.rawValue, problem: "is empty", fix: "Set it to a non-empty string")
         }
@@ -100,7 +100,7 @@ public struct NodeSettings: Sendable, Equatable {
         configuration.overlayConfig = overlayConfig
         configuration.tags = tags
         configuration.membership.failureTimeout = failureTimeoutMs
-        configuration.busyWait = busyWait ? .standard : .off
+        configuration.busyWait = busyWait ? .lowLatency : .off
         configuration.logger = logger
         configuration.logger.logLevel = logLevel
         if let placement {

@@ -10,9 +10,11 @@ import NIOCore
 /// CPUs polling; any real work preempts them at once, and once the window passes with no
 /// I/O they sleep. Erlang's schedulers do the same by default (`+sbwt`).
 ///
-/// The cost is CPU time that would otherwise be idle: up to `threads` CPUs for `window` after
-/// each burst of traffic. In a container with a CPU quota that time counts against the quota;
-/// there, or when power matters more than latency, use `.off`.
+/// It is off by default, because it has costs: CPU time that would otherwise be idle (up to
+/// `threads` CPUs for `window` after each burst of traffic, counted against a container's CPU
+/// quota), and under heavy concurrent load a little throughput, since a thread that wakes must
+/// then preempt a spinner instead of taking an idle CPU. Turn it on (`.lowLatency`) where
+/// request/response latency matters most; BENCHMARKS.md has both sides measured.
 public struct BusyWait: Sendable, Equatable {
     /// How long the spinners run after the last read or write on any connection.
     public var window: Duration
@@ -26,9 +28,9 @@ public struct BusyWait: Sendable, Equatable {
 
     /// Spin for 200 µs after I/O on every CPU: a round trip of a few tens of microseconds
     /// keeps both ends awake from one call to the next.
-    public static var standard: BusyWait { BusyWait(window: .microseconds(200)) }
+    public static var lowLatency: BusyWait { BusyWait(window: .microseconds(200)) }
 
-    /// No spinning: idle CPUs halt at once.
+    /// No spinning: idle CPUs halt at once. The default.
     public static var off: BusyWait { BusyWait(window: .zero, threads: 0) }
 
     /// Whether any spinning happens.

@@ -42,7 +42,7 @@ public struct TransportConfig: Sendable {
     /// Mutual TLS on every connection, with certificates from the cluster's CA; `nil` is plain
     /// TCP. The cookie handshake runs either way. Every node of a cluster needs TLS, or none.
     public var tls: TLSSettings?
-    /// How long idle CPUs are kept awake after network I/O, for round-trip latency; see `BusyWait`.
+    /// How long idle CPUs are kept awake after network I/O, for round-trip latency; default off, see `BusyWait`.
     public var busyWait: BusyWait
     /// Where the transport logs; every line carries `node` metadata.
     public var logger: Logger
@@ -68,7 +68,7 @@ public struct TransportConfig: Sendable {
         channelSettings: [ChannelName: ChannelSettings] = [:],
         acceptedChannels: Set<ChannelName>? = nil,
         tls: TLSSettings? = nil,
-        busyWait: BusyWait = .standard,
+        busyWait: BusyWait = .off,
         logger: Logger = Logger(label: "trellis.transport")
     ) {
         self.name = name

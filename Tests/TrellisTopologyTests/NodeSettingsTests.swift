@@ -60,19 +60,19 @@ final class NodeSettingsTests: XCTestCase {
         XCTAssertEqual(settings.seeds, [])
         XCTAssertEqual(settings.actors, [])
         XCTAssertNil(settings.placement)
-        XCTAssertTrue(settings.busyWait)
+        XCTAssertFalse(settings.busyWait)
     }
 
-    func testBusyWaitIsOnUnlessTurnedOff() throws {
+    func testBusyWaitIsOffUnlessTurnedOn() throws {
         let required = try flags([.name: ["n1"], .overlay: [scratch.path("overlay.lua")], .cookie: ["c"]])
-        let offInFile = try file("busy_wait = false\n")
-        XCTAssertEqual(try NodeSettings(resolving: [required, offInFile]).configuration(logger: Logger(label: "t")).busyWait.isOn, false)
-        XCTAssertTrue(try NodeSettings(resolving: [required]).configuration(logger: Logger(label: "t")).busyWait.isOn)
-        let onInEnvironment = try NodeSettingsLayer(environment: ["TRELLIS_BUSY_WAIT": "on"])
-        XCTAssertTrue(try NodeSettings(resolving: [required, onInEnvironment, offInFile]).busyWait, "the environment beats the file")
-        XCTAssertEqual(try flags([.busyWait: ["off"]]).busyWait, false)
+        let onInFile = try file("busy_wait = true\n")
+        XCTAssertTrue(try NodeSettings(resolving: [required, onInFile]).configuration(logger: Logger(label: "t")).busyWait.isOn)
+        XCTAssertFalse(try NodeSettings(resolving: [required]).configuration(logger: Logger(label: "t")).busyWait.isOn)
+        let offInEnvironment = try NodeSettingsLayer(environment: ["TRELLIS_BUSY_WAIT": "off"])
+        XCTAssertFalse(try NodeSettings(resolving: [required, offInEnvironment, onInFile]).busyWait, "the environment beats the file")
+        XCTAssertEqual(try flags([.busyWait: ["on"]]).busyWait, true)
         assertTextError(environment: ["TRELLIS_BUSY_WAIT": "sometimes"], "TRELLIS_BUSY_WAIT: 'sometimes' is neither on nor off")
-        assertFileError("busy_wait = \"off\"\n", .wrongType, line: 1, key: "busy_wait", "expected a boolean")
+        assertFileError("busy_wait = \"on\"\n", .wrongType, line: 1, key: "busy_wait", "expected a boolean")
     }
 
     func testMissingSettingsSayWhereToSetThem() throws {

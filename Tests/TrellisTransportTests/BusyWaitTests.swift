@@ -31,11 +31,11 @@ final class BusyWaitTests: XCTestCase {
         try waitFor("the next mark to wake them again") { spinners.sleeping == 0 }
     }
 
-    func testBusyWaitIsOnByDefaultAndOffMeansNoSpinning() {
-        XCTAssertTrue(TransportConfig(name: "n", clusterName: "c", cookie: "k").busyWait.isOn)
+    func testBusyWaitIsOffByDefaultAndOffMeansNoSpinning() {
+        XCTAssertFalse(TransportConfig(name: "n", clusterName: "c", cookie: "k").busyWait.isOn)
         XCTAssertNil(BusyWaitMark(.off))
         XCTAssertNil(BusyWaitMark(BusyWait(window: .microseconds(200), threads: 0)))
-        XCTAssertNotNil(BusyWaitMark(.standard))
+        XCTAssertNotNil(BusyWaitMark(.lowLatency))
     }
 
     private struct Timeout: Error, CustomStringConvertible {
