@@ -8,16 +8,18 @@ import TrellisWire
 /// The processes of one capability served by a Lua actor script.
 ///
 /// All of them live in one VM, each state kept under its process id, and the VM is confined
-/// to one serial queue: calls and casts run one at a time in the order they arrived.
+/// to one `SerialMailbox`: calls and casts run one at a time in the order they arrived, on the
+/// thread a call arrived on when the actor is idle (no thread hop), else after the others.
 final class LuaActorHost: ProcessHost, @unchecked Sendable {
     // Safety of @unchecked Sendable: `script`, `lastUsed` and `successor` are read and written
-    // only inside blocks submitted to `queue`, a serial queue, so no two threads touch them at
-    // once; every other stored property is a Sendable value or a lock.
+    // only inside jobs submitted to `mailbox`, which runs one job at a time and orders each
+    // job's accesses after the previous one's, so no two threads touch them at once; every
+    // other stored property is a Sendable value or a lock.
     private let script: ActorScript
     private var lastUsed: [ExactString: UInt64] = [:]
     /// The host that replaced this one in a hot swap: everything still queued here goes there.
     private var successor: LuaActorHost?
-    private let queue: DispatchQueue
+    private let mailbox: SerialMailbox
     private let processCount = NIOLockedValueBox(0)
     private let logger: Logger
     /// Durations and failures of `handle_call`, `handle_cast`, `handoff` and `resume`.
@@ -41,7 +43,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
         self.meters = (
             metrics.script("actor", "handle_call"), metrics.script("actor", "handle_cast"), metrics.script("actor", "handoff"),
             metrics.script("actor", "resume"))
-        self.queue = DispatchQueue(label: "trellis.actor.\(script.capability)")
+        self.mailbox = SerialMailbox(label: "trellis.actor.\(script.capability)")
     }
 
     /// Runs `body`, a callback of the script, timing it and counting its failure in `meter`.
@@ -56,14 +58,14 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
 
     var isEmpty: Bool { processCount.withLockedValue { $0 == 0 } }
 
-    /// Publishes the number of active processes; called on the queue after every change.
+    /// Publishes the number of active processes; called in a mailbox job after every change.
     private func countProcesses() {
         let count = script.activeCount
         processCount.withLockedValue { $0 = count }
     }
 
     func call(_ id: String, payload: Value, from: PeerID, reply: @escaping @Sendable (CallResult) -> Void) {
-        queue.async { [self] in
+        mailbox.submit { [self] in
             if let successor { return successor.call(id, payload: payload, from: from, reply: reply) }
             lastUsed[ExactString(id)] = DispatchTime.now().uptimeNanoseconds
             do {
@@ -79,7 +81,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     }
 
     func cast(_ id: String, payload: Value) {
-        queue.async { [self] in
+        mailbox.submit { [self] in
             if let successor { return successor.cast(id, payload: payload) }
             lastUsed[ExactString(id)] = DispatchTime.now().uptimeNanoseconds
             do {
@@ -93,7 +95,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     }
 
     func passivate(idleNanoseconds: UInt64, now: UInt64) async {
-        queue.async { [self] in
+        mailbox.submit { [self] in
             for (key, used) in lastUsed where used < now && now - used >= idleNanoseconds {
                 script.forget(key.text)
                 lastUsed[key] = nil
@@ -104,7 +106,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
 
     func handOff(where moves: @escaping @Sendable (String) -> Bool) async -> [(id: String, state: Value?)] {
         await withCheckedContinuation { continuation in
-            queue.async { [self] in
+            mailbox.submit { [self] in
                 var moved: [(id: String, state: Value?)] = []
                 for id in script.activeIDs where moves(id) {
                     lastUsed[ExactString(id)] = nil
@@ -122,7 +124,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     }
 
     func resume(_ id: String, from value: Value?, replacedLive: @escaping @Sendable () -> Void) {
-        queue.async { [self] in
+        mailbox.submit { [self] in
             guard let value else { return }
             let wasLive = script.isActive(id)
             do {
@@ -138,7 +140,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
 
     func activeCount() async -> Int {
         await withCheckedContinuation { continuation in
-            queue.async { [self] in continuation.resume(returning: script.activeCount) }
+            mailbox.submit { [self] in continuation.resume(returning: script.activeCount) }
         }
     }
 
@@ -148,7 +150,7 @@ final class LuaActorHost: ProcessHost, @unchecked Sendable {
     /// the processes' states.
     func handOver(to replacement: LuaActorHost) async -> Int {
         await withCheckedContinuation { continuation in
-            queue.async { [self] in
+            mailbox.submit { [self] in
                 let ids = script.activeIDs
                 for id in ids {
                     let value: Value?
