@@ -21,6 +21,8 @@ final class Connection: Sendable {
         var channel: (any Channel)?
         var closedReason: String?
         var ended = false
+        /// Set by the first `closeAfterQueued`: later ones leave that close to finish.
+        var closingAfterQueued = false
     }
 
     private let state = NIOLockedValueBox(State())
@@ -78,9 +80,15 @@ final class Connection: Sendable {
     /// queued just before still arrives, and once the requests already sent on it are answered
     /// (or `replyGracePeriod` has passed), so that a peer that is leaving can still reply to
     /// calls it took before it left. Later frames are refused. A connection that is not up yet
-    /// closes at once.
+    /// closes at once. A second call (a disconnect, then the peer's go-away) changes nothing:
+    /// the first one still waits for the replies.
     func closeAfterQueued(reason: String) {
-        guard let channel = state.withLockedValue({ $0.channel }), let queued = outbox.seal(reason: reason) else {
+        let (channel, alreadyClosing): ((any Channel)?, Bool) = state.withLockedValue { state in
+            defer { state.closingAfterQueued = true }
+            return (state.channel, state.closingAfterQueued)
+        }
+        guard !alreadyClosing else { return }
+        guard let channel, let queued = outbox.seal(reason: reason) else {
             close(reason: reason)
             return
         }

@@ -92,6 +92,22 @@ final class MessagingTests: XCTestCase {
         await b.shutdown()
     }
 
+    /// A peer's go-away that reaches a connection already closing after a disconnect leaves
+    /// that close as it was: it still waits for the replies to the requests already sent.
+    func testAGoAwayDuringADisconnectStillWaitsForRepliesToRequestsAlreadySent() async throws {
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group, onRequest: Self.echo(after: .milliseconds(300)))
+        _ = try await a.transport.request("warm up", to: b.id, timeout: .seconds(5))
+        async let slow = a.transport.request("slow", to: b.id, timeout: .seconds(5))
+        try await Task.sleep(for: .milliseconds(50))
+        a.transport.disconnect(from: b.id)
+        await b.transport.shutdown(gracefully: true)
+        let reply = try await slow
+        XCTAssertEqual(reply, "slow")
+        await a.shutdown()
+        await b.shutdown()
+    }
+
     /// A connection still waiting for replies after a disconnect closes at once on shutdown,
     /// failing what it awaited, instead of outliving its transport.
     func testShutdownClosesAConnectionThatIsWaitingForReplies() async throws {
