@@ -80,28 +80,25 @@ final class MessagingTests: XCTestCase {
     /// Disconnecting from a peer (it left the members) still lets the requests already sent to
     /// it get their replies: a leaving node answers the calls it took before it left.
     func testDisconnectWaitsForRepliesToRequestsAlreadySent() async throws {
-        let a = try await TestNode.start("a", group: group)
-        let b = try await TestNode.start("b", group: group, onRequest: Self.echo(after: .milliseconds(300)))
-        _ = try await a.transport.request("warm up", to: b.id, timeout: .seconds(5))
-        async let slow = a.transport.request("slow", to: b.id, timeout: .seconds(5))
-        try await Task.sleep(for: .milliseconds(50))
-        a.transport.disconnect(from: b.id)
-        let reply = try await slow
-        XCTAssertEqual(reply, "slow")
-        await a.shutdown()
-        await b.shutdown()
+        try await assertTheReplyArrivesAcrossADisconnect { _ in }
     }
 
     /// A peer's go-away that reaches a connection already closing after a disconnect leaves
     /// that close as it was: it still waits for the replies to the requests already sent.
     func testAGoAwayDuringADisconnectStillWaitsForRepliesToRequestsAlreadySent() async throws {
+        try await assertTheReplyArrivesAcrossADisconnect { b in await b.transport.shutdown(gracefully: true) }
+    }
+
+    /// Sends a request that `b` answers after 300 ms, disconnects from `b` 50 ms later, runs
+    /// `meanwhile` with `b`, and checks that the reply still arrives.
+    private func assertTheReplyArrivesAcrossADisconnect(meanwhile: (TestNode) async -> Void) async throws {
         let a = try await TestNode.start("a", group: group)
         let b = try await TestNode.start("b", group: group, onRequest: Self.echo(after: .milliseconds(300)))
         _ = try await a.transport.request("warm up", to: b.id, timeout: .seconds(5))
         async let slow = a.transport.request("slow", to: b.id, timeout: .seconds(5))
         try await Task.sleep(for: .milliseconds(50))
         a.transport.disconnect(from: b.id)
-        await b.transport.shutdown(gracefully: true)
+        await meanwhile(b)
         let reply = try await slow
         XCTAssertEqual(reply, "slow")
         await a.shutdown()
