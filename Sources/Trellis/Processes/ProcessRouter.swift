@@ -295,6 +295,11 @@ final class ProcessRouter: Sendable {
             return
         }
         defer { book.withLockedValue { $0.deliveries -= 1 } }
+        // The owner comes from the table as it is now that this delivery is counted: a handoff
+        // waits for counted deliveries before it takes its processes, and the tables change
+        // before a handoff starts, so a delivery counted too late to be waited for sees the
+        // new table and forwards. The table read on entry may be older than that.
+        let table = self.table(for: capability)
         let isCall = if case .call = message { true } else { false }
         if !adopted, hops < Self.maxHops, let owner = table?.owner(of: message.id), owner != selfID {
             metrics.routed(isCall: isCall, .forwarded)
