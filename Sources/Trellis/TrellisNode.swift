@@ -179,6 +179,8 @@ public actor TrellisNode {
     }
 
     private var pendingStartDirectives: [MembershipDirective]
+    /// How many transport events the event loop handles in a row before it lets other tasks run.
+    static let eventsBetweenYields = 16
 
     private func startLoops() {
         execute(pendingStartDirectives)
@@ -195,9 +197,18 @@ public actor TrellisNode {
         })
         let events = transport.events
         loops.append(Task { [weak self] in
+            var handledSinceYield = 0
             for await event in events {
                 guard let self else { return }
                 await self.handle(event)
+                // With events queued, this loop never suspends: give the thread up now and
+                // then, or a node that fell behind holds a thread of the shared pool until it
+                // has caught up, and the other nodes' loops and timers in this process starve.
+                handledSinceYield += 1
+                if handledSinceYield == Self.eventsBetweenYields {
+                    handledSinceYield = 0
+                    await Task.yield()
+                }
             }
         })
         loops.append(Task { [weak self] in
