@@ -299,11 +299,11 @@ final class ProcessRouter: Sendable {
         // waits for counted deliveries before it takes its processes, and the tables change
         // before a handoff starts, so a delivery counted too late to be waited for sees the
         // new table and forwards. The table read on entry may be older than that.
-        let table = self.table(for: capability)
+        let current = self.table(for: capability)
         let isCall = if case .call = message { true } else { false }
-        if !adopted, hops < Self.maxHops, let owner = table?.owner(of: message.id), owner != selfID {
+        if !adopted, hops < Self.maxHops, let owner = current?.owner(of: message.id), owner != selfID {
             metrics.routed(isCall: isCall, .forwarded)
-            forward(message, capability: capability, to: owner, hops: hops + 1, table: table)
+            forward(message, capability: capability, to: owner, hops: hops + 1, table: current)
             return
         }
         guard let host else {
