@@ -17,6 +17,7 @@ extension ProcessRouter {
         let oldTables = currentTables
         var outgoing: [(capability: String, host: any ProcessHost, table: ShardTable, lost: [Int])] = []
         var awaited: [ShardKey] = []
+        var rerouted: Set<String> = []
         for (capability, host) in allHosts {
             guard let new = newTables[capability] else { continue }
             let old = oldTables[capability] ?? ShardTable(owners: Array(repeating: selfID, count: new.shardCount))
@@ -31,19 +32,24 @@ extension ProcessRouter {
             let newcomer = !old.owners.contains { $0 != selfID } && (host.isEmpty || handedProcesses)
             let (lost, gained) = changes(of: capability, from: old, to: new, newcomer: newcomer)
             let otherHolders = Set(new.owners).subtracting([selfID])
+            rerouted.insert(capability)
             let released = book.withLockedValue { book in
                 for shard in lost { book.departing[ShardKey(capability: capability, shard: shard)] = [] }
                 for key in gained where !book.adopted.contains(key) && book.awaited[key] == nil {
                     book.awaited[key] = []
                     awaited.append(key)
                 }
-                book.adopted = book.adopted.filter { $0.capability != capability }
                 return book.holdersChanged(capability, others: otherHolders, newcomer: newcomer)
             }
             redeliver(released, capability: capability)
             if !otherHolders.isEmpty { outgoing.append((capability, host, new, lost)) }
         }
         _ = swapTables(newTables)
+        // Adopted shards stop being served here only now that the new tables route: a call
+        // that found its shard no longer adopted while the old table still routed would be
+        // forwarded by it to the shard's previous owner, which serves a call forwarded that
+        // often on a fresh process, and the call's effect would be lost with it.
+        book.withLockedValue { $0.adopted = $0.adopted.filter { !rerouted.contains($0.capability) } }
         for capability in newTables.keys { redeliverBehindView(capability, force: false) }
         if !awaited.isEmpty {
             Task { [self] in
