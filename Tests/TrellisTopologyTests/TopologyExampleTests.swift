@@ -72,12 +72,12 @@ final class TopologyExampleTests: XCTestCase {
         XCTAssertEqual(topology.overlayConfig, .map(["active": 3, "passive": 12]))
         XCTAssertEqual(topology.nodes.count, 16)
         XCTAssertEqual(topology.schedule, [
-            ScheduledAction(atMs: 6_000, action: .leave, nodes: ["n2"]),
-            ScheduledAction(atMs: 7_000, action: .restart, nodes: ["n2"]),
-            ScheduledAction(atMs: 10_000, action: .kill, nodes: ["n4", "n9", "n13"]),
+            ScheduledAction(atMs: 8_000, action: .leave, nodes: ["n2"]),
+            ScheduledAction(atMs: 9_000, action: .restart, nodes: ["n2"]),
+            ScheduledAction(atMs: 12_000, action: .kill, nodes: ["n4", "n9", "n13"]),
         ])
         XCTAssertEqual(topology.expectations, [
-            Expectation(name: "one connected overlay, symmetric views", kind: .connected(symmetric: true), withinMs: 6_000, after: .start),
+            Expectation(name: "one connected overlay, symmetric views", kind: .connected(symmetric: true), withinMs: 8_000, after: .start),
             Expectation(name: "connected again without the killed nodes", kind: .connected(symmetric: false), withinMs: 22_000, after: .schedule),
         ])
     }

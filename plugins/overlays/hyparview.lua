@@ -8,8 +8,10 @@
 --
 -- Additions to the paper (plugins/README.md says why): peers lost to a failure are asked
 -- again with a backoff, so the two sides of a healed partition meet again; repeated
--- refusals escalate, and full nodes now and then swap a neighbor, so small views never
--- settle into separate components; a shuffle from a non-neighbor restores symmetry.
+-- refusals escalate, full nodes now and then swap a neighbor, and a group of nodes that only
+-- know each other (a shuffle names all its sender's neighbors) reaches out at once, so small
+-- views never settle into separate components; a shuffle from a non-neighbor restores
+-- symmetry.
 --
 -- Messages (msg.type): join, forward_join, connect, neighbor, neighbor_reply, disconnect
 -- (with leaving = true when the sender leaves the cluster), shuffle, shuffle_reply.
@@ -42,7 +44,7 @@ end
 -- Removes peer from the active view; `changed` tells `members` to return the new list.
 local function drop_active(s, peer)
   local dropped = remove(s.active, peer)
-  if dropped then s.changed = true end
+  if dropped then s.changed, s.closed = true, {} end
   return dropped
 end
 
@@ -80,7 +82,7 @@ end
 -- Makes room in the active view by dropping a random peer, which is told so.
 local function drop_random_active(s, out)
   local victim = table.remove(s.active, math.random(#s.active))
-  s.changed = true
+  s.changed, s.closed = true, {}
   send(out, victim, { type = "disconnect" })
   add_passive(s, victim)
 end
@@ -97,15 +99,42 @@ local function add_active(s, peer, out)
   end
 end
 
--- Asks a random passive peer to become an active neighbor, one request at a time. With no
--- active peer left, or after `escalate` refusals in a row, the request has high priority and
--- cannot be refused: small views can otherwise settle into separate components whose nodes
--- are all full and refuse each other forever.
+-- Whether we and our neighbors form a group closed on itself: every neighbor's last shuffle
+-- named no peer outside our active view (`s.closed`, forgotten whenever that view loses a
+-- peer). Such a group is a whole component of the overlay (two nodes that only have each
+-- other; with active = 3, four full nodes that all list each other), and only a request
+-- that cannot be refused joins it to the rest again.
+local function in_closed_group(s)
+  if #s.active == 0 then return false end
+  for i = 1, #s.active do
+    if not s.closed[s.active[i]] then return false end
+  end
+  return true
+end
+
+-- Notes whether a neighbor's shuffle named only peers of our active view (and us).
+local function note_neighbors(s, from, msg)
+  for i = 2, msg.degree + 1 do
+    local other = msg.nodes[i]
+    if other ~= s.self and not index_of(s.active, other) then
+      s.closed[from] = nil
+      return
+    end
+  end
+  s.closed[from] = true
+end
+
+-- Asks a random passive peer to become an active neighbor, one request at a time: when our
+-- active view is short, or when it is full but our group is closed (we swap a neighbor).
+-- With no active peer left, after `escalate` refusals in a row, or in a closed group, the
+-- request has high priority and cannot be refused: small views can otherwise settle into
+-- separate components whose nodes refuse each other forever.
 local function promote(s, out)
-  if #s.active >= s.cfg.active or next(s.pending) then return end
+  if next(s.pending) or #s.passive == 0 then return end
+  local closed = in_closed_group(s)
+  if #s.active >= s.cfg.active and not closed then return end
   local candidate = pick(s.passive)
-  if not candidate then return end
-  local urgent = #s.active == 0 or s.refused >= s.cfg.escalate
+  local urgent = closed or #s.active == 0 or s.refused >= s.cfg.escalate
   if urgent then s.refused = 0 end
   s.pending[candidate] = s.now
   send(out, candidate, { type = "neighbor", priority = urgent and "high" or "low" })
@@ -193,19 +222,32 @@ end
 -- A shuffle walks a few steps, then the node where it ends trades passive entries with
 -- its origin. Shuffles travel only between active neighbors, so one from a peer we do not
 -- count as a neighbor means its view is out of step with ours (a message lost to a failure
--- or a partition): we tell it to drop us, and the views are symmetric again.
+-- or a partition): we tell it to drop us, and the views are symmetric again. A neighbor's
+-- own shuffle names all its other neighbors (the `degree` entries after the origin), which
+-- tells us whether our group is closed.
 function handlers.shuffle(s, from, msg, out)
-  if not index_of(s.active, from) then send(out, from, { type = "disconnect" }) end
+  if not index_of(s.active, from) then
+    send(out, from, { type = "disconnect" })
+  elseif msg.origin == from and msg.degree then
+    note_neighbors(s, from, msg)
+    promote(s, out)
+  end
   local next_hop = pick(s.active, from, msg.origin)
   if msg.ttl > 1 and next_hop then
     msg.ttl = msg.ttl - 1                  -- the received message walks on as it is
     send(out, next_hop, msg)
     return
   end
-  if msg.origin ~= s.self then
-    send(out, msg.origin, { type = "shuffle_reply", nodes = sample(s.passive, #msg.nodes) })
+  -- Keep the origin, `ka` of its neighbors (they come in random order) and its passive peers.
+  local nodes, last_neighbor = msg.nodes, (msg.degree or 0) + 1
+  local kept = {}
+  for i = 1, #nodes do
+    if i == 1 or i > last_neighbor or i <= s.cfg.ka + 1 then kept[#kept + 1] = nodes[i] end
   end
-  integrate(s, msg.nodes)
+  if msg.origin ~= s.self then
+    send(out, msg.origin, { type = "shuffle_reply", nodes = sample(s.passive, #kept) })
+  end
+  integrate(s, kept)
 end
 
 function handlers.shuffle_reply(s, _, msg) integrate(s, msg.nodes) end
@@ -224,7 +266,7 @@ local function new_state(ctx)
   for key, value in pairs(defaults) do cfg[key] = ctx.config[key] or value end
   return {
     self = ctx.self, cfg = cfg, now = ctx.now,
-    active = {}, passive = {}, pending = {}, lost = {}, refused = 0,
+    active = {}, passive = {}, pending = {}, lost = {}, refused = 0, closed = {},
   }
 end
 
@@ -252,7 +294,7 @@ end
 
 return {
   name = "hyparview",
-  version = 2,
+  version = 3,
   tick = 1000,
 
   init = new_state,
@@ -262,6 +304,12 @@ return {
   -- choices are mutual; the protocol repairs the rest), the others go to the passive view.
   migrate = function(old, old_version, ctx)
     local s = new_state(ctx)
+    if type(old) == "table" and old.cfg and old.pending then  -- hyparview itself: keep the views
+      old.cfg, old.closed = s.cfg, {}
+      while #old.active > old.cfg.active do add_passive(old, table.remove(old.active)) end
+      old.changed = true
+      return old, members(old)
+    end
     local peers = known_peers(old, ctx.self)
     table.sort(peers, function(a, b) return pair_score(ctx.self, a) < pair_score(ctx.self, b) end)
     for _, peer in ipairs(peers) do
@@ -326,10 +374,11 @@ return {
     s.turn = (s.turn or 0) % math.max(#s.active, 1) + 1
     local target = s.active[s.turn]
     if target then
-      local nodes = { s.self }
-      for _, p in ipairs(sample(s.active, s.cfg.ka, target)) do nodes[#nodes + 1] = p end
+      local nodes = sample(s.active, #s.active, target)  -- every other neighbor, in random order
+      table.insert(nodes, 1, s.self)
+      local degree = #nodes - 1
       for _, p in ipairs(sample(s.passive, s.cfg.kp)) do nodes[#nodes + 1] = p end
-      send(out, target, { type = "shuffle", origin = s.self, nodes = nodes, ttl = s.cfg.arwl })
+      send(out, target, { type = "shuffle", origin = s.self, nodes = nodes, degree = degree, ttl = s.cfg.arwl })
     end
     return s, members(s), out
   end,
