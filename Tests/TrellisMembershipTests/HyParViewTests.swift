@@ -106,6 +106,54 @@ final class HyParViewTests: XCTestCase {
         XCTAssertEqual(cluster.members(of: nodes[0]), nodes.sorted())
     }
 
+    /// Both sides of a partition of eight nodes settle into closed groups of four (active
+    /// views of 3, all full, each listing the others). Once the partition heals, only a node
+    /// that sees its group is closed reaches across: with `refresh`, escalation and the retry
+    /// of lost peers turned off here, nothing else would, and the two groups would stay apart.
+    func testClosedGroupsReachOutOnceAPartitionHeals() throws {
+        let path = ShippedOverlayTests.overlays.appendingPathComponent("hyparview.lua").path
+        let nodes = ids(8)
+        let cluster = SimulatedCluster(latency: 2)
+        let config = Value.map([
+            "active": 3, "passive": 12, "refresh": 0, "escalate": 1_000, "retry_min": 1_000_000, "retry_max": 1_000_000,
+        ])
+        for (index, id) in nodes.enumerated() {
+            cluster.addNode(id, strategy: try OverlayScript(contentsOf: path, seed: UInt64(index + 1)), config: config, settings: settings)
+            if index > 0 { cluster.join(id, through: nodes[0]) }
+            cluster.run(for: 20)
+        }
+        cluster.run(for: 5_000)
+        cluster.partition([Array(nodes[0..<4]), Array(nodes[4...])])
+        cluster.run(for: 3_000)
+        for node in nodes {
+            let side = node.name < "n5" ? Set(nodes[0..<4]) : Set(nodes[4...])
+            XCTAssertEqual(Set(cluster.members(of: node)), side, "\(node) is in a closed group of four")
+        }
+        cluster.heal()
+        cluster.run(for: 5_000)
+        assertHealthy(cluster, active: 3)
+    }
+
+    /// Swapping hyparview.lua for itself (a new version, or a new config) keeps its views
+    /// instead of ranking the peers afresh; an active view over a smaller `active` sends its
+    /// extra peers to the passive view.
+    func testASwapToHyParViewKeepsTheViewsOfTheHyParViewItReplaces() throws {
+        let path = ShippedOverlayTests.overlays.appendingPathComponent("hyparview.lua").path
+        let me = PeerID(name: "me", host: "10.0.0.1", port: 7000)
+        var (core, _) = MembershipCore.start(
+            selfID: me, strategy: try OverlayScript(contentsOf: path, seed: 1), config: .map(["active": 4]), now: 0)
+        let peers = ids(10)
+        for peer in peers[..<4] { _ = core.handle(.message(.map(["type": "neighbor", "priority": "high"]), from: peer), now: 1) }
+        let backups = Value.array(peers[4...].map { .string($0.description) })
+        _ = core.handle(.message(.map(["type": "shuffle_reply", "nodes": backups]), from: peers[0]), now: 1)
+        XCTAssertEqual(Set(core.members), Set(peers[..<4] + [me]))
+        _ = try core.swap(to: try OverlayScript(contentsOf: path, seed: 2), config: .map(["active": 4]), now: 2)
+        XCTAssertEqual(Set(core.members), Set(peers[..<4] + [me]), "the same config: the same neighbors")
+        _ = try core.swap(to: try OverlayScript(contentsOf: path, seed: 3), config: .map(["active": 2]), now: 3)
+        XCTAssertEqual(core.members.count, 3, "two neighbors kept: \(core.members)")
+        XCTAssertTrue(Set(core.members).isSubset(of: Set(peers[..<4] + [me])), "\(core.members)")
+    }
+
     func testRunsRepeat() throws {
         func snapshot() throws -> [[PeerID]] {
             let (cluster, nodes) = try cluster(24, seed: 42)
