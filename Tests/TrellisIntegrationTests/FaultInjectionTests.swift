@@ -6,6 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Trellis
+import TrellisTestSupport
 import TrellisWire
 import XCTest
 
@@ -97,7 +98,7 @@ final class FaultInjectionTests: XCTestCase {
             for await event in events { if event == .down(b.id) { return true } }
             return false
         }
-        let sawDown = try await withTimeout(seconds: 10) { await down.value }
+        let sawDown = await result(within: .seconds(10)) { await down.value }
         XCTAssertEqual(sawDown, true, "h1 never marked h2 down")
         await a.clearFaults()
         await a.join(b.id)
@@ -201,19 +202,5 @@ final class FaultInjectionTests: XCTestCase {
         await admin.stop()
         for node in nodes { await node.stop() }
         try await group.shutdownGracefully()
-    }
-}
-
-/// `body`'s result, or nil when it takes longer than `seconds`.
-func withTimeout<T: Sendable>(seconds: Int, _ body: @escaping @Sendable () async -> T) async throws -> T? {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            return nil
-        }
-        let first = try await group.next() ?? nil
-        group.cancelAll()
-        return first
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOPosix
+import TrellisTestSupport
 import TrellisTopology
 import XCTest
 
@@ -11,9 +12,21 @@ final class TopologyRunTests: XCTestCase {
     func run(_ file: String) async throws -> UpReport {
         let topology = try Topology.load(path: Self.examples.appendingPathComponent(file).path)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let report = try await UpRunner(topology: topology, group: group).run()
+        // A run stops at its topology's timeout: a minute past it, something hangs.
+        let limit = Duration.milliseconds(topology.timeoutMs) + .seconds(60)
+        let outcome = await result(within: limit) { () async -> Result<UpReport, TopologyRunError> in
+            do throws(TopologyRunError) {
+                return .success(try await UpRunner(topology: topology, group: group).run())
+            } catch {
+                return .failure(error)
+            }
+        }
+        guard let outcome else {
+            XCTFail("\(file) did not stop within \(limit)")
+            throw CancellationError()
+        }
         try await group.shutdownGracefully()
-        return report
+        return try outcome.get()
     }
 
     func testQuickstartConvergesAndALeavingNodeDisappearsFromEveryView() async throws {
