@@ -30,7 +30,8 @@ extension ProcessRouter {
             // yet already handed it some (it is joining them, and the others' may be on the way).
             let handedProcesses = book.withLockedValue { $0.heardFrom[capability] != nil }
             let newcomer = !old.owners.contains { $0 != selfID } && (host.isEmpty || handedProcesses)
-            let (lost, gained) = changes(of: capability, from: old, to: new, newcomer: newcomer)
+            let adopted = book.withLockedValue { book in Set(book.adopted.filter { $0.capability == capability }.map(\.shard)) }
+            let (lost, gained) = changes(of: capability, from: old, to: new, newcomer: newcomer, adopted: adopted)
             let otherHolders = Set(new.owners).subtracting([selfID])
             rerouted.insert(capability)
             let released = book.withLockedValue { book in
@@ -70,12 +71,14 @@ extension ProcessRouter {
     }
 
     /// The shards this node loses between two tables, and the shards it gains that a node
-    /// that is still up may hold processes for. A newcomer (a node that knew no other holder
-    /// and has no processes yet, or only processes other holders handed it) awaits every shard
-    /// it owns now, until each other holder has sent its handoff (empty or not). A node that
-    /// was alone with its own processes awaits nothing: they are all here.
+    /// that is still up may hold processes for. A shard this node `adopted` (its processes
+    /// were handed here before its own table named it the owner) counts as its own: when the
+    /// new table places it elsewhere, its processes move on. A newcomer (a node that knew no
+    /// other holder and has no processes yet, or only processes other holders handed it)
+    /// awaits every shard it owns now, until each other holder has sent its handoff (empty or
+    /// not). A node that was alone with its own processes awaits nothing: they are all here.
     private func changes(
-        of capability: String, from old: ShardTable, to new: ShardTable, newcomer: Bool
+        of capability: String, from old: ShardTable, to new: ShardTable, newcomer: Bool, adopted: Set<Int>
     ) -> (lost: [Int], gained: [ShardKey]) {
         let capabilityHolders = Set(new.owners)
         let knewOthers = old.owners.contains { $0 != selfID }
@@ -83,7 +86,7 @@ extension ProcessRouter {
         var gained: [Int] = []
         for shard in 0..<new.shardCount {
             let (before, after) = (old.owner(ofShard: shard), new.owner(ofShard: shard))
-            if before == selfID, after != selfID { lost.append(shard) }
+            if before == selfID || adopted.contains(shard), after != selfID { lost.append(shard) }
             guard after == selfID else { continue }
             if knewOthers ? (before != selfID && capabilityHolders.contains(before)) : (newcomer && capabilityHolders.count > 1) {
                 gained.append(shard)
@@ -172,8 +175,12 @@ extension ProcessRouter {
         }
         if handoff.passedOn { return }
         let keys = handoff.shards.map { ShardKey(capability: handoff.capability, shard: $0) }
-        let released = book.withLockedValue {
-            $0.arrived(keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID, adopt: adopt)
+        // Adopted only if the table it was decided by still routes: a rebalance in between
+        // decided what it hands off without these shards, so they follow the new table.
+        let released = book.withLockedValue { book in
+            let unchanged = self.table(for: handoff.capability) == table
+            return book.arrived(
+                keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID, adopt: adopt && unchanged)
         }
         guard !elsewhere.isEmpty, let table else { return redeliver(released, capability: handoff.capability) }
         Task { [self] in
