@@ -110,12 +110,14 @@ final class HyParViewTests: XCTestCase {
     /// views of 3, all full, each listing the others). Once the partition heals, only a node
     /// that sees its group is closed reaches across: with `refresh`, escalation and the retry
     /// of lost peers turned off here, nothing else would, and the two groups would stay apart.
+    /// The partition lasts a minute: meanwhile the groups' requests across fail and back off,
+    /// and what the groups know of the other side is not used up.
     func testClosedGroupsReachOutOnceAPartitionHeals() throws {
         let path = ShippedOverlayTests.overlays.appendingPathComponent("hyparview.lua").path
         let nodes = ids(8)
         let cluster = SimulatedCluster(latency: 2)
         let config = Value.map([
-            "active": 3, "passive": 12, "refresh": 0, "escalate": 1_000, "retry_min": 1_000_000, "retry_max": 1_000_000,
+            "active": 3, "passive": 12, "refresh": 0, "escalate": 1_000, "lost": 0, "retry_min": 1_000_000, "retry_max": 1_000_000,
         ])
         for (index, id) in nodes.enumerated() {
             cluster.addNode(id, strategy: try OverlayScript(contentsOf: path, seed: UInt64(index + 1)), config: config, settings: settings)
@@ -124,13 +126,13 @@ final class HyParViewTests: XCTestCase {
         }
         cluster.run(for: 5_000)
         cluster.partition([Array(nodes[0..<4]), Array(nodes[4...])])
-        cluster.run(for: 3_000)
+        cluster.run(for: 60_000)
         for node in nodes {
             let side = node.name < "n5" ? Set(nodes[0..<4]) : Set(nodes[4...])
             XCTAssertEqual(Set(cluster.members(of: node)), side, "\(node) is in a closed group of four")
         }
         cluster.heal()
-        cluster.run(for: 5_000)
+        cluster.run(for: 15_000)
         assertHealthy(cluster, active: 3)
     }
 

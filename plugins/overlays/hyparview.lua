@@ -9,21 +9,18 @@
 -- Additions to the paper (plugins/README.md says why): peers lost to a failure are asked
 -- again with a backoff, so the two sides of a healed partition meet again; repeated
 -- refusals escalate, full nodes now and then swap a neighbor, and a group of nodes that only
--- know each other (a shuffle names all its sender's neighbors) reaches out at once, so small
+-- have each other as neighbors (a shuffle names its sender's neighbors) reaches out, so small
 -- views never settle into separate components; a shuffle from a non-neighbor restores
 -- symmetry.
---
 -- Messages (msg.type): join, forward_join, connect, neighbor, neighbor_reply, disconnect
 -- (with leaving = true when the sender leaves the cluster), shuffle, shuffle_reply.
 -- config (paper defaults): active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4;
 -- also neighbor_timeout = 2000 (ms to wait for a neighbor_reply), lost = 10 (failed peers
--- remembered), retry_min = 1000 and retry_max = 8000 (ms between two tries of a lost peer),
--- escalate = 3 (refused neighbor requests before one that cannot be refused), refresh = 0.02
--- (the chance per tick that a full node swaps a neighbor for a passive peer).
--- The shuffle runs on every tick.
---
--- Views are arrays, not sets: their order is deterministic, so the same seed gives the
--- same run (iterating a set with pairs would not).
+-- remembered, 0 for none), retry_min = 1000 and retry_max = 8000 (ms between two tries of
+-- a lost peer), escalate = 3 (refused neighbor requests before one that cannot be refused),
+-- refresh = 0.02 (the chance per tick that a full node swaps a neighbor for a passive peer).
+-- The shuffle runs on every tick. Views are arrays, not sets: their order is deterministic,
+-- so the same seed gives the same run (iterating a set with pairs would not).
 
 local defaults = {
   active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4,
@@ -99,40 +96,43 @@ local function add_active(s, peer, out)
   end
 end
 
--- Whether we and our neighbors form a group closed on itself: every neighbor's last shuffle
--- named no peer outside our active view (`s.closed`, forgotten whenever that view loses a
--- peer). Such a group is a whole component of the overlay (two nodes that only have each
--- other; with active = 3, four full nodes that all list each other), and only a request
--- that cannot be refused joins it to the rest again.
+-- Whether our neighbors' last shuffles named no peer outside our active view (`s.closed`,
+-- reset when that view loses a peer): then we and they are a whole component (two nodes
+-- that only have each other; with active = 3, four full nodes that all list each other).
 local function in_closed_group(s)
-  if #s.active == 0 then return false end
-  for i = 1, #s.active do
-    if not s.closed[s.active[i]] then return false end
-  end
-  return true
+  for i = 1, #s.active do if not s.closed[s.active[i]] then return false end end
+  return #s.active > 0
+end
+
+-- How many neighbors a shuffle names after its origin, if that number is sound.
+local function degree_of(msg)
+  local degree = msg.degree
+  if math.type(degree) == "integer" and degree >= 0 and degree < #msg.nodes then return degree end
 end
 
 -- Notes whether a neighbor's shuffle named only peers of our active view (and us).
-local function note_neighbors(s, from, msg)
-  for i = 2, msg.degree + 1 do
-    local other = msg.nodes[i]
-    if other ~= s.self and not index_of(s.active, other) then
-      s.closed[from] = nil
-      return
-    end
-  end
+local function note_neighbors(s, from, msg, degree)
   s.closed[from] = true
+  for i = 2, degree + 1 do
+    local other = msg.nodes[i]
+    if other ~= s.self and not index_of(s.active, other) then s.closed[from] = nil end
+  end
 end
 
--- Asks a random passive peer to become an active neighbor, one request at a time: when our
--- active view is short, or when it is full but our group is closed (we swap a neighbor).
--- With no active peer left, after `escalate` refusals in a row, or in a closed group, the
--- request has high priority and cannot be refused: small views can otherwise settle into
--- separate components whose nodes refuse each other forever.
+-- Asks a random passive peer to become a neighbor, one request at a time: when our active
+-- view is short, or full but closed (a swap, `neighbor_timeout` apart, doubling up to
+-- `retry_max`). With no active peer, after `escalate` refusals in a row, or when closed, the
+-- request cannot be refused: else small views can settle into components that refuse each
+-- other forever.
 local function promote(s, out)
   if next(s.pending) or #s.passive == 0 then return end
   local closed = in_closed_group(s)
-  if #s.active >= s.cfg.active and not closed then return end
+  if #s.active >= s.cfg.active then
+    if not closed then s.reach_wait = nil return end
+    if s.now < (s.reach_due or 0) then return end
+    s.reach_wait = math.min((s.reach_wait or s.cfg.neighbor_timeout / 2) * 2, s.cfg.retry_max)
+    s.reach_due = s.now + s.reach_wait
+  end
   local candidate = pick(s.passive)
   local urgent = closed or #s.active == 0 or s.refused >= s.cfg.escalate
   if urgent then s.refused = 0 end
@@ -140,8 +140,9 @@ local function promote(s, out)
   send(out, candidate, { type = "neighbor", priority = urgent and "high" or "low" })
 end
 
--- Remembers a peer that failed, or doubles the wait before trying it again.
+-- Remembers a peer that failed, or doubles the wait before trying it again (`lost` = 0: never).
 local function remember_lost(s, peer)
+  if s.cfg.lost < 1 then return end
   for _, entry in ipairs(s.lost) do
     if entry.peer == peer then
       entry.wait = math.min(entry.wait * 2, s.cfg.retry_max)
@@ -223,13 +224,12 @@ end
 -- its origin. Shuffles travel only between active neighbors, so one from a peer we do not
 -- count as a neighbor means its view is out of step with ours (a message lost to a failure
 -- or a partition): we tell it to drop us, and the views are symmetric again. A neighbor's
--- own shuffle names all its other neighbors (the `degree` entries after the origin), which
--- tells us whether our group is closed.
+-- own shuffle names its other neighbors (`degree` entries after the origin).
 function handlers.shuffle(s, from, msg, out)
   if not index_of(s.active, from) then
     send(out, from, { type = "disconnect" })
-  elseif msg.origin == from and msg.degree then
-    note_neighbors(s, from, msg)
+  elseif msg.origin == from and degree_of(msg) then
+    note_neighbors(s, from, msg, degree_of(msg))
     promote(s, out)
   end
   local next_hop = pick(s.active, from, msg.origin)
@@ -239,10 +239,9 @@ function handlers.shuffle(s, from, msg, out)
     return
   end
   -- Keep the origin, `ka` of its neighbors (they come in random order) and its passive peers.
-  local nodes, last_neighbor = msg.nodes, (msg.degree or 0) + 1
-  local kept = {}
-  for i = 1, #nodes do
-    if i == 1 or i > last_neighbor or i <= s.cfg.ka + 1 then kept[#kept + 1] = nodes[i] end
+  local kept, last_neighbor = {}, (degree_of(msg) or 0) + 1
+  for i, peer in ipairs(msg.nodes) do
+    if i <= s.cfg.ka + 1 or i > last_neighbor then kept[#kept + 1] = peer end
   end
   if msg.origin ~= s.self then
     send(out, msg.origin, { type = "shuffle_reply", nodes = sample(s.passive, #kept) })
@@ -304,9 +303,13 @@ return {
   -- choices are mutual; the protocol repairs the rest), the others go to the passive view.
   migrate = function(old, old_version, ctx)
     local s = new_state(ctx)
-    if type(old) == "table" and old.cfg and old.pending then  -- hyparview itself: keep the views
-      old.cfg, old.closed = s.cfg, {}
+    -- From hyparview itself: keep the views; add the fields earlier versions lacked.
+    local own = type(old) == "table" and old.cfg and type(old.active) == "table"
+    if own and type(old.passive) == "table" then
+      for key, value in pairs(s) do if old[key] == nil then old[key] = value end end
+      old.cfg, old.closed, old.now = s.cfg, {}, ctx.now
       while #old.active > old.cfg.active do add_passive(old, table.remove(old.active)) end
+      while #old.passive > old.cfg.passive do table.remove(old.passive) end
       old.changed = true
       return old, members(old)
     end
@@ -331,7 +334,8 @@ return {
     local out = {}
     if peer == s.self then
       for _, p in ipairs(s.active) do send(out, p, { type = "disconnect", leaving = true }) end
-      s.active, s.passive, s.pending, s.lost, s.left, s.changed = {}, {}, {}, {}, true, true
+      s.active, s.passive, s.pending, s.lost, s.closed = {}, {}, {}, {}, {}
+      s.left, s.changed = true, true
     end
     return s, members(s), out
   end,
@@ -378,7 +382,8 @@ return {
       table.insert(nodes, 1, s.self)
       local degree = #nodes - 1
       for _, p in ipairs(sample(s.passive, s.cfg.kp)) do nodes[#nodes + 1] = p end
-      send(out, target, { type = "shuffle", origin = s.self, nodes = nodes, degree = degree, ttl = s.cfg.arwl })
+      send(out, target, { type = "shuffle", origin = s.self, nodes = nodes, degree = degree,
+                          ttl = s.cfg.arwl })
     end
     return s, members(s), out
   end,
