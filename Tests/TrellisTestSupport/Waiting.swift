@@ -26,10 +26,14 @@ public func result<T: Sendable>(within limit: Duration, of body: @escaping @Send
     let outcome = FirstOutcome<T>()
     return await withCheckedContinuation { continuation in
         outcome.await(continuation)
-        let work = Task { outcome.settle(await body()) }
-        Task {
+        let work = Task { await body() }
+        let timer = Task {
             try? await Task.sleep(for: limit)
             if outcome.settle(nil) { work.cancel() }
+        }
+        Task {
+            let value = await work.value
+            if outcome.settle(value) { timer.cancel() }
         }
     }
 }
