@@ -9,7 +9,7 @@
 -- Additions to the paper (plugins/README.md says why): peers lost to a failure are asked
 -- again with a backoff, so the two sides of a healed partition meet again; repeated
 -- refusals escalate, full nodes now and then swap a neighbor, and a group of nodes that only
--- have each other as neighbors (a shuffle names its sender's neighbors) reaches out, so small
+-- have each other as neighbors (small views' shuffles name them all) reaches out, so small
 -- views never settle into separate components; a shuffle from a non-neighbor restores
 -- symmetry.
 -- Messages (msg.type): join, forward_join, connect, neighbor, neighbor_reply, disconnect
@@ -41,7 +41,10 @@ end
 -- Removes peer from the active view; `changed` tells `members` to return the new list.
 local function drop_active(s, peer)
   local dropped = remove(s.active, peer)
-  if dropped then s.changed, s.closed = true, {} end
+  if dropped then
+    s.changed = true
+    if next(s.closed) then s.closed = {} end    -- what we knew of closure no longer holds
+  end
   return dropped
 end
 
@@ -79,7 +82,8 @@ end
 -- Makes room in the active view by dropping a random peer, which is told so.
 local function drop_random_active(s, out)
   local victim = table.remove(s.active, math.random(#s.active))
-  s.changed, s.closed = true, {}
+  s.changed = true
+  if next(s.closed) then s.closed = {} end
   send(out, victim, { type = "disconnect" })
   add_passive(s, victim)
 end
@@ -224,7 +228,7 @@ end
 -- its origin. Shuffles travel only between active neighbors, so one from a peer we do not
 -- count as a neighbor means its view is out of step with ours (a message lost to a failure
 -- or a partition): we tell it to drop us, and the views are symmetric again. A neighbor's
--- own shuffle names its other neighbors (`degree` entries after the origin).
+-- own shuffle may name all its other neighbors (`degree` of them, after the origin).
 function handlers.shuffle(s, from, msg, out)
   if not index_of(s.active, from) then
     send(out, from, { type = "disconnect" })
@@ -238,15 +242,10 @@ function handlers.shuffle(s, from, msg, out)
     send(out, next_hop, msg)
     return
   end
-  -- Keep the origin, `ka` of its neighbors (they come in random order) and its passive peers.
-  local kept, last_neighbor = {}, (degree_of(msg) or 0) + 1
-  for i, peer in ipairs(msg.nodes) do
-    if i <= s.cfg.ka + 1 or i > last_neighbor then kept[#kept + 1] = peer end
-  end
   if msg.origin ~= s.self then
-    send(out, msg.origin, { type = "shuffle_reply", nodes = sample(s.passive, #kept) })
+    send(out, msg.origin, { type = "shuffle_reply", nodes = sample(s.passive, #msg.nodes) })
   end
-  integrate(s, kept)
+  integrate(s, msg.nodes)
 end
 
 function handlers.shuffle_reply(s, _, msg) integrate(s, msg.nodes) end
@@ -378,12 +377,14 @@ return {
     s.turn = (s.turn or 0) % math.max(#s.active, 1) + 1
     local target = s.active[s.turn]
     if target then
-      local nodes = sample(s.active, #s.active, target)  -- every other neighbor, in random order
-      table.insert(nodes, 1, s.self)
-      local degree = #nodes - 1
+      local nodes = { s.self }
+      for _, p in ipairs(sample(s.active, s.cfg.ka, target)) do nodes[#nodes + 1] = p end
+      -- With active <= ka + 1 that sample is all our other neighbors: `degree` says so.
+      local degree = s.cfg.active <= s.cfg.ka + 1 and #nodes - 1 or nil
       for _, p in ipairs(sample(s.passive, s.cfg.kp)) do nodes[#nodes + 1] = p end
-      send(out, target, { type = "shuffle", origin = s.self, nodes = nodes, degree = degree,
-                          ttl = s.cfg.arwl })
+      local shuffle = { type = "shuffle", origin = s.self, nodes = nodes, ttl = s.cfg.arwl }
+      if degree then shuffle.degree = degree end
+      send(out, target, shuffle)
     end
     return s, members(s), out
   end,
