@@ -25,7 +25,7 @@ public func waitUntil(
 public func result<T: Sendable>(within limit: Duration, of body: @escaping @Sendable () async -> T) async -> T? {
     let outcome = FirstOutcome<T>()
     return await withCheckedContinuation { continuation in
-        outcome.await(continuation)
+        outcome.register(continuation)
         let work = Task { await body() }
         let timer = Task {
             try? await Task.sleep(for: limit)
@@ -42,12 +42,12 @@ public func result<T: Sendable>(within limit: Duration, of body: @escaping @Send
 private final class FirstOutcome<T: Sendable>: Sendable {
     private let continuation = Mutex<CheckedContinuation<T?, Never>?>(nil)
 
-    func await(_ continuation: CheckedContinuation<T?, Never>) {
+    /// The continuation to resume.
+    func register(_ continuation: CheckedContinuation<T?, Never>) {
         self.continuation.withLock { $0 = continuation }
     }
 
     /// Resumes the continuation with `value` unless an earlier outcome did; returns whether it did.
-    @discardableResult
     func settle(_ value: T?) -> Bool {
         guard let continuation = continuation.withLock({ state in defer { state = nil }; return state }) else { return false }
         continuation.resume(returning: value)
