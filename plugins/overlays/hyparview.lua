@@ -108,19 +108,17 @@ local function in_closed_group(s)
   return #s.active > 0
 end
 
--- How many neighbors a shuffle names after its origin, if that number is sound.
-local function degree_of(msg)
+-- When a neighbor's shuffle names all its other neighbors (a sound `degree` of them, after
+-- the origin), notes whether they are all in our active view (or us); returns whether it did.
+local function note_neighbors(s, from, msg)
   local degree = msg.degree
-  if math.type(degree) == "integer" and degree >= 0 and degree < #msg.nodes then return degree end
-end
-
--- Notes whether a neighbor's shuffle named only peers of our active view (and us).
-local function note_neighbors(s, from, msg, degree)
+  if math.type(degree) ~= "integer" or degree < 0 or degree >= #msg.nodes then return false end
   s.closed[from] = true
   for i = 2, degree + 1 do
     local other = msg.nodes[i]
     if other ~= s.self and not index_of(s.active, other) then s.closed[from] = nil end
   end
+  return true
 end
 
 -- Asks a random passive peer to become a neighbor, one request at a time: when our active
@@ -232,8 +230,7 @@ end
 function handlers.shuffle(s, from, msg, out)
   if not index_of(s.active, from) then
     send(out, from, { type = "disconnect" })
-  elseif msg.origin == from and degree_of(msg) then
-    note_neighbors(s, from, msg, degree_of(msg))
+  elseif msg.origin == from and note_neighbors(s, from, msg) then
     promote(s, out)
   end
   local next_hop = pick(s.active, from, msg.origin)
