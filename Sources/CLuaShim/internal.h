@@ -65,6 +65,13 @@ struct trellis_vm {
     int logs_used;
     /* The tables the last snapshot recorded. */
     struct trellis_visited visited;
+    /* What trellis_encode_messages wrote last (encode.c): the bytes, and per message where
+     * its parts are. */
+    uint8_t *encoded;
+    size_t encoded_length;
+    size_t encoded_capacity;
+    struct trellis_encoded_message *encoded_messages;
+    size_t encoded_message_capacity;
 };
 
 /* The VM that owns L (any of its threads). */
@@ -89,6 +96,9 @@ extern const char trellis_snapshot_log_key;
 
 /* Frees the rollback log's C memory (the threads go with the VM). */
 void trellis_log_release(trellis_vm *vm);
+
+/* Frees the encoder's buffers. */
+void trellis_encoder_release(trellis_vm *vm);
 
 /* Records the stored state's tables, so that trellis_vm_restore_state can put them back as
  * they are now. Raises on error (depth, memory); call it protected. */

@@ -103,6 +103,7 @@ void trellis_vm_close(trellis_vm *vm) {
     lua_sethook(vm->L, NULL, 0, 0);
     lua_close(vm->L);
     trellis_log_release(vm);
+    trellis_encoder_release(vm);
     trellis_pool_release(&vm->pool);
     free(vm);
 }

@@ -37,7 +37,7 @@ final class MeteredOverlay: OverlayStrategy {
         try timed("leave") { () throws(ScriptError) in try script.leave(peer, now: now) }
     }
 
-    func receive(_ message: Value, from peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
+    func receive(_ message: EncodedValue, from peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
         try timed("on_message") { () throws(ScriptError) in try script.receive(message, from: peer, now: now) }
     }
 

@@ -331,7 +331,7 @@ public actor TrellisNode {
         case .connectionDown(let peer, let reason), .connectFailed(let peer, let reason):
             handleMembership(.connectionDown(peer, reason: reason))
         case .membershipMessage(let message, let from):
-            admitMembership(.message(message, from: from), from: from, message: message)
+            admitMembership(.message(EncodedValue(message), from: from), from: from, message: message)
         case .heartbeatAck(let from):
             admitMembership(.heartbeatAck(from: from), from: from, message: nil)
         case .handshakeRejected(let remote, let reason):

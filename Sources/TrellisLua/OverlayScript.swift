@@ -71,8 +71,17 @@ public final class OverlayScript: LoadedScript {
         try call("leave", [.string(peer)])
     }
 
+    /// `receive` for a message not encoded yet.
     public func receive(_ message: Value, from peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
-        try call("on_message", [.string(peer), message])
+        try receive(EncodedValue(message), from: peer, now: now)
+    }
+
+    /// Runs `on_message(state, peer, msg)`, pushing `msg` from the message's bytes as they came.
+    public func receive(_ message: EncodedValue, from peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
+        var arguments: [UInt8] = [0x92]
+        arguments += MessagePack.encode(.string(peer))
+        arguments += message.bytes
+        return try call("on_message", encoded: arguments)
     }
 
     public func tick(now: Int64) throws(ScriptError) -> OverlayOutcome {
@@ -90,8 +99,13 @@ public final class OverlayScript: LoadedScript {
     /// Calls `callback(state, arguments...)`, an optional callback the script lacks being a
     /// no-op, and checks that it returned `state, members, messages`.
     private func call(_ callback: String, _ arguments: [Value]) throws(ScriptError) -> OverlayOutcome {
+        try call(callback, encoded: MessagePack.encode(.array(arguments)))
+    }
+
+    /// `call` with the arguments encoded as one MessagePack array.
+    private func call(_ callback: String, encoded arguments: [UInt8]) throws(ScriptError) -> OverlayOutcome {
         guard let line = callbacks[callback] else { return .unchanged }
-        return try vm.invoke(callback, passingState: true, arguments: arguments, results: 3, definedAt: line) {
+        return try vm.invoke(callback, passingState: true, encodedArguments: arguments, results: 3, definedAt: line) {
             results throws(ScriptError) in
             let outcome = OverlayOutcome(members: try Self.members(results, at: 2), messages: try Self.messages(results, at: 3))
             try results.keepAsState(1)
@@ -110,7 +124,11 @@ public final class OverlayScript: LoadedScript {
         }
     }
 
+    /// The messages a callback returned: encoded in C on the fast path, read as values (and
+    /// reported precisely when wrong) otherwise.
     private static func messages(_ results: LuaVM.CallResults, at position: Int32) throws(ScriptError) -> [OverlayMessage] {
+        if results.isNil(position) { return [] }
+        if let encoded = results.encodedMessages(at: position) { return encoded }
         let hint = "return an array of { to = <peer id>, msg = <value> }, or nil to send nothing"
         guard let elements = try array(results, at: position, named: "messages", hint: hint) else { return [] }
         return try elements.enumerated().map { (offset, element) throws(ScriptError) in

@@ -31,12 +31,16 @@ public struct OverlayContext: Sendable, Equatable {
 public struct OverlayMessage: Sendable, Equatable {
     /// The destination peer id, as the script wrote it.
     public var to: String
-    /// The message.
-    public var message: Value
+    /// The message, encoded where it left the script.
+    public var message: EncodedValue
 
-    public init(to: String, message: Value) {
+    public init(to: String, message: EncodedValue) {
         self.to = to
         self.message = message
+    }
+
+    public init(to: String, message: Value) {
+        self.init(to: to, message: EncodedValue(message))
     }
 }
 

@@ -8,7 +8,7 @@ public enum MembershipEvent: Sendable, Equatable {
     /// `peer` leaves; `leave(self)` is a graceful leave of this node.
     case leave(PeerID)
     /// A message arrived on the membership channel.
-    case message(Value, from: PeerID)
+    case message(EncodedValue, from: PeerID)
     /// Our membership connection to `peer` completed its handshake.
     case connectionUp(PeerID)
     /// Our membership connection to `peer` was lost or could not be made.
@@ -19,6 +19,13 @@ public enum MembershipEvent: Sendable, Equatable {
     case timer
 }
 
+extension MembershipEvent {
+    /// A message not encoded yet arrived (tests and tools build events this way).
+    public static func message(_ value: Value, from peer: PeerID) -> MembershipEvent {
+        .message(EncodedValue(value), from: peer)
+    }
+}
+
 /// What the node must do: the output of `MembershipCore`, carried out by the NIO shell or the
 /// simulator.
 public enum MembershipDirective: Sendable, Equatable {
@@ -27,7 +34,7 @@ public enum MembershipDirective: Sendable, Equatable {
     /// Drop the connections to `peer` (it is no longer a member).
     case disconnect(PeerID)
     /// Send `message` to `peer` on the membership channel.
-    case send(Value, to: PeerID)
+    case send(EncodedValue, to: PeerID)
     /// Send a heartbeat to `peer`.
     case sendHeartbeat(to: PeerID)
     /// `peer` entered this node's member list.
@@ -36,6 +43,13 @@ public enum MembershipDirective: Sendable, Equatable {
     case memberDown(PeerID)
     /// A script callback failed; the previous state and members stay in force.
     case scriptFailed(ScriptError)
+}
+
+extension MembershipDirective {
+    /// Send `value`, encoded, to `peer` (tests compare directives this way).
+    public static func send(_ value: Value, to peer: PeerID) -> MembershipDirective {
+        .send(EncodedValue(value), to: peer)
+    }
 }
 
 /// Timing of the membership protocol, in milliseconds.
@@ -71,7 +85,7 @@ public protocol OverlayStrategy: AnyObject {
     func start(_ ctx: OverlayContext) throws(ScriptError) -> [String]?
     func join(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome
     func leave(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome
-    func receive(_ message: Value, from peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome
+    func receive(_ message: EncodedValue, from peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome
     func tick(now: Int64) throws(ScriptError) -> OverlayOutcome
     func connectionUp(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome
     func connectionDown(_ peer: String, reason: String, now: Int64) throws(ScriptError) -> OverlayOutcome

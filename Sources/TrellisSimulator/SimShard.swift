@@ -163,7 +163,7 @@ final class SimShard {
                 guard let target = directory.indices[peer], directory.reachable(index, target), !random.chance(lossRate) else { continue }
                 let sender = directory.ids[Int(index)]
                 let item = Item.event(.message(message, from: sender), at: target)
-                switch faults[target]?.verdict(from: sender, to: peer, channel: "membership", message: { message }) ?? .deliver {
+                switch faults[target]?.verdict(from: sender, to: peer, channel: "membership", message: { message.value }) ?? .deliver {
                 case .deliver:
                     messagesDelivered += 1
                     send(item, to: target, at: now + latency)

@@ -50,6 +50,11 @@ enum FrameCodec {
         MessagePack.encode(value, into: &buffer)
     }
 
+    static func writeEncoded(_ kind: FrameKind, _ value: EncodedValue, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(kind.rawValue)
+        buffer.writeBytes(value.bytes)
+    }
+
     static func writeEmpty(_ kind: FrameKind, into buffer: inout ByteBuffer) {
         buffer.writeInteger(kind.rawValue)
     }

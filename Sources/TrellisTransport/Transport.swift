@@ -98,15 +98,20 @@ public final class Transport: Sendable {
     /// Sends a membership message on our outbound membership connection, opening one if
     /// needed. Never blocks: while the connection is not up and its queue is full, the message
     /// is dropped with a log line.
-    public func sendMembership(_ value: Value, to peer: PeerID) {
+    public func sendMembership(_ message: EncodedValue, to peer: PeerID) {
         guard let connection = connection(to: peer, channel: .membership) else { return }
-        let result = connection.outbox.enqueue(.never) { FrameCodec.writeValue(.message, value, into: &$0) }
+        let result = connection.outbox.enqueue(.never) { FrameCodec.writeEncoded(.message, message, into: &$0) }
         switch result {
         case .enqueued: break
         case .full: logger.warning("dropped membership message to \(peer): not connected yet and the queue is full")
         case .closed(let reason): logger.debug("dropped membership message to \(peer): \(reason)")
         case .tooLarge(let size): logger.error("dropped membership message to \(peer): \(size) bytes exceeds maxFrameSize")
         }
+    }
+
+    /// `sendMembership` for a value not encoded yet.
+    public func sendMembership(_ value: Value, to peer: PeerID) {
+        sendMembership(EncodedValue(value), to: peer)
     }
 
     /// What this node says about itself in handshakes: the latest metadata announced.

@@ -31,13 +31,13 @@ extension LuaHostTests {
                 """
         )
         let intact: Value = "x,y|0|3|false|true|nil|true|by table"
-        XCTAssertEqual(try script.receive("probe", from: peer, now: 1).messages.first?.message, intact)
+        XCTAssertEqual(try script.receive("probe", from: peer, now: 1).messages.first?.message.value, intact)
         let expected: [String: ScriptError.Kind] = ["error": .runtime, "budget": .budgetExceeded, "memory": .memoryExceeded, "bad": .badReturn]
         for (mode, kind) in expected.sorted(by: { $0.key < $1.key }) {
             XCTAssertThrowsError(try script.receive(.string(mode), from: peer, now: 2), mode) { error in
                 XCTAssertEqual((error as? ScriptError)?.kind, kind, mode)
             }
-            XCTAssertEqual(try script.receive("probe", from: peer, now: 3).messages.first?.message, intact, "after \(mode)")
+            XCTAssertEqual(try script.receive("probe", from: peer, now: 3).messages.first?.message.value, intact, "after \(mode)")
         }
     }
 
@@ -64,8 +64,8 @@ extension LuaHostTests {
                 """
         )
         let intact: Value = "10000|50005000|90000|90000"
-        XCTAssertEqual(try script.receive("probe", from: peer, now: 1).messages.first?.message, intact)
+        XCTAssertEqual(try script.receive("probe", from: peer, now: 1).messages.first?.message.value, intact)
         XCTAssertThrowsError(try script.receive("change", from: peer, now: 2))
-        XCTAssertEqual(try script.receive("probe", from: peer, now: 3).messages.first?.message, intact)
+        XCTAssertEqual(try script.receive("probe", from: peer, now: 3).messages.first?.message.value, intact)
     }
 }

@@ -51,7 +51,7 @@ final class LuaHostTests: XCTestCase {
         XCTAssertEqual(script.tickInterval, 250)
         let outcome = try script.receive(.nil, from: peer, now: 1)
         XCTAssertEqual(outcome.members, [context.selfID])
-        XCTAssertEqual(outcome.messages.first?.message, [3, 0])
+        XCTAssertEqual(outcome.messages.first?.message.value, [3, 0])
     }
 
     func testRuntimeErrorsNameFileLineAndCallback() throws {
@@ -72,10 +72,10 @@ final class LuaHostTests: XCTestCase {
                 if msg == "bad" then return state, 42 end
                 return state, nil, { { to = from, msg = state.n } }
             """)
-        XCTAssertEqual(try script.receive("ok", from: peer, now: 1).messages.first?.message, 1)
+        XCTAssertEqual(try script.receive("ok", from: peer, now: 1).messages.first?.message.value, 1)
         XCTAssertThrowsError(try script.receive("fail", from: peer, now: 2))
         XCTAssertThrowsError(try script.receive("bad", from: peer, now: 3))
-        XCTAssertEqual(try script.receive("ok", from: peer, now: 4).messages.first?.message, 2,
+        XCTAssertEqual(try script.receive("ok", from: peer, now: 4).messages.first?.message.value, 2,
                        "neither the error nor the bad return may keep their increment")
     }
 
@@ -88,8 +88,8 @@ final class LuaHostTests: XCTestCase {
                 """,
             init: "local shared = { count = 0 }; local loop = {}; loop.loop = loop; return { a = shared, b = shared, loop = loop, f = function() return 7 end }"
         )
-        XCTAssertEqual(try script.receive(.nil, from: peer, now: 1).messages.first?.message, 1)
-        XCTAssertEqual(try script.receive(.nil, from: peer, now: 2).messages.first?.message, 2)
+        XCTAssertEqual(try script.receive(.nil, from: peer, now: 1).messages.first?.message.value, 1)
+        XCTAssertEqual(try script.receive(.nil, from: peer, now: 2).messages.first?.message.value, 2)
     }
 
     func testBudgetIsPerCallbackAndResets() throws {
@@ -121,7 +121,7 @@ final class LuaHostTests: XCTestCase {
         let expected = Value.array(ids.map { id in
             [.int(Int64(bitPattern: StableHash.hash64(id.utf8))), .int(Int64(StableHash.shard(id))), .int(Int64(StableHash.shard(id, count: 7)))]
         })
-        XCTAssertEqual(outcome.messages.first?.message, expected)
+        XCTAssertEqual(outcome.messages.first?.message.value, expected)
         XCTAssertEqual(StableHash.hash64("a".utf8), 0x6f4f_2d0b_e9c7_fe7c & 0 | StableHash.hash64([0x61]), "bytes and text agree")
     }
 
@@ -132,7 +132,7 @@ final class LuaHostTests: XCTestCase {
                 for i = 1, 8 do out[i] = math.random(1000000) end
                 return state, nil, { { to = from, msg = out } }
                 """, seed: seed)
-            return try script.receive(.nil, from: peer, now: 1).messages.first?.message
+            return try script.receive(.nil, from: peer, now: 1).messages.first?.message.value
         }
         XCTAssertEqual(try draws(7), try draws(7))
         XCTAssertNotEqual(try draws(7), try draws(8))
@@ -150,7 +150,7 @@ final class LuaHostTests: XCTestCase {
             local ok, why = xpcall(function() error("inner", 0) end, function(e) return "handled " .. e end)
                 return state, nil, { { to = from, msg = { ok, why } } }
             """)
-        XCTAssertEqual(try script.receive(.nil, from: peer, now: 1).messages.first?.message, [false, "handled inner"])
+        XCTAssertEqual(try script.receive(.nil, from: peer, now: 1).messages.first?.message.value, [false, "handled inner"])
     }
 
     func testOptionalCallbacksMayBeAbsent() throws {

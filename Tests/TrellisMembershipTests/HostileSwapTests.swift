@@ -115,13 +115,13 @@ final class HostileSwapTests: XCTestCase {
     /// peer makes it a member, and a tick gossips to a member.
     func assertFullMeshAnswers(_ core: inout MembershipCore, now: Int64, _ context: String) {
         let joined = core.handle(.join(newcomer), now: now)
-        XCTAssertTrue(joined.contains { if case .send(let message, newcomer) = $0 { message["type"] == "hello" } else { false } },
+        XCTAssertTrue(joined.contains { if case .send(let message, newcomer) = $0 { message.value["type"] == "hello" } else { false } },
                       "\(context): join sent no hello: \(joined)")
         let greeted = core.handle(.message(.map(["type": "hello", "members": []]), from: newcomer), now: now + 1)
         XCTAssertTrue(greeted.contains(.memberUp(newcomer)), "\(context): \(greeted)")
         XCTAssertTrue(core.members.contains(newcomer), context)
         let ticked = core.handle(.timer, now: now + 2_000)
-        XCTAssertTrue(ticked.contains { if case .send(let message, _) = $0 { message["type"] == "welcome" } else { false } },
+        XCTAssertTrue(ticked.contains { if case .send(let message, _) = $0 { message.value["type"] == "welcome" } else { false } },
                       "\(context): tick sent no gossip: \(ticked)")
         XCTAssertEqual(failures(in: joined + greeted + ticked), [], context)
     }

@@ -21,7 +21,7 @@ final class ScriptedOverlay: OverlayStrategy {
     func start(_ ctx: OverlayContext) throws(ScriptError) -> [String]? { calls.append("init"); return nil }
     func join(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome { try answer("join \(peer)") }
     func leave(_ peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome { try answer("leave \(peer)") }
-    func receive(_ message: Value, from peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
+    func receive(_ message: EncodedValue, from peer: String, now: Int64) throws(ScriptError) -> OverlayOutcome {
         try answer("on_message \(peer)")
     }
     func tick(now: Int64) throws(ScriptError) -> OverlayOutcome { try answer("on_tick \(now)") }

@@ -70,7 +70,7 @@ final class ShippedOverlayTests: XCTestCase {
         _ = try script.connectionDown("n1", reason: "silent", now: 10)
         let goodbyes = try script.leave("n4", now: 20).messages
         XCTAssertEqual(goodbyes.map(\.to).sorted(), ["n1", "n2"])
-        XCTAssertTrue(goodbyes.allSatisfy { $0.message == .map(["type": "leave"]) })
+        XCTAssertTrue(goodbyes.allSatisfy { $0.message.value == .map(["type": "leave"]) })
     }
 
     func testAKilledNodeIsDroppedAndGossipDoesNotBringItBack() throws {
