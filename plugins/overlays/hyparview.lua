@@ -6,12 +6,10 @@
 -- one is promoted. Active views stay symmetric: a node adds a peer only when that peer adds
 -- it too, and tells a peer it drops (`disconnect`).
 --
--- Additions to the paper (plugins/README.md says why): peers lost to a failure are asked
--- again with a backoff, so the two sides of a healed partition meet again; repeated
--- refusals escalate, full nodes now and then swap a neighbor, and a group of nodes that only
--- have each other as neighbors (small views' shuffles name them all) reaches out, so small
--- views never settle into separate components; a shuffle from a non-neighbor restores
--- symmetry.
+-- Additions to the paper (plugins/README.md says why): lost peers are asked again with a
+-- backoff (so the sides of a healed partition meet), repeated refusals escalate, full nodes
+-- now and then swap a neighbor, and a group of nodes with only each other as neighbors
+-- reaches out, so small views never settle apart; a shuffle from a non-neighbor restores symmetry.
 -- Messages (msg.type): join, forward_join, connect, neighbor, neighbor_reply, disconnect
 -- (with leaving = true when the sender leaves the cluster), shuffle, shuffle_reply.
 -- config (paper defaults): active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4;
@@ -391,9 +389,7 @@ return {
   on_down = function(s, peer)
     local out = {}
     local known_lost = false
-    for _, entry in ipairs(s.lost) do
-      if entry.peer == peer then known_lost = true end
-    end
+    for _, entry in ipairs(s.lost) do known_lost = known_lost or entry.peer == peer end
     if drop_active(s, peer) or known_lost then remember_lost(s, peer) end
     remove(s.passive, peer)
     s.pending[peer] = nil
