@@ -37,10 +37,14 @@ struct map_entry {
     int value_index;
 };
 
+/* Makes room for more bytes; fails past the limit (a table may hold one big string many
+ * times over) or when memory runs out. */
 static int reserve(trellis_vm *vm, size_t more) {
+    if (more > vm->encoded_limit - vm->encoded_length) return 0;
     if (vm->encoded_length + more <= vm->encoded_capacity) return 1;
     size_t capacity = vm->encoded_capacity ? vm->encoded_capacity : 256;
     while (capacity < vm->encoded_length + more) capacity *= 2;
+    if (capacity > vm->encoded_limit) capacity = vm->encoded_limit;
     uint8_t *grown = realloc(vm->encoded, capacity);
     if (grown == NULL) return 0;
     vm->encoded = grown;
@@ -284,7 +288,10 @@ static int encode_message(struct encoder *e, int index, size_t i) {
     }
     size_t length = 0;
     const char *peer = to && lua_type(L, to) == LUA_TSTRING ? lua_tolstring(L, to, &length) : NULL;
-    int ok = count >= 0 && peer != NULL && valid_utf8((const unsigned char *)peer, length) && --e->elements_left >= 0;
+    /* The keys "to" and "msg" are not written, but Swift's reader counts their 5 bytes. */
+    int ok = count >= 0 && peer != NULL && valid_utf8((const unsigned char *)peer, length) && --e->elements_left >= 0
+             && vm->encoded_limit - vm->encoded_length >= 5;
+    if (ok) vm->encoded_limit -= 5;
     struct trellis_encoded_message *record = &vm->encoded_messages[i];
     if (ok && (ok = reserve(vm, length))) {
         record->to_offset = vm->encoded_length;
@@ -302,9 +309,10 @@ static int encode_message(struct encoder *e, int index, size_t i) {
     return ok;
 }
 
-int64_t trellis_encode_messages(trellis_vm *vm, int index, int max_depth, int64_t max_elements) {
+int64_t trellis_encode_messages(trellis_vm *vm, int index, int max_depth, int64_t max_elements, int64_t max_bytes) {
     lua_State *L = vm->L;
     vm->encoded_length = 0;
+    vm->encoded_limit = max_bytes > 0 ? (size_t)max_bytes : 0;
     index = lua_absindex(L, index);
     if (lua_type(L, index) != LUA_TTABLE || max_depth < 1 || max_depth > TRELLIS_ENCODE_MAX_DEPTH || max_elements < 1) {
         return -1;

@@ -70,6 +70,7 @@ struct trellis_vm {
     uint8_t *encoded;
     size_t encoded_length;
     size_t encoded_capacity;
+    size_t encoded_limit;
     struct trellis_encoded_message *encoded_messages;
     size_t encoded_message_capacity;
 };

@@ -8,7 +8,8 @@ extension LuaVM.CallResults {
     func encodedMessages(at position: Int32) -> [OverlayMessage]? {
         let handle = vm.handle
         let count = trellis_encode_messages(
-            handle, position, Int32(clamping: vm.limits.maxValueDepth), Int64(vm.limits.maxValueElements))
+            handle, position, Int32(clamping: vm.limits.maxValueDepth), Int64(vm.limits.maxValueElements),
+            Int64(vm.limits.maxValueBytes))
         guard count > 0 else { return count == 0 ? [] : nil }
         guard let base = trellis_encoded_bytes(handle), let records = trellis_encoded_messages(handle) else { return nil }
         return (0..<Int(count)).map { index in

@@ -25,6 +25,7 @@ struct LuaValueReader {
     /// The tables being read, outermost first (at most `maxValueDepth`): a cycle returns to one.
     private var open: [UnsafeRawPointer] = []
     private var elements = 0
+    private var stringBytes = 0
 
     init(handle: OpaquePointer, limits: ScriptLimits, root: String) {
         self.handle = handle
@@ -63,6 +64,7 @@ struct LuaValueReader {
             if trellis_is_integer(handle, index) != 0 { return .int(trellis_to_integer(handle, index)) }
             return .float(trellis_to_number(handle, index))
         case TRELLIS_TSTRING:
+            try countBytes(at: index)
             return Self.string(handle, at: index)
         case TRELLIS_TTABLE:
             return try table(at: index, depth: depth)
@@ -118,9 +120,20 @@ struct LuaValueReader {
         numbered.enumerated().allSatisfy { $0.offset + 1 == $0.element.key }
     }
 
-    private func key(at index: Int32) throws(Failure) -> Value {
+    /// Counts the bytes of the string at `index` against `maxValueBytes`.
+    private mutating func countBytes(at index: Int32) throws(Failure) {
+        var length = 0
+        _ = trellis_to_string(handle, index, &length)
+        stringBytes += length
+        if stringBytes > limits.maxValueBytes {
+            throw fail("holds more than \(limits.maxValueBytes) bytes of strings", hint: "send or return less at once")
+        }
+    }
+
+    private mutating func key(at index: Int32) throws(Failure) -> Value {
         switch Int(trellis_type(handle, index)) {
         case TRELLIS_TSTRING:
+            try countBytes(at: index)
             return Self.string(handle, at: index)
         case TRELLIS_TNUMBER where trellis_is_integer(handle, index) != 0:
             return .int(trellis_to_integer(handle, index))

@@ -10,14 +10,18 @@ public struct ScriptLimits: Sendable, Equatable {
     public var maxValueDepth: Int
     /// Most values (table entries, counted recursively) in one returned or sent value.
     public var maxValueElements: Int
+    /// Most bytes of strings in one returned or sent value, counting a string each time it
+    /// appears: a table holding one big string many times is as big as its encoding.
+    public var maxValueBytes: Int
 
     public init(
         instructionBudget: Int64 = 10_000_000, memoryCap: Int = 64 << 20, maxValueDepth: Int = 32,
-        maxValueElements: Int = 1_000_000
+        maxValueElements: Int = 1_000_000, maxValueBytes: Int = 64 << 20
     ) {
         self.instructionBudget = instructionBudget
         self.memoryCap = memoryCap
         self.maxValueDepth = maxValueDepth
         self.maxValueElements = maxValueElements
+        self.maxValueBytes = maxValueBytes
     }
 }

@@ -68,8 +68,9 @@ final class MessageEncodingTests: XCTestCase {
             "(function() local out = {} out[1] = { to = 'n2', msg = out } return out end)()",
             "(function() local m = { to = 'n2' } m.msg = m return { m } end)()",
             "{ { to = 'n2', msg = { { { { { { { 1 } } } } } } } } }", "{ { to = 'n2', msg = { 1, 2, 3, 4, 5, 6, 7, 8, 9 } } }",
+            "{ { to = 'n2', msg = string.rep('x', 58) } }", "{ { to = 'n2', msg = { [string.rep('k', 50)] = 'abcdefgh' } } }",
         ]
-        let limits = ScriptLimits(maxValueDepth: 8, maxValueElements: 12)
+        let limits = ScriptLimits(maxValueDepth: 8, maxValueElements: 12, maxValueBytes: 64)
         for case let (index, messages) in refused.enumerated() {
             let vm = try vm("m\(index) = function() return nil, nil, \(messages) end", limits: limits)
             let (fast, slow) = try bothPaths(vm, "m\(index)", .nil)
@@ -92,8 +93,9 @@ final class MessageEncodingTests: XCTestCase {
         let accepted = [
             "{ { to = 'n2', msg = 1, note = 'extra' } }",
             "{ { to = 'n2', msg = { { { { { { 1 } } } } } } } }", "{ { to = 'n2', msg = { 1, 2, 3, 4, 5, 6, 7, 8 } } }",
+            "{ { to = 'n2', msg = string.rep('x', 57) } }",
         ]
-        let limits = ScriptLimits(maxValueDepth: 8, maxValueElements: 12)
+        let limits = ScriptLimits(maxValueDepth: 8, maxValueElements: 12, maxValueBytes: 64)
         for case let (index, messages) in accepted.enumerated() {
             let vm = try vm("m\(index) = function() return nil, nil, \(messages) end", limits: limits)
             let (fast, slow) = try bothPaths(vm, "m\(index)", .nil)

@@ -135,12 +135,13 @@ struct trellis_encoded_message {
     size_t message_length;
 };
 /* Encodes the overlay messages at index, { { to = <peer id>, msg = <value> }, ... }, with each
- * msg as MessagePack, under the same depth and element limits as Swift's reader of values.
+ * msg as MessagePack, under the same depth and element limits as Swift's reader of values and
+ * in at most max_bytes bytes.
  * Returns how many messages there are, or -1 when Swift must read them instead: any other
  * shape, any value that is not one of the contract's, a cycle or a limit reached (Swift's
  * reader then reports exactly what is wrong). Cannot raise. The results stay valid until the
  * next call. */
-int64_t trellis_encode_messages(trellis_vm *vm, int index, int max_depth, int64_t max_elements);
+int64_t trellis_encode_messages(trellis_vm *vm, int index, int max_depth, int64_t max_elements, int64_t max_bytes);
 const uint8_t *trellis_encoded_bytes(const trellis_vm *vm);
 const struct trellis_encoded_message *trellis_encoded_messages(const trellis_vm *vm);
 /* The shared 64-bit hash of the script contract: FNV-1a 64 followed by murmur3's fmix64. */
