@@ -17,6 +17,9 @@
 #define TRELLIS_ENCODE_MAX_ENTRIES 4096
 /* Deepest nesting the fast path follows (the limit a VM sets may be lower). */
 #define TRELLIS_ENCODE_MAX_DEPTH 64
+/* Bytes of encoding buffer a VM keeps between calls; one message larger than this gets a
+ * buffer of its own size, freed at the next call. */
+#define TRELLIS_ENCODE_KEPT_BUFFER (1 << 20)
 /* Map entries sorted in place on the C stack before a heap array is needed. */
 #define TRELLIS_ENCODE_LOCAL_ENTRIES 16
 
@@ -311,6 +314,11 @@ static int encode_message(struct encoder *e, int index, size_t i) {
 
 int64_t trellis_encode_messages(trellis_vm *vm, int index, int max_depth, int64_t max_elements, int64_t max_bytes) {
     lua_State *L = vm->L;
+    if (vm->encoded_capacity > TRELLIS_ENCODE_KEPT_BUFFER) {
+        free(vm->encoded);
+        vm->encoded = NULL;
+        vm->encoded_capacity = 0;
+    }
     vm->encoded_length = 0;
     vm->encoded_limit = max_bytes > 0 ? (size_t)max_bytes : 0;
     index = lua_absindex(L, index);
