@@ -43,7 +43,11 @@ struct LuaValueReader {
     static func string(_ handle: OpaquePointer, at index: Int32) -> Value {
         var length = 0
         guard let bytes = trellis_to_string(handle, index, &length) else { return .nil }
-        let buffer = UnsafeRawBufferPointer(start: bytes, count: length)
+        return string(UnsafeRawBufferPointer(start: bytes, count: length))
+    }
+
+    /// `.string` for UTF-8 bytes, `.bytes` otherwise.
+    private static func string(_ buffer: UnsafeRawBufferPointer) -> Value {
         // ASCII (peer ids, message keys) skips the general validation, which is several times slower.
         if buffer.allSatisfy({ $0 < 0x80 }) { return .string(String(decoding: buffer, as: UTF8.self)) }
         if let text = String(validating: buffer, as: UTF8.self) { return .string(text) }
@@ -64,8 +68,7 @@ struct LuaValueReader {
             if trellis_is_integer(handle, index) != 0 { return .int(trellis_to_integer(handle, index)) }
             return .float(trellis_to_number(handle, index))
         case TRELLIS_TSTRING:
-            try countBytes(at: index)
-            return Self.string(handle, at: index)
+            return try countedString(at: index)
         case TRELLIS_TTABLE:
             return try table(at: index, depth: depth)
         default:
@@ -120,21 +123,21 @@ struct LuaValueReader {
         numbered.enumerated().allSatisfy { $0.offset + 1 == $0.element.key }
     }
 
-    /// Counts the bytes of the string at `index` against `maxValueBytes`.
-    private mutating func countBytes(at index: Int32) throws(Failure) {
+    /// The string at `index`, its bytes counted against `maxValueBytes`.
+    private mutating func countedString(at index: Int32) throws(Failure) -> Value {
         var length = 0
-        _ = trellis_to_string(handle, index, &length)
+        guard let bytes = trellis_to_string(handle, index, &length) else { return .nil }
         stringBytes += length
         if stringBytes > limits.maxValueBytes {
             throw fail("holds more than \(limits.maxValueBytes) bytes of strings", hint: "send or return less at once")
         }
+        return Self.string(UnsafeRawBufferPointer(start: bytes, count: length))
     }
 
     private mutating func key(at index: Int32) throws(Failure) -> Value {
         switch Int(trellis_type(handle, index)) {
         case TRELLIS_TSTRING:
-            try countBytes(at: index)
-            return Self.string(handle, at: index)
+            return try countedString(at: index)
         case TRELLIS_TNUMBER where trellis_is_integer(handle, index) != 0:
             return .int(trellis_to_integer(handle, index))
         default:
