@@ -19,7 +19,7 @@ final class HandoffBookTests: XCTestCase {
         book.awaited[key(1)] = []
         XCTAssertTrue(book.hold(cast("x"), for: key(1)))
         XCTAssertFalse(book.hold(cast("y"), for: key(2)), "other shards are not held")
-        let released = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: true)
+        let released = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: true, tableHolders: [a])
         XCTAssertEqual(released.map(\.id), ["x"])
         XCTAssertTrue(book.adopted.contains(key(1)), "a shard that arrived is served here")
         XCTAssertFalse(book.hold(cast("z"), for: key(1)))
@@ -29,7 +29,7 @@ final class HandoffBookTests: XCTestCase {
         var book = HandoffBook()
         book.awaited[key(1)] = []
         XCTAssertTrue(book.hold(cast("x"), for: key(1)))
-        let released = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: false)
+        let released = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: false, tableHolders: [a])
         XCTAssertEqual(released.map(\.id), ["x"], "the sender has spoken for the shard")
         XCTAssertTrue(book.adopted.isEmpty, "this node's table decides where the shard is served")
     }
@@ -45,13 +45,30 @@ final class HandoffBookTests: XCTestCase {
     func testANewcomerWaitsForEveryHolderIncludingThoseOthersName() {
         var book = HandoffBook()
         // a's handoff arrives before the newcomer's own table knows anyone, naming b too.
-        _ = book.arrived([key(1)], of: "c", from: a, holders: [a, b, me], selfID: me, adopt: true)
+        _ = book.arrived([key(1)], of: "c", from: a, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [])
         book.awaited[key(2)] = []
         XCTAssertTrue(book.hold(cast("from-b"), for: key(2)))
         XCTAssertEqual(book.holdersChanged("c", others: [a], newcomer: true).count, 0, "b has not sent anything yet")
         XCTAssertEqual(book.newcomerAwaits["c"], [b], "b was named by a's handoff")
-        let released = book.arrived([], of: "c", from: b, holders: [a, b, me], selfID: me, adopt: true)
+        let released = book.arrived([], of: "c", from: b, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [a, b])
         XCTAssertEqual(released.map(\.id), ["from-b"], "heard from every holder: every awaited shard is released")
+        XCTAssertNil(book.newcomerAwaits["c"])
+    }
+
+    /// Every holder's handoff can arrive before this node has seen every holder come up: its
+    /// table then still places on itself shards that a holder it has not seen up owns, and a
+    /// call served now would start a second process there.
+    func testANewcomerHeardFromEveryHolderWaitsUntilItsTableNamesThemAll() {
+        var book = HandoffBook()
+        XCTAssertEqual(book.holdersChanged("c", others: [a], newcomer: true).count, 0)
+        book.awaited[key(2)] = []
+        XCTAssertTrue(book.hold(cast("early"), for: key(2)))
+        _ = book.arrived([], of: "c", from: a, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [a])
+        let early = book.arrived([], of: "c", from: b, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [a])
+        XCTAssertEqual(early.count, 0, "heard from a and b, but the table does not route to b yet")
+        XCTAssertEqual(book.newcomerAwaits["c"], [], "no handoff is missing any more")
+        let released = book.holdersChanged("c", others: [a, b], newcomer: false)
+        XCTAssertEqual(released.map(\.id), ["early"], "the table that names b releases the held call")
         XCTAssertNil(book.newcomerAwaits["c"])
     }
 

@@ -178,9 +178,10 @@ extension ProcessRouter {
         // Adopted only if the table it was decided by still routes: a rebalance in between
         // decided what it hands off without these shards, so they follow the new table.
         let released = book.withLockedValue { book in
-            let unchanged = self.table(for: handoff.capability) == table
+            let current = self.table(for: handoff.capability)
             return book.arrived(
-                keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID, adopt: adopt && unchanged)
+                keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID,
+                adopt: adopt && current == table, tableHolders: Set(current?.owners ?? []).subtracting([selfID]))
         }
         guard !elsewhere.isEmpty, let table else { return redeliver(released, capability: handoff.capability) }
         Task { [self] in

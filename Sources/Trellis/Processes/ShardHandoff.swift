@@ -38,8 +38,8 @@ struct HandoffBook: Sendable {
     /// Shards whose processes arrived here, served here until the capability's table changes.
     var adopted: Set<ShardKey> = []
     /// For a newcomer (it knew no other holder of the capability before), the holders it
-    /// still awaits a handoff message from, empty or not; when none is left, every awaited
-    /// shard of the capability is released.
+    /// still awaits a handoff message from, empty or not; when none is left and its own table
+    /// names every holder it heard from or of, every awaited shard of the capability is released.
     var newcomerAwaits: [String: Set<PeerID>] = [:]
     /// The holders a handoff message of each capability came from since this node's table of
     /// the capability last changed.
@@ -102,12 +102,21 @@ struct HandoffBook: Sendable {
         }
         let waiting = (newcomerAwaits[capability] ?? []).union(others).union(mentioned[capability] ?? [])
         newcomerAwaits[capability] = waiting.subtracting(heardFrom[capability] ?? [])
-        return releaseIfHeardFromAll(capability)
+        return releaseIfHeardFromAll(capability, tableHolders: others)
     }
 
-    /// Releases every awaited shard of `capability` once a newcomer has heard from every holder.
-    private mutating func releaseIfHeardFromAll(_ capability: String) -> [HeldMessage] {
+    /// Releases every awaited shard of `capability` once a newcomer has heard from every holder
+    /// and its table (whose holders other than this node are `tableHolders`) names them all.
+    ///
+    /// Heard from all but not yet routing by a table with all of them (a holder's handoff came
+    /// before this node saw that holder up), the newcomer keeps waiting: served now, a call
+    /// would activate a process on this node that the complete table places on that holder,
+    /// where it may already live; two processes with one id, and one's state lost when this
+    /// node hands its copy over. The next table change looks again.
+    private mutating func releaseIfHeardFromAll(_ capability: String, tableHolders: Set<PeerID>) -> [HeldMessage] {
         guard newcomerAwaits[capability]?.isEmpty == true else { return [] }
+        let known = (heardFrom[capability] ?? []).union(mentioned[capability] ?? [])
+        guard known.isSubset(of: tableHolders) else { return [] }
         newcomerAwaits[capability] = nil
         heardFrom[capability] = nil
         mentioned[capability] = nil
@@ -122,7 +131,8 @@ struct HandoffBook: Sendable {
     /// returns the messages held for them (for every shard of the capability, when the sender
     /// was the last holder a newcomer awaited).
     mutating func arrived(
-        _ keys: [ShardKey], of capability: String, from sender: PeerID, holders: [PeerID], selfID: PeerID, adopt: Bool
+        _ keys: [ShardKey], of capability: String, from sender: PeerID, holders: [PeerID], selfID: PeerID, adopt: Bool,
+        tableHolders: Set<PeerID>
     ) -> [HeldMessage] {
         var released: [HeldMessage] = []
         for key in keys {
@@ -137,7 +147,7 @@ struct HandoffBook: Sendable {
             newcomerAwaits[capability]!.formUnion(holders.filter { $0 != selfID && !heard.contains($0) })
             newcomerAwaits[capability]!.remove(sender)
         }
-        return released + releaseIfHeardFromAll(capability)
+        return released + releaseIfHeardFromAll(capability, tableHolders: tableHolders)
     }
 
     /// Stops waiting for `keys`; returns the messages held for them, with their capability.
