@@ -35,6 +35,7 @@ final class MembershipCoreTests: XCTestCase {
     let me = PeerID(name: "me", host: "127.0.0.1", port: 1)
     let a = PeerID(name: "a", host: "127.0.0.1", port: 2)
     let b = PeerID(name: "b", host: "127.0.0.1", port: 3)
+    let c = PeerID(name: "c", host: "127.0.0.1", port: 4)
 
     func makeCore(_ overlay: ScriptedOverlay) -> MembershipCore {
         let settings = MembershipSettings(heartbeatInterval: 100, failureTimeout: 500, defaultTickInterval: 1_000)
@@ -124,10 +125,15 @@ final class MembershipCoreTests: XCTestCase {
         XCTAssertEqual(overlay.calls.filter { $0.hasPrefix("on_down") }.count, 1, "reported once")
     }
 
-    func testIdleConnectionsToNonMembersAreClosedButMembersStay() {
+    /// A core that closes connections idle for 2 s, with the scripted overlay it runs.
+    private func coreClosingIdleConnections() -> (ScriptedOverlay, MembershipCore) {
         let overlay = ScriptedOverlay()
         let settings = MembershipSettings(heartbeatInterval: 100, failureTimeout: 5_000, defaultTickInterval: 1_000, idleConnectionTimeout: 2_000)
-        var core = MembershipCore.start(selfID: me, strategy: overlay, config: .nil, settings: settings, now: 0).0
+        return (overlay, MembershipCore.start(selfID: me, strategy: overlay, config: .nil, settings: settings, now: 0).0)
+    }
+
+    func testIdleConnectionsToNonMembersAreClosedButMembersStay() {
+        var (overlay, core) = coreClosingIdleConnections()
         overlay.next = OverlayOutcome(members: [b.description], messages: [.init(to: a.description, message: "shuffle reply")])
         _ = core.handle(.join(b), now: 0)
         overlay.next = .unchanged
@@ -136,5 +142,32 @@ final class MembershipCoreTests: XCTestCase {
         XCTAssertFalse(core.handle(.timer, now: 1_999).contains(.disconnect(a)), "not idle yet")
         XCTAssertTrue(core.handle(.timer, now: 2_001).contains(.disconnect(a)))
         XCTAssertEqual(core.connected, [b], "a member's connection stays")
+    }
+
+    /// Each message sent to a non-member starts its idle time again; a connection nothing was
+    /// ever sent on is idle at once.
+    func testIdleDeadlinesFollowEverySendAndEveryConnection() {
+        var (overlay, core) = coreClosingIdleConnections()
+        overlay.next = OverlayOutcome(members: nil, messages: [.init(to: a.description, message: "hello")])
+        _ = core.handle(.join(b), now: 0)
+        _ = core.handle(.connectionUp(a), now: 1)
+        XCTAssertFalse(core.handle(.timer, now: 100).contains(.disconnect(a)), "sent to at 0: not idle before 2,000")
+        overlay.next = OverlayOutcome(members: nil, messages: [.init(to: a.description, message: "again")])
+        _ = core.handle(.message("ping", from: b), now: 1_500)
+        overlay.next = .unchanged
+        XCTAssertFalse(core.handle(.timer, now: 2_001).contains(.disconnect(a)), "sent to again at 1,500")
+        XCTAssertTrue(core.handle(.timer, now: 3_501).contains(.disconnect(a)))
+        _ = core.handle(.connectionUp(c), now: 3_600)
+        XCTAssertTrue(core.handle(.timer, now: 3_700).contains(.disconnect(c)), "never sent to: idle at once")
+    }
+
+    func testAPeerSentToButNeverConnectedIsForgottenOnceIdle() {
+        var (overlay, core) = coreClosingIdleConnections()
+        overlay.next = OverlayOutcome(members: nil, messages: [.init(to: a.description, message: "hello")])
+        _ = core.handle(.join(b), now: 0)
+        overlay.next = .unchanged
+        _ = core.handle(.timer, now: 2_001)
+        _ = core.handle(.connectionDown(a, reason: "connection refused"), now: 2_002)
+        XCTAssertFalse(overlay.calls.contains { $0.hasPrefix("on_down") }, "forgotten: its connection failing is no news")
     }
 }
