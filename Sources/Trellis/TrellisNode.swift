@@ -349,7 +349,8 @@ public actor TrellisNode {
     func execute(_ directives: [MembershipDirective]) {
         metrics.observe(directives, memberCount: core.members.count, downReports: core.downReports)
         var membersChanged = false
-        // Connections close once the tables no longer route calls to the departed peers.
+        // Connections close once the tables no longer route calls to the departed peers; a
+        // leaving node keeps them until it stops, since it forwards calls to its peers meanwhile.
         var departed: [PeerID] = []
         defer {
             if membersChanged {
@@ -358,7 +359,7 @@ public actor TrellisNode {
                 // Calls held while joining route by the tables that include the new member.
                 if core.members.contains(where: { $0 != id }) { router.joinGate.open() }
             }
-            for peer in departed { transport.disconnect(from: peer) }
+            if !leaving { for peer in departed { transport.disconnect(from: peer) } }
         }
         for directive in directives {
             switch directive {
