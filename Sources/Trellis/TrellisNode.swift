@@ -349,8 +349,7 @@ public actor TrellisNode {
     func execute(_ directives: [MembershipDirective]) {
         metrics.observe(directives, memberCount: core.members.count, downReports: core.downReports)
         var membersChanged = false
-        // Connections close once the tables no longer route calls to the departed peers; a
-        // leaving node keeps them until it stops, since it forwards calls to its peers meanwhile.
+        // Connections close once the tables no longer route calls to the departed peers.
         var departed: [PeerID] = []
         defer {
             if membersChanged {
@@ -359,7 +358,7 @@ public actor TrellisNode {
                 // Calls held while joining route by the tables that include the new member.
                 if core.members.contains(where: { $0 != id }) { router.joinGate.open() }
             }
-            if !leaving { for peer in departed { transport.disconnect(from: peer) } }
+            for peer in departed { transport.disconnect(from: peer) }
         }
         for directive in directives {
             switch directive {
