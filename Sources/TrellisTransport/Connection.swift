@@ -56,7 +56,8 @@ final class Connection: Sendable {
     }
 
     /// Closes the connection: drops queued frames, fails outstanding requests (as never sent
-    /// if the handshake had not completed), closes the socket.
+    /// if the handshake had not completed) and those made on it from now on (as never sent),
+    /// closes the socket.
     /// Returns the number of queued bytes dropped.
     @discardableResult
     func close(reason: String) -> Int {
@@ -66,7 +67,8 @@ final class Connection: Sendable {
         }
         let dropped = outbox.close(reason: reason)
         if let peer {
-            pending?.failAll(outbox.hasOpened ? .connectionLost(peer, reason) : .peerUnreachable(peer, reason))
+            let neverSent = TransportError.peerUnreachable(peer, reason)
+            pending?.failAll(outbox.hasOpened ? .connectionLost(peer, reason) : neverSent, later: neverSent)
         }
         channel?.close(promise: nil)
         return dropped

@@ -33,7 +33,7 @@ final class PendingRequests: Sendable {
         self.peer = peer
     }
 
-    /// Registers a request; `nil` (with the error) if the connection already failed.
+    /// Registers a request, or fails it as never sent once the connection has closed.
     func register(_ continuation: Continuation, timeout: Duration) -> Result<UInt64, TransportError> {
         let deadline = NIODeadline.now() + TimeAmount(timeout)
         let (result, startSweep): (Result<UInt64, TransportError>, Bool) = state.withLockedValue { state in
@@ -58,10 +58,14 @@ final class PendingRequests: Sendable {
         entry?.continuation.resume(returning: result)
     }
 
-    /// Fails every outstanding request, and every later one, with `error`.
-    func failAll(_ error: TransportError) {
+    /// Fails every outstanding request with `error`, and every later one with `later`.
+    ///
+    /// A later request was never sent, whatever happened to the ones before it: its caller
+    /// must be able to tell that it is safe to send again (`peerUnreachable`), even while the
+    /// closed connection is still the one senders find for its peer.
+    func failAll(_ error: TransportError, later: TransportError) {
         let entries = state.withLockedValue { state in
-            if state.failure == nil { state.failure = error }
+            if state.failure == nil { state.failure = later }
             defer { state.entries = [:] }
             return state.entries
         }
