@@ -349,7 +349,8 @@ public actor TrellisNode {
     func execute(_ directives: [MembershipDirective]) {
         metrics.observe(directives, memberCount: core.members.count, downReports: core.downReports)
         var membersChanged = false
-        // Connections close once the tables no longer route calls to the departed peers.
+        // Connections close once the tables no longer route calls to the departed peers. A
+        // leaving node keeps its `processes` connections: it forwards calls on them until it stops.
         var departed: [PeerID] = []
         defer {
             if membersChanged {
@@ -358,7 +359,7 @@ public actor TrellisNode {
                 // Calls held while joining route by the tables that include the new member.
                 if core.members.contains(where: { $0 != id }) { router.joinGate.open() }
             }
-            for peer in departed { transport.disconnect(from: peer) }
+            for peer in departed { transport.disconnect(from: peer, keeping: leaving ? [.processes] : []) }
         }
         for directive in directives {
             switch directive {

@@ -75,10 +75,13 @@ extension Transport {
     /// Closes every outbound connection to `peer`, once what is already queued on it is written
     /// and the requests already sent on it are answered (see `Connection.closeAfterQueued`),
     /// and stops reconnecting to it. Application sends to it afterwards open a new connection.
-    public func disconnect(from peer: PeerID) {
+    ///
+    /// Connections on the channels in `kept` stay open, but are no longer redialed: a leaving
+    /// node keeps those it forwards calls on until it stops.
+    public func disconnect(from peer: PeerID, keeping kept: Set<ChannelName> = []) {
         let connections: [Connection] = state.withLockedValue { table in
             table.wanted.remove(peer)
-            let keys = table.links.keys.filter { $0.peer == peer }
+            let keys = table.links.keys.filter { $0.peer == peer && !kept.contains($0.channel) }
             let connections = keys.compactMap { table.links.removeValue(forKey: $0)?.connection }
             // Only a connection with a socket drains; its handler reports its end, which unlists it.
             for connection in connections where connection.isAttached {

@@ -77,6 +77,38 @@ final class MessagingTests: XCTestCase {
         await b.shutdown()
     }
 
+    /// A disconnect that keeps a channel closes the other channels' connections and leaves
+    /// that one's open: requests on it never fail, however often the peer is disconnected
+    /// (a leaving node forwards calls to peers its overlay has already dropped).
+    func testADisconnectKeepingAChannelLeavesItsConnectionOpen() async throws {
+        let forwards: ChannelName = "forwards"
+        let a = try await TestNode.start("a", group: group)
+        let b = try await TestNode.start("b", group: group)
+        _ = try await a.transport.request("on default", to: b.id, timeout: .seconds(5))
+        _ = try await a.transport.request("on forwards", to: b.id, channel: forwards, timeout: .seconds(5))
+        let requests = Task {
+            var failures: [String] = []
+            for i in 0..<300 {
+                do {
+                    _ = try await a.transport.request(.int(Int64(i)), to: b.id, channel: forwards, timeout: .seconds(5))
+                } catch {
+                    failures.append("\(error)")
+                }
+            }
+            return failures
+        }
+        for _ in 0..<300 {
+            a.transport.disconnect(from: b.id, keeping: [forwards])
+            try await Task.sleep(for: .microseconds(200))
+        }
+        let failures = await requests.value
+        XCTAssertEqual(failures.count, 0, "the first: \(failures.first ?? "")")
+        await waitUntil("the default channel's connection closes") { b.transport.inboundPeers(on: .default).isEmpty }
+        XCTAssertEqual(b.transport.inboundPeers(on: forwards), [a.id], "the kept connection stayed open")
+        await a.shutdown()
+        await b.shutdown()
+    }
+
     /// Disconnecting from a peer (it left the members) still lets the requests already sent to
     /// it get their replies: a leaving node answers the calls it took before it left.
     func testDisconnectWaitsForRepliesToRequestsAlreadySent() async throws {
