@@ -8,8 +8,8 @@ import TrellisWire
 public struct ShardTable: Sendable, Equatable {
     /// The owner of each shard, indexed by shard number.
     public let owners: [PeerID]
-    /// How many different nodes own shards.
-    public let holderCount: Int
+    /// The nodes that own at least one shard.
+    public let holders: Set<PeerID>
     /// A digest of the set of nodes that own shards: equal for tables over the same nodes.
     public let holderDigest: UInt64
 
@@ -17,10 +17,12 @@ public struct ShardTable: Sendable, Equatable {
     public init(owners: [PeerID]) {
         precondition(!owners.isEmpty, "a shard table has at least one shard")
         self.owners = owners
-        let holders = Set(owners).map(\.description).sorted()
-        self.holderCount = holders.count
-        self.holderDigest = StableHash.hash64(holders.joined(separator: "\n").utf8)
+        self.holders = Set(owners)
+        self.holderDigest = StableHash.hash64(holders.map(\.description).sorted().joined(separator: "\n").utf8)
     }
+
+    /// How many different nodes own shards.
+    public var holderCount: Int { holders.count }
 
     /// How many shards the table has.
     public var shardCount: Int { owners.count }

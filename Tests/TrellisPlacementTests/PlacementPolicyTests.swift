@@ -78,4 +78,15 @@ final class PlacementPolicyTests: XCTestCase {
         XCTAssertEqual(ShardTable(owners: [a, a, b, b]).movedFraction(to: ShardTable(owners: [a, b, b, a])), 0.5)
         XCTAssertEqual(ShardTable(owners: [a]).movedFraction(to: ShardTable(owners: [a])), 0)
     }
+
+    /// A table's holders (and their digest) depend on which nodes own shards, not on how many
+    /// shards each owns or where.
+    func testHoldersAreTheNodesOwningShards() {
+        let a = Fixtures.node(1).id, b = Fixtures.node(2).id, c = Fixtures.node(3).id
+        let table = ShardTable(owners: [a, b, b, a])
+        XCTAssertEqual(table.holders, [a, b])
+        XCTAssertEqual(table.holderCount, 2)
+        XCTAssertEqual(table.holderDigest, ShardTable(owners: [b, a, a]).holderDigest)
+        XCTAssertNotEqual(table.holderDigest, ShardTable(owners: [a, b, c]).holderDigest)
+    }
 }

@@ -32,7 +32,7 @@ extension ProcessRouter {
             let newcomer = !old.owners.contains { $0 != selfID } && (host.isEmpty || handedProcesses)
             let adopted = book.withLockedValue { book in Set(book.adopted.filter { $0.capability == capability }.map(\.shard)) }
             let (lost, gained) = changes(of: capability, from: old, to: new, newcomer: newcomer, adopted: adopted)
-            let otherHolders = Set(new.owners).subtracting([selfID])
+            let otherHolders = new.holders.subtracting([selfID])
             rerouted.insert(capability)
             let released = book.withLockedValue { book in
                 for shard in lost { book.departing[ShardKey(capability: capability, shard: shard)] = [] }
@@ -80,7 +80,7 @@ extension ProcessRouter {
     private func changes(
         of capability: String, from old: ShardTable, to new: ShardTable, newcomer: Bool, adopted: Set<Int>
     ) -> (lost: [Int], gained: [ShardKey]) {
-        let capabilityHolders = Set(new.owners)
+        let capabilityHolders = new.holders
         let knewOthers = old.owners.contains { $0 != selfID }
         var lost: [Int] = []
         var gained: [Int] = []
@@ -107,11 +107,11 @@ extension ProcessRouter {
             processesByOwner[table.owner(of: process.id), default: []].append(process)
         }
         var shardsByOwner: [PeerID: [Int]] = [:]
-        for holder in Set(table.owners) where holder != selfID { shardsByOwner[holder] = [] }
+        for holder in table.holders where holder != selfID { shardsByOwner[holder] = [] }
         for shard in lost { shardsByOwner[table.owner(ofShard: shard), default: []].append(shard) }
         for (owner, shards) in shardsByOwner {
             let message = HandoffMessage(
-                capability: capability, shards: shards, processes: processesByOwner[owner] ?? [], holders: Array(Set(table.owners)))
+                capability: capability, shards: shards, processes: processesByOwner[owner] ?? [], holders: Array(table.holders))
             do {
                 _ = try await transport.request(message.value, to: owner, channel: .processes, timeout: .seconds(5))
             } catch {
@@ -156,7 +156,7 @@ extension ProcessRouter {
     /// the calls find them; a passed-on handoff is installed as it is, and only once.
     func receive(_ handoff: HandoffMessage, from sender: PeerID) {
         let table = table(for: handoff.capability)
-        let known = Set(table?.owners ?? [])
+        let known = table?.holders ?? []
         let adopt = handoff.passedOn || known.isSubset(of: Set(handoff.holders).union([sender]))
         var elsewhere: [PeerID: [(id: String, state: Value?)]] = [:]
         if let host = host(for: handoff.capability) {
@@ -181,13 +181,13 @@ extension ProcessRouter {
             let current = self.table(for: handoff.capability)
             return book.arrived(
                 keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID,
-                adopt: adopt && current == table, tableHolders: Set(current?.owners ?? []).subtracting([selfID]))
+                adopt: adopt && current == table, tableHolders: (current?.holders ?? []).subtracting([selfID]))
         }
         guard !elsewhere.isEmpty, let table else { return redeliver(released, capability: handoff.capability) }
         Task { [self] in
             for (owner, processes) in elsewhere {
                 let message = HandoffMessage(
-                    capability: handoff.capability, shards: [], processes: processes, holders: Array(Set(table.owners)), passedOn: true)
+                    capability: handoff.capability, shards: [], processes: processes, holders: Array(table.holders), passedOn: true)
                 do {
                     _ = try await transport.request(message.value, to: owner, channel: .processes, timeout: .seconds(5))
                 } catch {
