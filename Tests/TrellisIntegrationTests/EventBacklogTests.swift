@@ -53,7 +53,9 @@ final class EventBacklogTests: XCTestCase {
             try await Task.sleep(for: .milliseconds(5))
             worstLateness = max(worstLateness, ContinuousClock.now - asleep - .milliseconds(5))
         }
-        XCTAssertLessThan(worstLateness, .milliseconds(500), "a task of this process waited that long for a thread")
+        // Without the yields, a sleep here waited 3.4 to 5.3 s; with them, under 0.5 s, and
+        // 0.53 s once while another process kept one of the two cores busy.
+        XCTAssertLessThan(worstLateness, .milliseconds(1_500), "a task of this process waited that long for a thread")
         for node in nodes { await node.stop() }
         try await group.shutdownGracefully()
     }
