@@ -36,6 +36,7 @@ extension TrellisNode {
             handleMembership(.connectionUp(peer))
             updatePlacement()
         case .metadataChanged(let peer, let metadata):
+            if metadata.capabilities.isEmpty, peerMetadata[peer]?.capabilities.isEmpty == false { leavingPeers.insert(peer) }
             peerMetadata[peer] = metadata
             updatePlacement()
         case .connectionDown(let peer, let reason), .connectFailed(let peer, let reason):

@@ -98,7 +98,7 @@ extension TrellisNode {
         for capability in placement.capabilities {
             tables[capability] = placement.table(for: capability)
         }
-        return router.rebalance(to: tables)
+        return router.rebalance(to: tables, up: Set(members))
     }
 
     /// Every member with what it announced: this node, and each member whose metadata is known.

@@ -40,6 +40,8 @@ public actor TrellisNode {
     var placement: PlacementCore
     /// Set once `leave` starts: this node no longer owns any shard.
     var leaving = false
+    /// Peers that announced they serve no capability any more after serving some: they are leaving.
+    var leavingPeers: Set<PeerID> = []
     /// Set once a leaving node has handed its processes off: until it stops, it routes by the
     /// tables it handed off by, whatever its overlay does to its members as it leaves.
     var placementFrozen = false
@@ -248,7 +250,8 @@ public actor TrellisNode {
         router.joinGate.open()
     }
 
-    /// Leaves the cluster gracefully: hands every process to its shard's new owner, runs the
+    /// Leaves the cluster gracefully: tells its peers it serves no capability any more and,
+    /// `leaveAnnouncementGrace` later, hands every process to its shard's new owner; runs the
     /// overlay's `leave` for this node and sends its messages, forwards calls that were already
     /// on their way here for 300 ms and then until every peer has let go of this node (at most
     /// `ProcessRouter.drainLimit` more), then stops; a peer still connected is told this node is
@@ -256,13 +259,26 @@ public actor TrellisNode {
     public func leave() async {
         guard !stopped, !leaving else { return }
         leaving = true
+        router.isLeaving.store(true, ordering: .relaxed)
+        if !ownMetadata.capabilities.isEmpty {
+            // Peers stop placing shards here when they hear it, and await this node's handoff
+            // of the shards it held. A node leaving at the same time leaves this one out of
+            // the tables it hands off by, as this one does it, once it has heard.
+            ownMetadata.capabilities = []
+            transport.announce(ownMetadata)
+            try? await Task.sleep(for: Self.leaveAnnouncementGrace)
+        }
         await updatePlacement().value
         placementFrozen = true
         handleMembership(.leave(id))
         try? await Task.sleep(for: router.allHosts.isEmpty ? .milliseconds(50) : .milliseconds(300))
-        if !router.allHosts.isEmpty { await router.drain() }
+        if !router.allHosts.isEmpty { await router.drain(leavingToo: leavingPeers) }
         await stop(gracefully: true)
     }
+
+    /// How long a leaving node that serves capabilities waits, after telling its peers it
+    /// serves none any more, before it computes the tables it hands its processes off by.
+    public static var leaveAnnouncementGrace: Duration { .milliseconds(100) }
 
     /// Stops at once, as if the process died: no goodbye to anyone.
     ///

@@ -84,4 +84,18 @@ final class HandoffBookTests: XCTestCase {
         let two = ShardTable(owners: [me, a])
         XCTAssertFalse(book.isBehind(view(three), capability: "c", current: two), "a table this node had: the sender is behind")
     }
+
+    /// The holders a sender's table dropped travel with its handoff (a receiver waits for its
+    /// own table to drop them); a handoff without the field, from an older node, drops none.
+    func testAHandoffMessageCarriesTheHoldersItsSenderDropped() throws {
+        let sent = HandoffMessage(capability: "c", shards: [1, 2], processes: [("x", .int(3))], holders: [me, a], dropped: [b])
+        let received = try XCTUnwrap(HandoffMessage(sent.value))
+        XCTAssertEqual(received.dropped, [b])
+        XCTAssertEqual(received.holders, [me, a])
+        XCTAssertEqual(received.shards, [1, 2])
+        XCTAssertEqual(received.processes.map(\.id), ["x"])
+        let older = HandoffMessage(capability: "c", shards: [1], processes: [], holders: [me, a])
+        XCTAssertNil(older.value["dropped"], "nothing dropped, no field")
+        XCTAssertEqual(HandoffMessage(older.value)?.dropped, [])
+    }
 }

@@ -10,12 +10,13 @@ extension ProcessRouter {
 
     /// Switches routing to `newTables` and moves processes accordingly: shards this node lost
     /// are handed to their new owners with their processes' states, and shards it gained from
-    /// a node that is still up are awaited (their calls held) until that node's handoff
-    /// arrives. Returns the task sending this node's handoffs.
+    /// a node that is still up (a holder in the new table, or one of the members `up`: a
+    /// node that is leaving holds no shard but still has processes) are awaited (their calls
+    /// held) until that node's handoff arrives. Returns the task sending this node's handoffs.
     @discardableResult
-    func rebalance(to newTables: [String: ShardTable]) -> Task<Void, Never> {
+    func rebalance(to newTables: [String: ShardTable], up: Set<PeerID> = []) -> Task<Void, Never> {
         let oldTables = currentTables
-        var outgoing: [(capability: String, host: any ProcessHost, table: ShardTable, lost: [Int])] = []
+        var outgoing: [(capability: String, host: any ProcessHost, table: ShardTable, lost: [Int], dropped: [PeerID])] = []
         var awaited: [ShardKey] = []
         var rerouted: Set<String> = []
         for (capability, host) in allHosts {
@@ -31,7 +32,7 @@ extension ProcessRouter {
             let handedProcesses = book.withLockedValue { $0.heardFrom[capability] != nil }
             let newcomer = !old.owners.contains { $0 != selfID } && (host.isEmpty || handedProcesses)
             let adopted = book.withLockedValue { book in Set(book.adopted.filter { $0.capability == capability }.map(\.shard)) }
-            let (lost, gained) = changes(of: capability, from: old, to: new, newcomer: newcomer, adopted: adopted)
+            let (lost, gained) = changes(of: capability, from: old, to: new, newcomer: newcomer, adopted: adopted, up: up)
             let otherHolders = new.holders.subtracting([selfID])
             rerouted.insert(capability)
             let released = book.withLockedValue { book in
@@ -43,7 +44,7 @@ extension ProcessRouter {
                 return book.holdersChanged(capability, others: otherHolders, newcomer: newcomer)
             }
             redeliver(released, capability: capability)
-            if !otherHolders.isEmpty { outgoing.append((capability, host, new, lost)) }
+            if !otherHolders.isEmpty { outgoing.append((capability, host, new, lost, Array(old.holders.subtracting(new.holders)))) }
         }
         _ = swapTables(newTables)
         // Adopted shards stop being served here only now that the new tables route: a call
@@ -66,21 +67,24 @@ extension ProcessRouter {
             }
         }
         return Task { [self] in
-            for move in outgoing { await handOff(move.capability, from: move.host, table: move.table, lost: move.lost) }
+            for move in outgoing {
+                await handOff(move.capability, from: move.host, table: move.table, lost: move.lost, dropped: move.dropped)
+            }
         }
     }
 
     /// The shards this node loses between two tables, and the shards it gains that a node
-    /// that is still up may hold processes for. A shard this node `adopted` (its processes
-    /// were handed here before its own table named it the owner) counts as its own: when the
-    /// new table places it elsewhere, its processes move on. A newcomer (a node that knew no
-    /// other holder and has no processes yet, or only processes other holders handed it)
-    /// awaits every shard it owns now, until each other holder has sent its handoff (empty or
-    /// not). A node that was alone with its own processes awaits nothing: they are all here.
+    /// that is still up (a holder of `new`, or in `up`) may hold processes for. A shard this
+    /// node `adopted` (its processes were handed here before its own table named it the owner)
+    /// counts as its own: when the new table places it elsewhere, its processes move on. A
+    /// newcomer (a node that knew no other holder and has no processes yet, or only processes
+    /// other holders handed it) awaits every shard it owns now, until each other holder has
+    /// sent its handoff (empty or not). A node that was alone with its own processes awaits
+    /// nothing: they are all here.
     private func changes(
-        of capability: String, from old: ShardTable, to new: ShardTable, newcomer: Bool, adopted: Set<Int>
+        of capability: String, from old: ShardTable, to new: ShardTable, newcomer: Bool, adopted: Set<Int>, up: Set<PeerID>
     ) -> (lost: [Int], gained: [ShardKey]) {
-        let capabilityHolders = new.holders
+        let stillUp = new.holders.union(up)
         let knewOthers = old.owners.contains { $0 != selfID }
         var lost: [Int] = []
         var gained: [Int] = []
@@ -88,7 +92,7 @@ extension ProcessRouter {
             let (before, after) = (old.owner(ofShard: shard), new.owner(ofShard: shard))
             if before == selfID || adopted.contains(shard), after != selfID { lost.append(shard) }
             guard after == selfID else { continue }
-            if knewOthers ? (before != selfID && capabilityHolders.contains(before)) : (newcomer && capabilityHolders.count > 1) {
+            if knewOthers ? (before != selfID && stillUp.contains(before)) : (newcomer && new.holderCount > 1) {
                 gained.append(shard)
             }
         }
@@ -96,8 +100,9 @@ extension ProcessRouter {
     }
 
     /// Sends every other holder in `table` one handoff message: the `lost` shards it now owns
-    /// with their processes, possibly none (a newcomer waits to hear from every holder).
-    private func handOff(_ capability: String, from host: any ProcessHost, table: ShardTable, lost: [Int]) async {
+    /// with their processes, possibly none (a newcomer waits to hear from every holder), and
+    /// the holders `dropped` since this node's previous table.
+    private func handOff(_ capability: String, from host: any ProcessHost, table: ShardTable, lost: [Int], dropped: [PeerID]) async {
         let count = table.shardCount
         let lostSet = Set(lost)
         await deliveriesDrained()
@@ -111,7 +116,8 @@ extension ProcessRouter {
         for shard in lost { shardsByOwner[table.owner(ofShard: shard), default: []].append(shard) }
         for (owner, shards) in shardsByOwner {
             let message = HandoffMessage(
-                capability: capability, shards: shards, processes: processesByOwner[owner] ?? [], holders: Array(table.holders))
+                capability: capability, shards: shards, processes: processesByOwner[owner] ?? [], holders: Array(table.holders),
+                dropped: dropped)
             do {
                 _ = try await transport.request(message.value, to: owner, channel: .processes, timeout: .seconds(5))
             } catch {
@@ -131,19 +137,40 @@ extension ProcessRouter {
     /// connection left on which it could send this node calls (each peer closes its
     /// connections when it sees this node leave, after the replies to its calls came back)
     /// and every call this node forwarded has its reply; or after `drainLimit`, with a warning.
-    func drain() async {
+    /// Peers in `leavingToo` are not waited for: they keep their connections while they leave,
+    /// and route nothing here.
+    func drain(leavingToo: Set<PeerID> = []) async {
+        let callers = { [transport] in transport.inboundPeers(on: .processes).subtracting(leavingToo) }
         let drained = await poll(every: .milliseconds(10), for: Self.drainLimit) {
-            transport.inboundPeers(on: .processes).isEmpty && forwardsInFlight.load(ordering: .relaxed) == 0
+            callers().isEmpty && forwardsInFlight.load(ordering: .relaxed) == 0
         }
         guard !drained else { return }
         logger.warning("leaving while peers can still send calls here; calls on their way may fail",
-                       metadata: ["peers": "\(transport.inboundPeers(on: .processes).sorted())"])
+                       metadata: ["peers": "\(callers().sorted())"])
     }
 
     /// Returns once no message is between the hold check and its host, or after a second.
     private func deliveriesDrained() async {
         let drained = await poll(every: .milliseconds(1), for: .seconds(1)) { book.withLockedValue { $0.deliveries == 0 } }
         if !drained { logger.warning("calls kept arriving while handing off; proceeding") }
+    }
+
+    /// Receives `handoff` once this node's table no longer has the holders the sender's table
+    /// dropped (their departure is on its way here too: nodes that leave, or leave together),
+    /// or after `handoffTimeout`; then calls `done`. Received earlier, its processes would be
+    /// passed on to those holders. The sender holds the calls for its shards until `done`.
+    func receiveWhenCaughtUp(_ handoff: HandoffMessage, from sender: PeerID, then done: @escaping @Sendable () -> Void) {
+        let dropped = Set(handoff.dropped)
+        let caughtUp = { [self] in table(for: handoff.capability).map { $0.holders.isDisjoint(with: dropped) } ?? true }
+        guard !dropped.isEmpty, !isLeaving.load(ordering: .relaxed), !caughtUp() else {
+            receive(handoff, from: sender)
+            return done()
+        }
+        Task { [self] in
+            _ = await poll(every: .milliseconds(5), for: Self.handoffTimeout, until: caughtUp)
+            receive(handoff, from: sender)
+            done()
+        }
     }
 
     /// Installs processes handed to this node and serves the calls held for their shards.
@@ -153,11 +180,12 @@ extension ProcessRouter {
     /// sender that knows fewer (a newcomer that has met some of the cluster) names owners
     /// that this node's table rightly places elsewhere. Its processes that this node's table
     /// places on another node are passed on there, before the held calls are served, so that
-    /// the calls find them; a passed-on handoff is installed as it is, and only once.
+    /// the calls find them; a passed-on handoff is installed as it is, and only once. A node
+    /// that is leaving installs nothing: it passes every process on to its owner.
     func receive(_ handoff: HandoffMessage, from sender: PeerID) {
         let table = table(for: handoff.capability)
         let known = table?.holders ?? []
-        let adopt = handoff.passedOn || known.isSubset(of: Set(handoff.holders).union([sender]))
+        let adopt = !isLeaving.load(ordering: .relaxed) && (handoff.passedOn || known.isSubset(of: Set(handoff.holders).union([sender])))
         var elsewhere: [PeerID: [(id: String, state: Value?)]] = [:]
         if let host = host(for: handoff.capability) {
             for process in handoff.processes {
@@ -173,11 +201,10 @@ extension ProcessRouter {
                 }
             }
         }
-        if handoff.passedOn { return }
         let keys = handoff.shards.map { ShardKey(capability: handoff.capability, shard: $0) }
         // Adopted only if the table it was decided by still routes: a rebalance in between
         // decided what it hands off without these shards, so they follow the new table.
-        let released = book.withLockedValue { book in
+        let released: [HeldMessage] = handoff.passedOn ? [] : book.withLockedValue { book in
             let current = self.table(for: handoff.capability)
             return book.arrived(
                 keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID,

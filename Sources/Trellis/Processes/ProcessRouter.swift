@@ -38,6 +38,9 @@ final class ProcessRouter: Sendable {
     let metrics: NodeMetrics
     /// Calls this node passed on to their owner that await the owner's reply.
     let forwardsInFlight = Atomic<Int>(0)
+    /// Set once this node starts leaving: processes handed to it from then on are passed on
+    /// to their owners, never installed here.
+    let isLeaving = Atomic<Bool>(false)
 
     init(selfID: PeerID, transport: Transport, logger: Logger, metrics: NodeMetrics) {
         self.selfID = selfID
@@ -235,8 +238,7 @@ final class ProcessRouter: Sendable {
             return
         }
         if let handoff = HandoffMessage(value) {
-            receive(handoff, from: message.from)
-            responder.reply(.array([.int(0), .nil]))
+            receiveWhenCaughtUp(handoff, from: message.from) { responder.reply(.array([.int(0), .nil])) }
             return
         }
         guard let call = Envelope(value) else {

@@ -171,8 +171,9 @@ struct BehindViewMessage: Sendable {
 }
 
 /// The message that hands a node's processes of some shards to their new owner: a map
-/// `{handoff = capability, shards = {...}, procs = {{id, state}, ...}, holders = {...}}` (the
-/// holders are every node the sender's table names) sent as a request on
+/// `{handoff = capability, shards = {...}, procs = {{id, state}, ...}, holders = {...},
+/// dropped = {...}}` (the holders are every node the sender's table names, `dropped` the
+/// holders its previous table had and this one has not) sent as a request on
 /// the `processes` channel, on the same connection as the calls the old owner forwards after
 /// it, so the new owner always installs the processes first. `passed_on = true` marks
 /// processes a receiver passes on to the owner its own table names (see
@@ -182,6 +183,9 @@ struct HandoffMessage: Sendable {
     let shards: [Int]
     let processes: [(id: String, state: Value?)]
     let holders: [PeerID]
+    /// The holders of the sender's previous table that its new one no longer has (the sender
+    /// itself when it is leaving): the receiver waits until its own table has let them go too.
+    let dropped: [PeerID]
     /// Whether a node that was handed these processes passes them on: install them, nothing else.
     let passedOn: Bool
 
@@ -193,14 +197,19 @@ struct HandoffMessage: Sendable {
             "procs": .array(processes.map { .array([.string($0.id), $0.state ?? .nil]) }),
         ]
         if passedOn { fields["passed_on"] = true }
+        if !dropped.isEmpty { fields["dropped"] = .array(dropped.map { .string($0.description) }) }
         return .map(fields)
     }
 
-    init(capability: String, shards: [Int], processes: [(id: String, state: Value?)], holders: [PeerID], passedOn: Bool = false) {
+    init(
+        capability: String, shards: [Int], processes: [(id: String, state: Value?)], holders: [PeerID],
+        dropped: [PeerID] = [], passedOn: Bool = false
+    ) {
         self.capability = capability
         self.shards = shards
         self.processes = processes
         self.holders = holders
+        self.dropped = dropped
         self.passedOn = passedOn
     }
 
@@ -209,6 +218,11 @@ struct HandoffMessage: Sendable {
               case .array(let processes)? = value["procs"], case .array(let holders)? = value["holders"]
         else { return nil }
         self.holders = holders.compactMap { $0.stringValue.flatMap { try? PeerID(parsing: $0) } }
+        if case .array(let dropped)? = value["dropped"] {
+            self.dropped = dropped.compactMap { $0.stringValue.flatMap { try? PeerID(parsing: $0) } }
+        } else {
+            self.dropped = []
+        }
         self.passedOn = value["passed_on"] == true
         self.capability = capability
         self.shards = shards.compactMap { if case .int(let shard) = $0 { Int(shard) } else { nil } }
