@@ -14,7 +14,7 @@ extension ProcessRouter {
     /// node that is leaving holds no shard but still has processes) are awaited (their calls
     /// held) until that node's handoff arrives. Returns the task sending this node's handoffs.
     @discardableResult
-    func rebalance(to newTables: [String: ShardTable], up: Set<PeerID> = []) -> Task<Void, Never> {
+    func rebalance(to newTables: [String: ShardTable], up: Set<PeerID>) -> Task<Void, Never> {
         let oldTables = currentTables
         var outgoing: [(capability: String, host: any ProcessHost, table: ShardTable, lost: [Int], dropped: [PeerID])] = []
         var awaited: [ShardKey] = []
@@ -139,7 +139,7 @@ extension ProcessRouter {
     /// and every call this node forwarded has its reply; or after `drainLimit`, with a warning.
     /// Peers in `leavingToo` are not waited for: they keep their connections while they leave,
     /// and route nothing here.
-    func drain(leavingToo: Set<PeerID> = []) async {
+    func drain(leavingToo: Set<PeerID>) async {
         let callers = { [transport] in transport.inboundPeers(on: .processes).subtracting(leavingToo) }
         let drained = await poll(every: .milliseconds(10), for: Self.drainLimit) {
             callers().isEmpty && forwardsInFlight.load(ordering: .relaxed) == 0
