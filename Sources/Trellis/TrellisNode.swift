@@ -39,7 +39,7 @@ public actor TrellisNode {
     var ownMetadata: PeerMetadata
     var placement: PlacementCore
     /// Set once `leave` starts: this node no longer owns any shard.
-    var leaving = false
+    var leaving: Bool { router.isLeaving.load(ordering: .relaxed) }
     /// Peers that announced they serve no capability any more after serving some: they are leaving.
     var leavingPeers: Set<PeerID> = []
     /// Set once a leaving node has handed its processes off: until it stops, it routes by the
@@ -258,7 +258,6 @@ public actor TrellisNode {
     /// going away, so that no call it sent is left in doubt (see `Transport.shutdown(gracefully:)`).
     public func leave() async {
         guard !stopped, !leaving else { return }
-        leaving = true
         router.isLeaving.store(true, ordering: .relaxed)
         if !ownMetadata.capabilities.isEmpty {
             // Peers stop placing shards here when they hear it, and await this node's handoff
