@@ -52,7 +52,7 @@ extension ProcessRouter {
         // forwarded by it to the shard's previous owner, which serves a call forwarded that
         // often on a fresh process, and the call's effect would be lost with it.
         book.withLockedValue { $0.adopted = $0.adopted.filter { !rerouted.contains($0.capability) } }
-        for capability in newTables.keys { redeliverBehindView(capability, force: false) }
+        for capability in newTables.keys { redeliverAwaitingNewTable(capability, force: false) }
         if !awaited.isEmpty {
             Task { [self] in
                 try? await Task.sleep(for: Self.handoffTimeout)
@@ -101,11 +101,18 @@ extension ProcessRouter {
 
     /// Sends every other holder in `table` one handoff message: the `lost` shards it now owns
     /// with their processes, possibly none (a newcomer waits to hear from every holder), and
-    /// the holders `dropped` since this node's previous table.
+    /// the holders `dropped` since this node's previous table. A lost shard whose own handoff
+    /// this node still awaits is not named: its processes may still be on their way from its
+    /// previous owner, and the new owner, told this node had them all, would start them afresh.
+    /// The new owner waits for them instead (they reach it from the previous owner, or passed
+    /// on from here), or for `handoffTimeout`.
     private func handOff(_ capability: String, from host: any ProcessHost, table: ShardTable, lost: [Int], dropped: [PeerID]) async {
         let count = table.shardCount
         let lostSet = Set(lost)
         await deliveriesDrained()
+        let stillAwaited = book.withLockedValue { book in
+            lostSet.filter { book.awaited[ShardKey(capability: capability, shard: $0)] != nil }
+        }
         let moved = await host.handOff { lostSet.contains(StableHash.shard($0, count: count)) }
         var processesByOwner: [PeerID: [(id: String, state: Value?)]] = [:]
         for process in moved {
@@ -116,8 +123,8 @@ extension ProcessRouter {
         for shard in lost { shardsByOwner[table.owner(ofShard: shard), default: []].append(shard) }
         for (owner, shards) in shardsByOwner {
             let message = HandoffMessage(
-                capability: capability, shards: shards, processes: processesByOwner[owner] ?? [], holders: Array(table.holders),
-                dropped: dropped)
+                capability: capability, shards: shards.filter { !stillAwaited.contains($0) }, processes: processesByOwner[owner] ?? [],
+                holders: Array(table.holders), dropped: dropped)
             do {
                 _ = try await transport.request(message.value, to: owner, channel: .processes, timeout: .seconds(5))
             } catch {
@@ -226,21 +233,23 @@ extension ProcessRouter {
         }
     }
 
-    /// Schedules the release of messages held because this node's view was behind, for when
-    /// its table has not caught up within `handoffTimeout`.
-    func releaseBehindViewLater(_ capability: String) {
+    /// Schedules the release of the messages held for `capability` until this node's table
+    /// changes, for when it has not changed within `handoffTimeout`.
+    func releaseAwaitingNewTableLater(_ capability: String) {
         Task { [self] in
             try? await Task.sleep(for: Self.handoffTimeout)
-            redeliverBehindView(capability, force: true)
+            redeliverAwaitingNewTable(capability, force: true)
         }
     }
 
-    /// Delivers again the messages held because this node's view of `capability` was behind;
-    /// with `force`, as if their senders knew no more holders than this node.
-    private func redeliverBehindView(_ capability: String, force: Bool) {
-        let held = book.withLockedValue { $0.behindView.removeValue(forKey: capability) ?? [] }
+    /// Delivers again the messages held until this node's table of `capability` changed; with
+    /// `force` (it has not changed in time), as if their senders' tables agreed with this
+    /// node's, so that each is forwarded or served.
+    private func redeliverAwaitingNewTable(_ capability: String, force: Bool) {
+        let held = book.withLockedValue { $0.awaitingNewTable.removeValue(forKey: capability) ?? [] }
         for entry in held {
-            deliver(entry.message, capability: capability, hops: entry.hops, senderView: force ? nil : entry.senderView)
+            let hops = entry.bounced && !force ? 0 : entry.hops
+            deliver(entry.message, capability: capability, hops: hops, origin: force ? nil : entry.origin)
         }
     }
 

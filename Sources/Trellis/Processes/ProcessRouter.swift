@@ -103,7 +103,7 @@ final class ProcessRouter: Sendable {
         let table = table(for: capability)
         guard let owner = table?.owner(of: id) else { throw .noNodeHasCapability(capability) }
         if owner == selfID {
-            deliver(.cast(id: id, payload: payload), capability: capability, hops: 0, senderView: nil, table: table)
+            deliver(.cast(id: id, payload: payload), capability: capability, hops: 0, origin: nil, table: table)
             return
         }
         do {
@@ -162,7 +162,7 @@ final class ProcessRouter: Sendable {
     ) async throws(ProcessError) -> Value {
         try await withUnsafeContinuation { continuation in
             deliver(.call(id: id, payload: payload, from: caller) { continuation.resume(returning: $0) },
-                    capability: capability, hops: hops, senderView: nil, table: table)
+                    capability: capability, hops: hops, origin: nil, table: table)
         }.get()
     }
 
@@ -251,14 +251,15 @@ final class ProcessRouter: Sendable {
             case .failure(.processFailed(_, _, let reason)): responder.reply(.array([.int(1), .string(reason)]))
             case .failure(let error): responder.reply(.array([.int(2), .string(error.description)]))
             }
-        }, capability: call.capability, hops: call.hops, senderView: call.senderView)
+        }, capability: call.capability, hops: call.hops, origin: Origin(sender: message.from, view: call.senderView))
     }
 
     /// Serves casts that arrived on the `processes` channel.
     func serveCasts(_ batch: [InboundMessage]) {
         for message in batch {
             guard case .value(let value) = message.payload, let cast = Envelope(value) else { continue }
-            deliver(.cast(id: cast.id, payload: cast.payload), capability: cast.capability, hops: cast.hops, senderView: cast.senderView)
+            deliver(.cast(id: cast.id, payload: cast.payload), capability: cast.capability, hops: cast.hops,
+                    origin: Origin(sender: message.from, view: cast.senderView))
         }
     }
 
@@ -267,21 +268,25 @@ final class ProcessRouter: Sendable {
     ///
     /// A message is served here when this node owns its shard, when the shard was handed to
     /// this node, or when it has been forwarded `maxHops` times already (tables disagree).
-    /// A message from a node whose table knows holders this node has never seen is held until
-    /// this node's table catches up (or `handoffTimeout` passes): until then this node cannot
-    /// tell whether the process is on its way from another holder.
-    func deliver(_ message: HeldMessage, capability: String, hops: Int64, senderView: HolderView? = nil) {
-        deliver(message, capability: capability, hops: hops, senderView: senderView, table: table(for: capability))
+    /// A message from another node (its `origin`) is held until this node's table changes (or
+    /// `handoffTimeout` passes) when the two tables disagree in a way only a newer table
+    /// settles: the sender's knows holders this node's has never had (this node cannot tell
+    /// whether the process is on its way from one of them), or the sender sent it here because
+    /// its table names this node the owner while this node's names the sender. A node that
+    /// is leaving holds no such message: its table is right about itself.
+    func deliver(_ message: HeldMessage, capability: String, hops: Int64, origin: Origin? = nil) {
+        deliver(message, capability: capability, hops: hops, origin: origin, table: table(for: capability))
     }
 
     /// `deliver`, with this node's table of the capability already read.
-    private func deliver(_ message: HeldMessage, capability: String, hops: Int64, senderView: HolderView?, table: ShardTable?) {
+    private func deliver(_ message: HeldMessage, capability: String, hops: Int64, origin: Origin?, table: ShardTable?) {
         let host = host(for: capability)
         let key = table.map { ShardKey(capability: capability, shard: StableHash.shard(message.id, count: $0.shardCount)) }
-        let (held, adopted, firstBehind) = book.withLockedValue { book -> (Bool, Bool, Bool) in
-            if let senderView, host != nil, book.isBehind(senderView, capability: capability, current: table) {
-                let first = book.behindView[capability] == nil
-                book.behindView[capability, default: []].append(.init(message: message, hops: hops, senderView: senderView))
+        let mayWaitForNewTable = host != nil && !isLeaving.load(ordering: .relaxed)
+        let (held, adopted, startsWait) = book.withLockedValue { book -> (Bool, Bool, Bool) in
+            if let origin, mayWaitForNewTable, book.isBehind(origin.view, capability: capability, current: table) {
+                let first = book.awaitingNewTable[capability] == nil
+                book.awaitingNewTable[capability, default: []].append(.init(message: message, hops: hops, origin: origin, bounced: false))
                 return (true, false, first)
             }
             if let key, !book.isIdle {
@@ -293,7 +298,7 @@ final class ProcessRouter: Sendable {
             return (false, false, false)
         }
         if held {
-            if firstBehind { releaseBehindViewLater(capability) }
+            if startsWait { releaseAwaitingNewTableLater(capability) }
             return
         }
         defer { book.withLockedValue { $0.deliveries -= 1 } }
@@ -303,10 +308,15 @@ final class ProcessRouter: Sendable {
         // new table and forwards. The table read on entry may be older than that.
         let current = self.table(for: capability)
         let isCall = if case .call = message { true } else { false }
-        if !adopted, hops < Self.maxHops, let owner = current?.owner(of: message.id), owner != selfID {
-            metrics.routed(isCall: isCall, .forwarded)
-            forward(message, capability: capability, to: owner, hops: hops + 1, table: current)
-            return
+        if !adopted, let owner = current?.owner(of: message.id), owner != selfID {
+            if let origin, owner == origin.sender, mayWaitForNewTable {
+                return awaitNewTable(message, capability: capability, hops: hops, origin: origin, table: current)
+            }
+            if hops < Self.maxHops {
+                metrics.routed(isCall: isCall, .forwarded)
+                forward(message, capability: capability, to: owner, hops: hops + 1, table: current)
+                return
+            }
         }
         guard let host else {
             metrics.routed(isCall: isCall, .unserved)
@@ -321,6 +331,20 @@ final class ProcessRouter: Sendable {
         case .call(let id, let payload, let from, let reply): host.call(id, payload: payload, from: from, reply: reply)
         case .cast(let id, let payload): host.cast(id, payload: payload)
         }
+    }
+
+    /// Holds `message`, which bounced (its sender's table names this node its owner, and this
+    /// node's table, now `table`, names the sender), until this node's table changes; routes
+    /// it afresh at once if it already has.
+    private func awaitNewTable(_ message: HeldMessage, capability: String, hops: Int64, origin: Origin, table: ShardTable?) {
+        let (held, first) = book.withLockedValue { book -> (Bool, Bool) in
+            guard self.table(for: capability) == table else { return (false, false) }
+            let first = book.awaitingNewTable[capability] == nil
+            book.awaitingNewTable[capability, default: []].append(.init(message: message, hops: hops, origin: origin, bounced: true))
+            return (true, first)
+        }
+        guard held else { return deliver(message, capability: capability, hops: 0, origin: origin) }
+        if first { releaseAwaitingNewTableLater(capability) }
     }
 
     private func forward(_ message: HeldMessage, capability: String, to owner: PeerID, hops: Int64, table: ShardTable?) {

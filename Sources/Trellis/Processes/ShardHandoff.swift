@@ -46,8 +46,8 @@ struct HandoffBook: Sendable {
     var heardFrom: [String: Set<PeerID>] = [:]
     /// The other holders those messages named: a newcomer waits for them too.
     var mentioned: [String: Set<PeerID>] = [:]
-    /// Messages from nodes whose table of the capability knows holders this node has not seen.
-    var behindView: [String: [BehindViewMessage]] = [:]
+    /// Messages held until this node's table of the capability changes (see `TableWait`).
+    var awaitingNewTable: [String: [TableWait]] = [:]
     /// The holder digests of this node's recent tables of each capability, oldest first.
     var pastViews: [String: [UInt64]] = [:]
 
@@ -163,11 +163,26 @@ struct HolderView: Sendable, Equatable {
     let digest: UInt64
 }
 
-/// A message held until this node's table knows the holders its sender's did.
-struct BehindViewMessage: Sendable {
+/// Where a call or cast that arrived from another node came from.
+struct Origin: Sendable {
+    /// The node that sent it here: its caller, or a node that forwarded it.
+    let sender: PeerID
+    /// The holders of the capability in the sender's table.
+    let view: HolderView
+}
+
+/// A message held until this node's table of its capability changes, because the tables of
+/// its sender and of this node disagree: the sender's knows holders this node's has never
+/// had (this node is behind), or the sender's names this node the owner of a shard this
+/// node's places on the sender (one of the two is behind, and each would send the message
+/// back to the other until one serves it on a fresh process).
+struct TableWait: Sendable {
     let message: HeldMessage
     let hops: Int64
-    let senderView: HolderView
+    let origin: Origin
+    /// Whether the sender's table named this node the owner and this node's the sender. Such
+    /// a message is routed afresh by the next table (its hops count from zero again).
+    let bounced: Bool
 }
 
 /// The message that hands a node's processes of some shards to their new owner: a map
