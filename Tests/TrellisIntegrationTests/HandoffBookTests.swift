@@ -12,11 +12,14 @@ final class HandoffBookTests: XCTestCase {
 
     func key(_ shard: Int) -> ShardKey { ShardKey(capability: "c", shard: shard) }
     func cast(_ id: String) -> HeldMessage { .cast(id: id, payload: .nil) }
+    func awaiting(from previousOwner: PeerID? = nil, since: ContinuousClock.Instant = .now) -> AwaitedShard {
+        AwaitedShard(from: previousOwner, since: since)
+    }
 
     func testAwaitedShardsHoldTheirMessagesUntilTheirHandoffArrives() {
         var book = HandoffBook()
         XCTAssertTrue(book.isIdle)
-        book.awaited[key(1)] = []
+        book.awaited[key(1)] = awaiting()
         XCTAssertTrue(book.hold(cast("x"), for: key(1)))
         XCTAssertFalse(book.hold(cast("y"), for: key(2)), "other shards are not held")
         let released = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: true, tableHolders: [a])
@@ -27,7 +30,7 @@ final class HandoffBookTests: XCTestCase {
 
     func testAHandoffFromASenderThatKnowsFewerHoldersReleasesButAdoptsNothing() {
         var book = HandoffBook()
-        book.awaited[key(1)] = []
+        book.awaited[key(1)] = awaiting()
         XCTAssertTrue(book.hold(cast("x"), for: key(1)))
         let released = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: false, tableHolders: [a])
         XCTAssertEqual(released.map(\.id), ["x"], "the sender has spoken for the shard")
@@ -46,7 +49,7 @@ final class HandoffBookTests: XCTestCase {
         var book = HandoffBook()
         // a's handoff arrives before the newcomer's own table knows anyone, naming b too.
         _ = book.arrived([key(1)], of: "c", from: a, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [])
-        book.awaited[key(2)] = []
+        book.awaited[key(2)] = awaiting()
         XCTAssertTrue(book.hold(cast("from-b"), for: key(2)))
         XCTAssertEqual(book.holdersChanged("c", others: [a], newcomer: true).count, 0, "b has not sent anything yet")
         XCTAssertEqual(book.newcomerAwaits["c"], [b], "b was named by a's handoff")
@@ -61,7 +64,7 @@ final class HandoffBookTests: XCTestCase {
     func testANewcomerHeardFromEveryHolderWaitsUntilItsTableNamesThemAll() {
         var book = HandoffBook()
         XCTAssertEqual(book.holdersChanged("c", others: [a], newcomer: true).count, 0)
-        book.awaited[key(2)] = []
+        book.awaited[key(2)] = awaiting()
         XCTAssertTrue(book.hold(cast("early"), for: key(2)))
         _ = book.arrived([], of: "c", from: a, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [a])
         let early = book.arrived([], of: "c", from: b, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [a])
@@ -70,6 +73,32 @@ final class HandoffBookTests: XCTestCase {
         let released = book.holdersChanged("c", others: [a, b], newcomer: false)
         XCTAssertEqual(released.map(\.id), ["early"], "the table that names b releases the held call")
         XCTAssertNil(book.newcomerAwaits["c"])
+    }
+
+    /// A shard awaited from its previous owner is released by that owner's handoff only: a
+    /// node that joined meanwhile names the shard too (it owned everything while alone), but
+    /// never had its processes.
+    func testAShardAwaitedFromItsPreviousOwnerIgnoresAnotherNodesHandoff() {
+        var book = HandoffBook()
+        book.awaited[key(1)] = awaiting(from: a)
+        XCTAssertTrue(book.hold(cast("x"), for: key(1)))
+        let early = book.arrived([key(1)], of: "c", from: b, holders: [b, me], selfID: me, adopt: false, tableHolders: [a, b])
+        XCTAssertEqual(early.count, 0, "b never had the shard")
+        let released = book.arrived([key(1)], of: "c", from: a, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [a, b])
+        XCTAssertEqual(released.map(\.id), ["x"])
+    }
+
+    /// Giving up a wait releases only shards awaited since then or earlier: a shard released
+    /// and awaited again later keeps its own, later, deadline.
+    func testGivingUpAWaitLeavesALaterWaitForTheSameShard() {
+        var book = HandoffBook()
+        let first = ContinuousClock.now
+        book.awaited[key(1)] = awaiting(from: a, since: first)
+        _ = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: true, tableHolders: [a])
+        book.awaited[key(1)] = awaiting(from: b, since: first + .seconds(1))
+        XCTAssertTrue(book.hold(cast("x"), for: key(1)))
+        XCTAssertEqual(book.giveUp([key(1)], since: first).count, 0, "the first wait is over; the second is not")
+        XCTAssertEqual(book.giveUp([key(1)], since: first + .seconds(1)).map(\.message.id), ["x"])
     }
 
     func testOnlyASenderThatKnowsUnseenHoldersIsWaitedFor() {

@@ -19,6 +19,7 @@ extension ProcessRouter {
         var outgoing: [(capability: String, host: any ProcessHost, table: ShardTable, lost: [Int], dropped: [PeerID])] = []
         var awaited: [ShardKey] = []
         var rerouted: Set<String> = []
+        let now = ContinuousClock.now
         for (capability, host) in allHosts {
             guard let new = newTables[capability] else { continue }
             let old = oldTables[capability] ?? ShardTable(owners: Array(repeating: selfID, count: new.shardCount))
@@ -37,8 +38,8 @@ extension ProcessRouter {
             rerouted.insert(capability)
             let released = book.withLockedValue { book in
                 for shard in lost { book.departing[ShardKey(capability: capability, shard: shard)] = [] }
-                for key in gained where !book.adopted.contains(key) && book.awaited[key] == nil {
-                    book.awaited[key] = []
+                for (key, previousOwner) in gained where !book.adopted.contains(key) && book.awaited[key] == nil {
+                    book.awaited[key] = AwaitedShard(from: previousOwner, since: now)
                     awaited.append(key)
                 }
                 return book.holdersChanged(capability, others: otherHolders, newcomer: newcomer)
@@ -56,7 +57,7 @@ extension ProcessRouter {
         if !awaited.isEmpty {
             Task { [self] in
                 try? await Task.sleep(for: Self.handoffTimeout)
-                let released = book.withLockedValue { $0.giveUp(awaited) }
+                let released = book.withLockedValue { $0.giveUp(awaited, since: now) }
                 if !released.isEmpty {
                     logger.warning("no handoff arrived in time; serving held calls with fresh processes",
                                    metadata: ["held": "\(released.count)"])
@@ -74,7 +75,8 @@ extension ProcessRouter {
     }
 
     /// The shards this node loses between two tables, and the shards it gains that a node
-    /// that is still up (a holder of `new`, or in `up`) may hold processes for. A shard this
+    /// that is still up (a holder of `new`, or in `up`) may hold processes for, each with
+    /// that node (`nil` for a newcomer's: any holder may have them). A shard this
     /// node `adopted` (its processes were handed here before its own table named it the owner)
     /// counts as its own: when the new table places it elsewhere, its processes move on. A
     /// newcomer (a node that knew no other holder and has no processes yet, or only processes
@@ -83,20 +85,23 @@ extension ProcessRouter {
     /// nothing: they are all here.
     private func changes(
         of capability: String, from old: ShardTable, to new: ShardTable, newcomer: Bool, adopted: Set<Int>, up: Set<PeerID>
-    ) -> (lost: [Int], gained: [ShardKey]) {
+    ) -> (lost: [Int], gained: [(key: ShardKey, from: PeerID?)]) {
         let stillUp = new.holders.union(up)
         let knewOthers = old.owners.contains { $0 != selfID }
         var lost: [Int] = []
-        var gained: [Int] = []
+        var gained: [(key: ShardKey, from: PeerID?)] = []
         for shard in 0..<new.shardCount {
             let (before, after) = (old.owner(ofShard: shard), new.owner(ofShard: shard))
             if before == selfID || adopted.contains(shard), after != selfID { lost.append(shard) }
             guard after == selfID else { continue }
-            if knewOthers ? (before != selfID && stillUp.contains(before)) : (newcomer && new.holderCount > 1) {
-                gained.append(shard)
+            let key = ShardKey(capability: capability, shard: shard)
+            if knewOthers, before != selfID, stillUp.contains(before) {
+                gained.append((key, before))
+            } else if !knewOthers, newcomer, new.holderCount > 1 {
+                gained.append((key, nil))
             }
         }
-        return (lost, gained.map { ShardKey(capability: capability, shard: $0) })
+        return (lost, gained)
     }
 
     /// Sends every other holder in `table` one handoff message: the `lost` shards it now owns

@@ -26,13 +26,14 @@ enum HeldMessage: Sendable {
 /// When a shard moves from this node to another, calls for it are held here (*departing*)
 /// until the shard's processes have reached the new owner; then they are forwarded, behind
 /// the handoff. When a shard moves here from a node that is still up, calls for it are held
-/// (*awaited*) until that node's handoff arrives or `handoffTimeout` passes. Either way no
-/// process is activated afresh while its state is on the way. A shard whose processes arrived
-/// before this node's own table gave it the shard is *adopted*: it is served here whatever the
-/// table says, until the table next changes.
+/// (*awaited*) until that node's handoff names the shard, or `handoffTimeout` passes; another
+/// node's handoff naming it does not release it (that node may never have had its
+/// processes). Either way no process is activated afresh while its state is on the way. A
+/// shard whose processes arrived before this node's own table gave it the shard is
+/// *adopted*: it is served here whatever the table says, until the table next changes.
 struct HandoffBook: Sendable {
     /// Shards expected from another node, with the messages held for them.
-    var awaited: [ShardKey: [HeldMessage]] = [:]
+    var awaited: [ShardKey: AwaitedShard] = [:]
     /// Shards being handed from this node to another, with the messages held for them.
     var departing: [ShardKey: [HeldMessage]] = [:]
     /// Shards whose processes arrived here, served here until the capability's table changes.
@@ -81,7 +82,7 @@ struct HandoffBook: Sendable {
             return true
         }
         guard awaited[key] != nil else { return false }
-        awaited[key]!.append(message)
+        awaited[key]!.held.append(message)
         return true
     }
 
@@ -122,14 +123,14 @@ struct HandoffBook: Sendable {
         mentioned[capability] = nil
         var released: [HeldMessage] = []
         for key in awaited.keys where key.capability == capability {
-            released += awaited.removeValue(forKey: key) ?? []
+            released += awaited.removeValue(forKey: key)?.held ?? []
         }
         return released
     }
 
     /// Records `sender`'s handoff of `keys` of `capability`: adopts them when `adopt`, and
-    /// returns the messages held for them (for every shard of the capability, when the sender
-    /// was the last holder a newcomer awaited).
+    /// returns the messages held for those awaited from `sender` (or from any holder), and
+    /// for every shard of the capability when the sender was the last holder a newcomer awaited.
     mutating func arrived(
         _ keys: [ShardKey], of capability: String, from sender: PeerID, holders: [PeerID], selfID: PeerID, adopt: Bool,
         tableHolders: Set<PeerID>
@@ -137,7 +138,9 @@ struct HandoffBook: Sendable {
         var released: [HeldMessage] = []
         for key in keys {
             if adopt { adopted.insert(key) }
-            released += awaited.removeValue(forKey: key) ?? []
+            guard let shard = awaited[key], shard.from == nil || shard.from == sender else { continue }
+            awaited[key] = nil
+            released += shard.held
         }
         heardFrom[capability, default: []].insert(sender)
         // The sender knows holders this newcomer may not have met yet: wait for them too.
@@ -150,11 +153,26 @@ struct HandoffBook: Sendable {
         return released + releaseIfHeardFromAll(capability, tableHolders: tableHolders)
     }
 
-    /// Stops waiting for `keys`; returns the messages held for them, with their capability.
-    mutating func giveUp(_ keys: [ShardKey]) -> [(capability: String, message: HeldMessage)] {
+    /// Stops waiting for those of `keys` awaited since `since` or earlier (a key awaited again
+    /// later has a wait of its own); returns the messages held for them, with their capability.
+    mutating func giveUp(_ keys: [ShardKey], since: ContinuousClock.Instant) -> [(capability: String, message: HeldMessage)] {
         for capability in Set(keys.map(\.capability)) { newcomerAwaits[capability] = nil }
-        return keys.flatMap { key in (awaited.removeValue(forKey: key) ?? []).map { (key.capability, $0) } }
+        return keys.flatMap { key -> [(capability: String, message: HeldMessage)] in
+            guard let shard = awaited[key], shard.since <= since else { return [] }
+            awaited[key] = nil
+            return shard.held.map { (key.capability, $0) }
+        }
     }
+}
+
+/// A shard this node expects from another, and the messages held until it arrives.
+struct AwaitedShard: Sendable {
+    /// The node expected to hand it over: its previous owner, or `nil` when any holder may
+    /// (a newcomer does not know which holder had it).
+    let from: PeerID?
+    /// When this node started waiting.
+    let since: ContinuousClock.Instant
+    var held: [HeldMessage] = []
 }
 
 /// Which nodes a table has as holders: how many, and a digest of the set.
