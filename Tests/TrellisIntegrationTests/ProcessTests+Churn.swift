@@ -17,9 +17,9 @@ extension ProcessTests {
     /// leaves. No call fails and every increment is counted.
     ///
     /// A soak test, run only with `TRELLIS_SOAK=1` (run it in a loop): it finds the known
-    /// faults of handoff while nodes join (README, "Handoff"): about one run in 50 to 100 loses
-    /// increments, at a node that joined and started afresh a process whose state was still on
-    /// its way from a node its table had not yet named, or from a leaver through a third node.
+    /// fault of handoff while nodes join (README, "Handoff"): about one run in 100 loses
+    /// increments, at a node that joined while another left and started afresh a process
+    /// whose state was still on its way from the leaver through a third node.
     func testCountsSurviveNodesJoiningAndLeavingInTurn() async throws {
         try XCTSkipUnless(ProcessInfo.processInfo.environment["TRELLIS_SOAK"] == "1", "a soak test: set TRELLIS_SOAK=1")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)

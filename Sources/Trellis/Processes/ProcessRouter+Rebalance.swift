@@ -12,7 +12,8 @@ extension ProcessRouter {
     /// are handed to their new owners with their processes' states, and shards it gained from
     /// a node that is still up (a holder in the new table, or one of the members `up`: a
     /// node that is leaving holds no shard but still has processes) are awaited (their calls
-    /// held) until that node's handoff arrives. Returns the task sending this node's handoffs.
+    /// held) until that node's handoff arrives. Returns the task sending this node's handoffs,
+    /// which starts once the previous rebalance's have gone.
     @discardableResult
     func rebalance(to newTables: [String: ShardTable], up: Set<PeerID>) -> Task<Void, Never> {
         let oldTables = currentTables
@@ -67,11 +68,19 @@ extension ProcessRouter {
                 }
             }
         }
-        return Task { [self] in
-            for move in outgoing {
+        // In the order of the tables (rebalances run one at a time, on the node's actor): a
+        // later rebalance's handoff to a node must not reach it first, or a newcomer that hears
+        // from this node takes it for this node's last word.
+        let moves = outgoing
+        let previous = lastHandoff.withLockedValue { $0 }
+        let task = Task { [self] in
+            await previous?.value
+            for move in moves {
                 await handOff(move.capability, from: move.host, table: move.table, lost: move.lost, dropped: move.dropped)
             }
         }
+        lastHandoff.withLockedValue { $0 = task }
+        return task
     }
 
     /// The shards this node loses between two tables, and the shards it gains that a node
