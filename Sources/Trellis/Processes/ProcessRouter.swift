@@ -288,8 +288,7 @@ final class ProcessRouter: Sendable {
         let mayWaitForNewTable = host != nil && !isLeaving.load(ordering: .relaxed)
         let (held, adopted, startsWait) = book.withLockedValue { book -> (Bool, Bool, Bool) in
             if let origin, mayWaitForNewTable, book.isBehind(origin.view, capability: capability, current: table) {
-                let first = book.awaitingNewTable[capability] == nil
-                book.awaitingNewTable[capability, default: []].append(.init(message: message, hops: hops, origin: origin, bounced: false))
+                let first = book.holdForNewTable(.init(message: message, hops: hops, origin: origin, bounced: false), of: capability)
                 return (true, false, first)
             }
             if let key, !book.isIdle {
@@ -342,9 +341,7 @@ final class ProcessRouter: Sendable {
     private func awaitNewTable(_ message: HeldMessage, capability: String, hops: Int64, origin: Origin, table: ShardTable?) {
         let (held, first) = book.withLockedValue { book -> (Bool, Bool) in
             guard self.table(for: capability) == table else { return (false, false) }
-            let first = book.awaitingNewTable[capability] == nil
-            book.awaitingNewTable[capability, default: []].append(.init(message: message, hops: hops, origin: origin, bounced: true))
-            return (true, first)
+            return (true, book.holdForNewTable(.init(message: message, hops: hops, origin: origin, bounced: true), of: capability))
         }
         guard held else { return deliver(message, capability: capability, hops: 0, origin: origin) }
         if first { releaseAwaitingNewTableLater(capability) }

@@ -86,6 +86,14 @@ struct HandoffBook: Sendable {
         return true
     }
 
+    /// Holds `entry` until this node's table of `capability` changes; returns whether it is
+    /// the first message held so (whose holder schedules their release).
+    mutating func holdForNewTable(_ entry: TableWait, of capability: String) -> Bool {
+        let first = awaitingNewTable[capability] == nil
+        awaitingNewTable[capability, default: []].append(entry)
+        return first
+    }
+
     /// Marks `keys` as handed over; returns the messages held for them.
     mutating func departed(_ keys: [ShardKey]) -> [HeldMessage] {
         keys.flatMap { departing.removeValue(forKey: $0) ?? [] }
