@@ -131,7 +131,7 @@ struct HandoffBook: Sendable {
         mentioned[capability] = nil
         var released: [HeldMessage] = []
         for key in awaited.keys where key.capability == capability {
-            released += awaited.removeValue(forKey: key)?.held ?? []
+            released += endWait(for: key)
         }
         return released
     }
@@ -146,9 +146,7 @@ struct HandoffBook: Sendable {
         var released: [HeldMessage] = []
         for key in keys {
             if adopt { adopted.insert(key) }
-            guard let shard = awaited[key], shard.from == nil || shard.from == sender else { continue }
-            awaited[key] = nil
-            released += shard.held
+            released += endWait(for: key) { $0.from == nil || $0.from == sender }
         }
         heardFrom[capability, default: []].insert(sender)
         // The sender knows holders this newcomer may not have met yet: wait for them too.
@@ -165,11 +163,14 @@ struct HandoffBook: Sendable {
     /// later has a wait of its own); returns the messages held for them, with their capability.
     mutating func giveUp(_ keys: [ShardKey], since: ContinuousClock.Instant) -> [(capability: String, message: HeldMessage)] {
         for capability in Set(keys.map(\.capability)) { newcomerAwaits[capability] = nil }
-        return keys.flatMap { key -> [(capability: String, message: HeldMessage)] in
-            guard let shard = awaited[key], shard.since <= since else { return [] }
-            awaited[key] = nil
-            return shard.held.map { (key.capability, $0) }
-        }
+        return keys.flatMap { key in endWait(for: key) { $0.since <= since }.map { (key.capability, $0) } }
+    }
+
+    /// Ends the wait for `key`, if there is one that `ends` accepts; returns the messages held for it.
+    private mutating func endWait(for key: ShardKey, if ends: (AwaitedShard) -> Bool = { _ in true }) -> [HeldMessage] {
+        guard let shard = awaited[key], ends(shard) else { return [] }
+        awaited[key] = nil
+        return shard.held
     }
 }
 
