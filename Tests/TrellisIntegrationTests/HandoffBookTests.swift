@@ -16,6 +16,18 @@ final class HandoffBookTests: XCTestCase {
         AwaitedShard(from: previousOwner, since: since)
     }
 
+    /// A newcomer whose only other holder is `a`, awaiting shards 1, 2, ... from any holder,
+    /// with a message held for each.
+    func newcomer(holding ids: [String]) -> HandoffBook {
+        var book = HandoffBook()
+        XCTAssertEqual(book.holdersChanged("c", others: [a], newcomer: true).count, 0)
+        for (index, id) in ids.enumerated() {
+            book.awaited[key(index + 1)] = awaiting()
+            XCTAssertTrue(book.hold(cast(id), for: key(index + 1)))
+        }
+        return book
+    }
+
     func testAwaitedShardsHoldTheirMessagesUntilTheirHandoffArrives() {
         var book = HandoffBook()
         XCTAssertTrue(book.isIdle)
@@ -126,5 +138,90 @@ final class HandoffBookTests: XCTestCase {
         let older = HandoffMessage(capability: "c", shards: [1], processes: [], holders: [me, a])
         XCTAssertNil(older.value["dropped"], "nothing dropped, no field")
         XCTAssertEqual(HandoffMessage(older.value)?.dropped, [])
+    }
+
+    /// A newcomer awaits every shard from any holder; a handoff that marks a shard pending
+    /// (its processes are still on their way to the sender) keeps that one awaited when the
+    /// newcomer has heard from every holder and releases the rest, until a handoff names it.
+    func testAPendingShardStaysAwaitedUntilItsSenderNamesIt() {
+        var book = newcomer(holding: ["pending", "other"])
+        let now = ContinuousClock.now
+        XCTAssertEqual(book.expect([key(1): a], since: now, forgettingBefore: now), [key(1)])
+        let first = book.arrived([], of: "c", from: a, holders: [a, me], selfID: me, adopt: true, tableHolders: [a])
+        XCTAssertEqual(first.map(\.id), ["other"], "heard from every holder: all but the pending shard are released")
+        XCTAssertEqual(book.awaited[key(1)]?.pending, true)
+        XCTAssertEqual(book.giveUp([key(1)], since: now - .seconds(1)).count, 0, "an older timer leaves the pending wait")
+        let second = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: true, tableHolders: [a])
+        XCTAssertEqual(second.map(\.id), ["pending"])
+    }
+
+    /// Processes a leaving node handed to a node that passed them on release their shard
+    /// when it is awaited from that leaver; a pass-on from another origin does not.
+    func testAShardPassedOnFromItsLeaverIsReleased() {
+        var book = HandoffBook()
+        book.awaited[key(1)] = awaiting(from: b)
+        XCTAssertTrue(book.hold(cast("x"), for: key(1)))
+        XCTAssertEqual(book.passedOn([key(1)], from: a).count, 0, "a is not where the shard comes from")
+        XCTAssertEqual(book.passedOn([key(1)], from: b).map(\.id), ["x"])
+    }
+
+    /// Pending and relinquished shards, second messages and the origin of processes passed on
+    /// travel with a handoff; a message without them has none.
+    func testAHandoffMessageCarriesItsPendingShardsAndOrigin() throws {
+        let sent = HandoffMessage(
+            capability: "c", shards: [], processes: [], relinquished: [4, 5], holders: [me, a], pending: [1: a, 2: b, 3: a],
+            isFollowUp: true, passedOn: true, origin: b)
+        let received = try XCTUnwrap(HandoffMessage(sent.value))
+        XCTAssertEqual(received.pending, [1: a, 2: b, 3: a])
+        XCTAssertEqual(received.relinquished, [4, 5])
+        XCTAssertTrue(received.isFollowUp)
+        XCTAssertEqual(received.origin, b)
+        XCTAssertTrue(received.passedOn)
+        let plain = try XCTUnwrap(HandoffMessage(HandoffMessage(capability: "c", shards: [1], processes: [], holders: [a]).value))
+        XCTAssertEqual(plain.pending, [:])
+        XCTAssertEqual(plain.relinquished, [])
+        XCTAssertFalse(plain.isFollowUp)
+        XCTAssertNil(plain.origin)
+    }
+
+    /// A shard marked pending before this node's table placed it here starts its wait pending,
+    /// if that wait starts soon enough; a handoff that names the shard first clears the hint.
+    func testAPendingMarkThatArrivesBeforeTheWaitStillApplies() {
+        var book = HandoffBook()
+        let now = ContinuousClock.now
+        XCTAssertEqual(book.expect([key(1): a, key(2): a, key(3): a], since: now, forgettingBefore: now), [], "nothing is awaited yet")
+        _ = book.arrived([key(3)], of: "c", from: b, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [])
+        book.startAwaiting(key(1), from: nil, since: now, hintsSince: now)
+        book.startAwaiting(key(2), from: nil, since: now, hintsSince: now + .seconds(1))
+        book.startAwaiting(key(3), from: nil, since: now, hintsSince: now)
+        XCTAssertEqual(book.awaited[key(1)]?.pending, true)
+        XCTAssertEqual(book.awaited[key(2)]?.pending, false, "the hint is too old")
+        XCTAssertEqual(book.awaited[key(3)]?.pending, false, "the shard was named since")
+        XCTAssertTrue(book.pendingHints.isEmpty)
+    }
+
+    /// A shard a newcomer relinquishes (it owned it while alone, without its processes)
+    /// releases a wait from that newcomer, not a wait from any holder: another holder may have
+    /// its processes.
+    func testARelinquishedShardReleasesOnlyAWaitFromItsSender() {
+        var book = HandoffBook()
+        book.awaited[key(1)] = awaiting()
+        book.awaited[key(2)] = awaiting(from: a)
+        XCTAssertTrue(book.hold(cast("any"), for: key(1)))
+        XCTAssertTrue(book.hold(cast("from-a"), for: key(2)))
+        XCTAssertEqual(book.relinquished([key(1), key(2)], by: a).map(\.id), ["from-a"])
+        XCTAssertNotNil(book.awaited[key(1)], "b may still hand it over")
+    }
+
+    /// A holder's second message (for shards its handoff left pending, sent with its later
+    /// handoffs) releases what it names, but is not that holder's handoff for its newest
+    /// table: a newcomer that has heard nothing else from it keeps waiting for it.
+    func testASecondMessageIsNotTheSendersHandoff() {
+        var book = newcomer(holding: ["named", "other"])
+        let second = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: true, heard: false, tableHolders: [a])
+        XCTAssertEqual(second.map(\.id), ["named"])
+        XCTAssertEqual(book.newcomerAwaits["c"], [a], "a's handoff is still to come")
+        let handoff = book.arrived([], of: "c", from: a, holders: [a, me], selfID: me, adopt: true, tableHolders: [a])
+        XCTAssertEqual(handoff.map(\.id), ["other"])
     }
 }

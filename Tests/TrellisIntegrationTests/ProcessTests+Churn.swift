@@ -16,10 +16,11 @@ extension ProcessTests {
     /// steps: one joins, one leaves, two join, two leave, one joins while another leaves, one
     /// leaves. No call fails and every increment is counted.
     ///
-    /// A soak test, run only with `TRELLIS_SOAK=1` (run it in a loop): it finds the known
-    /// fault of handoff while nodes join (README, "Handoff"): about one run in 100 loses
-    /// increments, at a node that joined while another left and started afresh a process
-    /// whose state was still on its way from the leaver through a third node.
+    /// A soak test, run only with `TRELLIS_SOAK=1` (run it in a loop): it found the faults of
+    /// handoff while nodes join and leave at once (README, "Handoff"): a node that joined
+    /// while another left, or alongside another joiner, started afresh a process whose state
+    /// was still on its way to it, from the leaver through a third node or from its previous
+    /// owner while the other joiner claimed its shard.
     func testCountsSurviveNodesJoiningAndLeavingInTurn() async throws {
         try XCTSkipUnless(ProcessInfo.processInfo.environment["TRELLIS_SOAK"] == "1", "a soak test: set TRELLIS_SOAK=1")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)

@@ -17,7 +17,7 @@ extension ProcessRouter {
     @discardableResult
     func rebalance(to newTables: [String: ShardTable], up: Set<PeerID>) -> Task<Void, Never> {
         let oldTables = currentTables
-        var outgoing: [(capability: String, host: any ProcessHost, table: ShardTable, lost: [Int], dropped: [PeerID])] = []
+        var outgoing: [ShardMove] = []
         var awaited: [ShardKey] = []
         var rerouted: Set<String> = []
         let now = ContinuousClock.now
@@ -40,13 +40,18 @@ extension ProcessRouter {
             let released = book.withLockedValue { book in
                 for shard in lost { book.departing[ShardKey(capability: capability, shard: shard)] = [] }
                 for (key, previousOwner) in gained where !book.adopted.contains(key) && book.awaited[key] == nil {
-                    book.awaited[key] = AwaitedShard(from: previousOwner, since: now)
+                    book.startAwaiting(key, from: previousOwner, since: now, hintsSince: now - Self.handoffTimeout)
                     awaited.append(key)
                 }
                 return book.holdersChanged(capability, others: otherHolders, newcomer: newcomer)
             }
             redeliver(released, capability: capability)
-            if !otherHolders.isEmpty { outgoing.append((capability, host, new, lost, Array(old.holders.subtracting(new.holders)))) }
+            if !otherHolders.isEmpty {
+                let dropped = old.holders.subtracting(new.holders)
+                outgoing.append(ShardMove(
+                    capability: capability, host: host, table: new, previous: old, newcomer: newcomer, lost: lost,
+                    dropped: Array(dropped), leaving: dropped.intersection(up).subtracting([selfID])))
+            }
         }
         _ = swapTables(newTables)
         // Adopted shards stop being served here only now that the new tables route: a call
@@ -55,32 +60,14 @@ extension ProcessRouter {
         // often on a fresh process, and the call's effect would be lost with it.
         book.withLockedValue { $0.adopted = $0.adopted.filter { !rerouted.contains($0.capability) } }
         for capability in newTables.keys { redeliverAwaitingNewTable(capability, force: false) }
-        if !awaited.isEmpty {
-            Task { [self] in
-                try? await Task.sleep(for: Self.handoffTimeout)
-                let released = book.withLockedValue { $0.giveUp(awaited, since: now) }
-                if !released.isEmpty {
-                    logger.warning("no handoff arrived in time; serving held calls with fresh processes",
-                                   metadata: ["held": "\(released.count)"])
-                }
-                for (capability, messages) in Dictionary(grouping: released, by: \.capability) {
-                    redeliver(messages.map(\.message), capability: capability)
-                }
-            }
-        }
+        if !awaited.isEmpty { giveUpLater(awaited, since: now) }
         // In the order of the tables (rebalances run one at a time, on the node's actor): a
         // later rebalance's handoff to a node must not reach it first, or a newcomer that hears
         // from this node takes it for this node's last word.
         let moves = outgoing
-        let previous = lastHandoff.withLockedValue { $0 }
-        let task = Task { [self] in
-            await previous?.value
-            for move in moves {
-                await handOff(move.capability, from: move.host, table: move.table, lost: move.lost, dropped: move.dropped)
-            }
+        return enqueueHandoff { [self] in
+            for move in moves { await handOff(move) }
         }
-        lastHandoff.withLockedValue { $0 = task }
-        return task
     }
 
     /// The shards this node loses between two tables, and the shards it gains that a node
@@ -113,137 +100,19 @@ extension ProcessRouter {
         return (lost, gained)
     }
 
-    /// Sends every other holder in `table` one handoff message: the `lost` shards it now owns
-    /// with their processes, possibly none (a newcomer waits to hear from every holder), and
-    /// the holders `dropped` since this node's previous table. A lost shard whose own handoff
-    /// this node still awaits is not named: its processes may still be on their way from its
-    /// previous owner, and the new owner, told this node had them all, would start them afresh.
-    /// The new owner waits for them instead (they reach it from the previous owner, or passed
-    /// on from here), or for `handoffTimeout`.
-    private func handOff(_ capability: String, from host: any ProcessHost, table: ShardTable, lost: [Int], dropped: [PeerID]) async {
-        let count = table.shardCount
-        let lostSet = Set(lost)
-        await deliveriesDrained()
-        let stillAwaited = book.withLockedValue { book in
-            lostSet.filter { book.awaited[ShardKey(capability: capability, shard: $0)] != nil }
-        }
-        let moved = await host.handOff { lostSet.contains(StableHash.shard($0, count: count)) }
-        var processesByOwner: [PeerID: [(id: String, state: Value?)]] = [:]
-        for process in moved {
-            processesByOwner[table.owner(of: process.id), default: []].append(process)
-        }
-        var shardsByOwner: [PeerID: [Int]] = [:]
-        for holder in table.holders where holder != selfID { shardsByOwner[holder] = [] }
-        for shard in lost { shardsByOwner[table.owner(ofShard: shard), default: []].append(shard) }
-        for (owner, shards) in shardsByOwner {
-            let message = HandoffMessage(
-                capability: capability, shards: shards.filter { !stillAwaited.contains($0) }, processes: processesByOwner[owner] ?? [],
-                holders: Array(table.holders), dropped: dropped)
-            do {
-                _ = try await transport.request(message.value, to: owner, channel: .processes, timeout: .seconds(5))
-            } catch {
-                logger.warning("handoff failed; those processes restart on their new owner",
-                             metadata: ["capability": "\(capability)", "to": "\(owner)", "error": "\(error)"])
-            }
-            let keys = shards.map { ShardKey(capability: capability, shard: $0) }
-            redeliver(book.withLockedValue { $0.departed(keys) }, capability: capability)
-        }
-    }
-
-    /// How long a leaving node waits, at most, for its peers to stop routing calls to it (after
-    /// the 300 ms it always stays, forwarding calls).
-    static var drainLimit: Duration { .seconds(3) }
-
-    /// Returns, on a node that has handed its processes off and is leaving, once no peer has a
-    /// connection left on which it could send this node calls (each peer closes its
-    /// connections when it sees this node leave, after the replies to its calls came back)
-    /// and every call this node forwarded has its reply; or after `drainLimit`, with a warning.
-    /// Peers in `leavingToo` are not waited for: they keep their connections while they leave,
-    /// and route nothing here.
-    func drain(leavingToo: Set<PeerID>) async {
-        let callers = { [transport] in transport.inboundPeers(on: .processes).subtracting(leavingToo) }
-        let drained = await poll(every: .milliseconds(10), for: Self.drainLimit) {
-            callers().isEmpty && forwardsInFlight.load(ordering: .relaxed) == 0
-        }
-        guard !drained else { return }
-        logger.warning("leaving while peers can still send calls here; calls on their way may fail",
-                       metadata: ["peers": "\(callers().sorted())"])
-    }
-
-    /// Returns once no message is between the hold check and its host, or after a second.
-    private func deliveriesDrained() async {
-        let drained = await poll(every: .milliseconds(1), for: .seconds(1)) { book.withLockedValue { $0.deliveries == 0 } }
-        if !drained { logger.warning("calls kept arriving while handing off; proceeding") }
-    }
-
-    /// Receives `handoff` once this node's table no longer has the holders the sender's table
-    /// dropped (their departure is on its way here too: nodes that leave, or leave together),
-    /// or after `handoffTimeout`; then calls `done`. Received earlier, its processes would be
-    /// passed on to those holders. The sender holds the calls for its shards until `done`.
-    func receiveWhenCaughtUp(_ handoff: HandoffMessage, from sender: PeerID, then done: @escaping @Sendable () -> Void) {
-        let dropped = Set(handoff.dropped)
-        let caughtUp = { [self] in table(for: handoff.capability).map { $0.holders.isDisjoint(with: dropped) } ?? true }
-        guard !dropped.isEmpty, !isLeaving.load(ordering: .relaxed), !caughtUp() else {
-            receive(handoff, from: sender)
-            return done()
-        }
+    /// Stops waiting for those of `keys` awaited since `start` or earlier once `handoffTimeout`
+    /// has passed, and serves the calls held for them (their processes start afresh).
+    func giveUpLater(_ keys: [ShardKey], since start: ContinuousClock.Instant) {
         Task { [self] in
-            _ = await poll(every: .milliseconds(5), for: Self.handoffTimeout, until: caughtUp)
-            receive(handoff, from: sender)
-            done()
-        }
-    }
-
-    /// Installs processes handed to this node and serves the calls held for their shards.
-    ///
-    /// The shards are adopted (served here whatever this node's table says, until it changes)
-    /// only when the sender's table knew every holder this node's does, the sender aside: a
-    /// sender that knows fewer (a newcomer that has met some of the cluster) names owners
-    /// that this node's table rightly places elsewhere. Its processes that this node's table
-    /// places on another node are passed on there, before the held calls are served, so that
-    /// the calls find them; a passed-on handoff is installed as it is, and only once. A node
-    /// that is leaving installs nothing: it passes every process on to its owner.
-    func receive(_ handoff: HandoffMessage, from sender: PeerID) {
-        let table = table(for: handoff.capability)
-        let known = table?.holders ?? []
-        let adopt = !isLeaving.load(ordering: .relaxed) && (handoff.passedOn || known.isSubset(of: Set(handoff.holders).union([sender])))
-        var elsewhere: [PeerID: [(id: String, state: Value?)]] = [:]
-        if let host = host(for: handoff.capability) {
-            for process in handoff.processes {
-                if !adopt, let owner = table?.owner(of: process.id), owner != selfID {
-                    elsewhere[owner, default: []].append(process)
-                } else {
-                    host.resume(process.id, from: process.state) { [self] in
-                        metrics.handoffReplacedLive()
-                        logger.warning(
-                            "a handed-over process replaced a live one with its id: what calls did to the live one is lost",
-                            metadata: ["capability": "\(handoff.capability)", "id": "\(process.id)", "from": "\(sender)"])
-                    }
-                }
+            try? await Task.sleep(for: Self.handoffTimeout)
+            let released = book.withLockedValue { $0.giveUp(keys, since: start) }
+            if !released.isEmpty {
+                logger.warning("no handoff arrived in time; serving held calls with fresh processes",
+                               metadata: ["held": "\(released.count)"])
             }
-        }
-        let keys = handoff.shards.map { ShardKey(capability: handoff.capability, shard: $0) }
-        // Adopted only if the table it was decided by still routes: a rebalance in between
-        // decided what it hands off without these shards, so they follow the new table.
-        let released: [HeldMessage] = handoff.passedOn ? [] : book.withLockedValue { book in
-            let current = self.table(for: handoff.capability)
-            return book.arrived(
-                keys, of: handoff.capability, from: sender, holders: handoff.holders, selfID: selfID,
-                adopt: adopt && current == table, tableHolders: (current?.holders ?? []).subtracting([selfID]))
-        }
-        guard !elsewhere.isEmpty, let table else { return redeliver(released, capability: handoff.capability) }
-        Task { [self] in
-            for (owner, processes) in elsewhere {
-                let message = HandoffMessage(
-                    capability: handoff.capability, shards: [], processes: processes, holders: Array(table.holders), passedOn: true)
-                do {
-                    _ = try await transport.request(message.value, to: owner, channel: .processes, timeout: .seconds(5))
-                } catch {
-                    logger.warning("passing on handed-off processes failed; they restart on their owner",
-                                 metadata: ["capability": "\(handoff.capability)", "to": "\(owner)", "error": "\(error)"])
-                }
+            for (capability, messages) in Dictionary(grouping: released, by: \.capability) {
+                redeliver(messages.map(\.message), capability: capability)
             }
-            redeliver(released, capability: handoff.capability)
         }
     }
 
@@ -268,7 +137,7 @@ extension ProcessRouter {
     }
 
     /// Delivers held messages again, in the order they were held.
-    private func redeliver(_ messages: [HeldMessage], capability: String) {
+    func redeliver(_ messages: [HeldMessage], capability: String) {
         for message in messages { deliver(message, capability: capability, hops: 0) }
     }
 }

@@ -28,9 +28,12 @@ enum HeldMessage: Sendable {
 /// the handoff. When a shard moves here from a node that is still up, calls for it are held
 /// (*awaited*) until that node's handoff names the shard, or `handoffTimeout` passes; another
 /// node's handoff naming it does not release it (that node may never have had its
-/// processes). Either way no process is activated afresh while its state is on the way. A
-/// shard whose processes arrived before this node's own table gave it the shard is
-/// *adopted*: it is served here whatever the table says, until the table next changes.
+/// processes). A newcomer awaits its shards from any holder, until it has heard from every
+/// holder or a handoff names the shard; a shard a handoff marks *pending* (its processes are
+/// still on their way) waits for a handoff that names it. Either way no process is activated
+/// afresh while its state is on the way. A shard whose processes arrived before this node's
+/// own table gave it the shard is *adopted*: it is served here whatever the table says,
+/// until the table next changes.
 struct HandoffBook: Sendable {
     /// Shards expected from another node, with the messages held for them.
     var awaited: [ShardKey: AwaitedShard] = [:]
@@ -43,7 +46,7 @@ struct HandoffBook: Sendable {
     /// names every holder it heard from or of, every awaited shard of the capability is released.
     var newcomerAwaits: [String: Set<PeerID>] = [:]
     /// The holders a handoff message of each capability came from since this node's table of
-    /// the capability last changed.
+    /// the capability last changed (empty while the first one's processes are landing).
     var heardFrom: [String: Set<PeerID>] = [:]
     /// The other holders those messages named: a newcomer waits for them too.
     var mentioned: [String: Set<PeerID>] = [:]
@@ -51,6 +54,10 @@ struct HandoffBook: Sendable {
     var awaitingNewTable: [String: [TableWait]] = [:]
     /// The holder digests of this node's recent tables of each capability, oldest first.
     var pastViews: [String: [UInt64]] = [:]
+    /// Shards a handoff marked pending before this node awaited them (its table had not
+    /// placed them here yet), with the node named and when: a wait that starts soon after
+    /// starts pending (see `expect`).
+    var pendingHints: [ShardKey: (node: PeerID, since: ContinuousClock.Instant)] = [:]
 
     /// Remembers that this node routed `capability` by `table` (the last 16 tables are kept).
     mutating func remember(_ table: ShardTable, of capability: String) {
@@ -114,8 +121,9 @@ struct HandoffBook: Sendable {
         return releaseIfHeardFromAll(capability, tableHolders: others)
     }
 
-    /// Releases every awaited shard of `capability` once a newcomer has heard from every holder
-    /// and its table (whose holders other than this node are `tableHolders`) names them all.
+    /// Releases every shard of `capability` a newcomer awaits from any holder once it has heard
+    /// from every holder and its table (whose holders other than this node are `tableHolders`)
+    /// names them all. A shard awaited from one node, or pending (see `expect`), stays awaited.
     ///
     /// Heard from all but not yet routing by a table with all of them (a holder's handoff came
     /// before this node saw that holder up), the newcomer keeps waiting: served now, a call
@@ -131,23 +139,79 @@ struct HandoffBook: Sendable {
         mentioned[capability] = nil
         var released: [HeldMessage] = []
         for key in awaited.keys where key.capability == capability {
-            released += endWait(for: key)
+            released += endWait(for: key) { $0.from == nil && !$0.pending }
         }
         return released
     }
 
+    /// Records that the processes of each of `pending`'s shards are still on their way from
+    /// the node it names (the sender of a handoff still awaiting them itself, or a holder
+    /// that is leaving): a shard awaited from any holder, or from that node, is not released
+    /// by hearing from every holder, only by a handoff naming it, and is awaited from `now`
+    /// on. Returns the shards whose wait changed so, for a new give-up timer.
+    ///
+    /// A shard not awaited yet is remembered in `pendingHints`; hints older than
+    /// `forgettingBefore` are forgotten.
+    mutating func expect(
+        _ pending: [ShardKey: PeerID], since now: ContinuousClock.Instant, forgettingBefore oldest: ContinuousClock.Instant
+    ) -> [ShardKey] {
+        pendingHints = pendingHints.filter { $0.value.since >= oldest }
+        var changed: [ShardKey] = []
+        for (key, node) in pending {
+            guard var shard = awaited[key] else {
+                pendingHints[key] = (node, now)
+                continue
+            }
+            guard !shard.pending, shard.from == nil || shard.from == node else { continue }
+            shard.pending = true
+            shard.since = now
+            awaited[key] = shard
+            changed.append(key)
+        }
+        return changed
+    }
+
+    /// Starts awaiting `key` from `previousOwner` (`nil`: from any holder) at `now`, pending
+    /// if a handoff marked it so since `recent` (see `expect`).
+    mutating func startAwaiting(
+        _ key: ShardKey, from previousOwner: PeerID?, since now: ContinuousClock.Instant, hintsSince recent: ContinuousClock.Instant
+    ) {
+        var shard = AwaitedShard(from: previousOwner, since: now)
+        if let hint = pendingHints.removeValue(forKey: key), hint.since >= recent,
+           previousOwner == nil || previousOwner == hint.node {
+            shard.pending = true
+        }
+        awaited[key] = shard
+    }
+
+    /// Records processes of `keys` that `origin` handed to another node, which passed them on
+    /// here; returns the messages held for those awaited from `origin` (or from any holder).
+    mutating func passedOn(_ keys: [ShardKey], from origin: PeerID) -> [HeldMessage] {
+        for key in keys { pendingHints[key] = nil }
+        return keys.flatMap { key in endWait(for: key) { $0.from == nil || $0.from == origin } }
+    }
+
+    /// Records that processes of `capability` are being handed here, before they land: a node
+    /// alone until now that sees them in its host is still a newcomer (see `heardFrom`).
+    mutating func beingHanded(_ capability: String) {
+        if heardFrom[capability] == nil { heardFrom[capability] = [] }
+    }
+
     /// Records `sender`'s handoff of `keys` of `capability`: adopts them when `adopt`, and
-    /// returns the messages held for those awaited from `sender` (or from any holder), and
+    /// returns the messages held for those awaited from `sender` (or from any holder), and,
+    /// when the message is the sender's handoff for a table (`heard`, not a second message),
     /// for every shard of the capability when the sender was the last holder a newcomer awaited.
     mutating func arrived(
         _ keys: [ShardKey], of capability: String, from sender: PeerID, holders: [PeerID], selfID: PeerID, adopt: Bool,
-        tableHolders: Set<PeerID>
+        heard: Bool = true, tableHolders: Set<PeerID>
     ) -> [HeldMessage] {
         var released: [HeldMessage] = []
         for key in keys {
+            pendingHints[key] = nil
             if adopt { adopted.insert(key) }
             released += endWait(for: key) { $0.from == nil || $0.from == sender }
         }
+        guard heard else { return released }
         heardFrom[capability, default: []].insert(sender)
         // The sender knows holders this newcomer may not have met yet: wait for them too.
         mentioned[capability, default: []].formUnion(holders.filter { $0 != selfID })
@@ -157,6 +221,14 @@ struct HandoffBook: Sendable {
             newcomerAwaits[capability]!.remove(sender)
         }
         return released + releaseIfHeardFromAll(capability, tableHolders: tableHolders)
+    }
+
+    /// Records that `sender` let go of `keys` without vouching for their processes (it awaited
+    /// them from any holder itself, as a newcomer does): returns the messages held for those
+    /// awaited from `sender` only. A wait from any holder stays: their processes may be on
+    /// their way from a holder that really had them.
+    mutating func relinquished(_ keys: [ShardKey], by sender: PeerID) -> [HeldMessage] {
+        keys.flatMap { key in endWait(for: key) { $0.from == sender } }
     }
 
     /// Stops waiting for those of `keys` awaited since `since` or earlier (a key awaited again
@@ -179,9 +251,11 @@ struct AwaitedShard: Sendable {
     /// The node expected to hand it over: its previous owner, or `nil` when any holder may
     /// (a newcomer does not know which holder had it).
     let from: PeerID?
-    /// When this node started waiting.
-    let since: ContinuousClock.Instant
+    /// When this node started waiting, or was told the processes are still on their way.
+    var since: ContinuousClock.Instant
     var held: [HeldMessage] = []
+    /// Whether a handoff said the processes are still on their way (see `HandoffBook.expect`).
+    var pending = false
 }
 
 /// Which nodes a table has as holders: how many, and a digest of the set.
@@ -210,67 +284,4 @@ struct TableWait: Sendable {
     /// Whether the sender's table named this node the owner and this node's the sender. Such
     /// a message is routed afresh by the next table (its hops count from zero again).
     let bounced: Bool
-}
-
-/// The message that hands a node's processes of some shards to their new owner: a map
-/// `{handoff = capability, shards = {...}, procs = {{id, state}, ...}, holders = {...},
-/// dropped = {...}}` (the holders are every node the sender's table names, `dropped` the
-/// holders its previous table had and this one has not) sent as a request on
-/// the `processes` channel, on the same connection as the calls the old owner forwards after
-/// it, so the new owner always installs the processes first. `passed_on = true` marks
-/// processes a receiver passes on to the owner its own table names (see
-/// `ProcessRouter.receive`).
-struct HandoffMessage: Sendable {
-    let capability: String
-    let shards: [Int]
-    let processes: [(id: String, state: Value?)]
-    let holders: [PeerID]
-    /// The holders of the sender's previous table that its new one no longer has (the sender
-    /// itself when it is leaving): the receiver waits until its own table has let them go too.
-    let dropped: [PeerID]
-    /// Whether a node that was handed these processes passes them on: install them, nothing else.
-    let passedOn: Bool
-
-    var value: Value {
-        var fields: [String: Value] = [
-            "holders": .array(holders.map { .string($0.description) }),
-            "handoff": .string(capability),
-            "shards": .array(shards.map { .int(Int64($0)) }),
-            "procs": .array(processes.map { .array([.string($0.id), $0.state ?? .nil]) }),
-        ]
-        if passedOn { fields["passed_on"] = true }
-        if !dropped.isEmpty { fields["dropped"] = .array(dropped.map { .string($0.description) }) }
-        return .map(fields)
-    }
-
-    init(
-        capability: String, shards: [Int], processes: [(id: String, state: Value?)], holders: [PeerID],
-        dropped: [PeerID] = [], passedOn: Bool = false
-    ) {
-        self.capability = capability
-        self.shards = shards
-        self.processes = processes
-        self.holders = holders
-        self.dropped = dropped
-        self.passedOn = passedOn
-    }
-
-    init?(_ value: Value) {
-        guard case .string(let capability)? = value["handoff"], case .array(let shards)? = value["shards"],
-              case .array(let processes)? = value["procs"], case .array(let holders)? = value["holders"]
-        else { return nil }
-        self.holders = holders.compactMap { $0.stringValue.flatMap { try? PeerID(parsing: $0) } }
-        if case .array(let dropped)? = value["dropped"] {
-            self.dropped = dropped.compactMap { $0.stringValue.flatMap { try? PeerID(parsing: $0) } }
-        } else {
-            self.dropped = []
-        }
-        self.passedOn = value["passed_on"] == true
-        self.capability = capability
-        self.shards = shards.compactMap { if case .int(let shard) = $0 { Int(shard) } else { nil } }
-        self.processes = processes.compactMap { entry in
-            guard case .array(let parts) = entry, parts.count == 2, case .string(let id) = parts[0] else { return nil }
-            return (id, parts[1] == .nil ? nil : parts[1])
-        }
-    }
 }
