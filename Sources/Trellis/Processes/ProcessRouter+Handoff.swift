@@ -51,10 +51,10 @@ extension ProcessRouter {
             }
             return (vouched, unvouched)
         }
-        let handed = Set(move.lost).subtracting(vouched).subtracting(unvouched)
+        let lost = Set(move.lost)
+        let handed = lost.subtracting(vouched).subtracting(unvouched)
         // Every process here of a lost shard goes now, even of a shard whose other processes
         // are still on their way: those follow in the second message.
-        let lost = Set(move.lost)
         let moved = await move.host.handOff { lost.contains(StableHash.shard($0, count: table.shardCount)) }
         let pending = pendingMarks(of: move, vouched: vouched)
         var shardsByOwner: [PeerID: [Int]] = [:]
@@ -77,7 +77,7 @@ extension ProcessRouter {
         } else {
             Task {
                 await arrivals(of: keys)
-                await enqueueHandoff { await self.followUp(move, vouched: vouched, unvouched: unvouched) }.value
+                enqueueHandoff { await self.followUp(move, vouched: vouched, unvouched: unvouched) }
             }
         }
     }
@@ -131,7 +131,8 @@ extension ProcessRouter {
         let (staying, going) = vouched.union(unvouched).reduce(into: (Set<Int>(), Set<Int>())) { split, shard in
             if table.owner(ofShard: shard) == selfID { split.0.insert(shard) } else { split.1.insert(shard) }
         }
-        redeliver(book.withLockedValue { $0.departed(staying.map { ShardKey(capability: capability, shard: $0) }) }, capability: capability)
+        let stayingKeys = staying.map { ShardKey(capability: capability, shard: $0) }
+        redeliver(book.withLockedValue { $0.departed(stayingKeys) }, capability: capability)
         let moved = await move.host.handOff { going.contains(StableHash.shard($0, count: table.shardCount)) }
         let processesByOwner = Dictionary(grouping: moved) { table.owner(of: $0.id) }
         for (owner, owned) in Dictionary(grouping: going, by: { table.owner(ofShard: $0) }) {

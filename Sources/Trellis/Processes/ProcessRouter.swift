@@ -36,8 +36,8 @@ final class ProcessRouter: Sendable {
     let logger: Logger
     /// Counts the calls and casts reaching `deliver`, and where they went.
     let metrics: NodeMetrics
-    /// The task sending this node's latest handoffs: each rebalance's handoffs go out after
-    /// the previous one's.
+    /// The task sending this node's latest handoffs: each rebalance's handoffs, and each
+    /// second message, go out after the previous ones (see `enqueueHandoff`).
     let lastHandoff = NIOLockedValueBox<Task<Void, Never>?>(nil)
     /// Calls this node passed on to their owner that await the owner's reply.
     let forwardsInFlight = Atomic<Int>(0)
