@@ -1,3 +1,4 @@
+import Logging
 import TrellisPlacement
 import TrellisTransport
 import TrellisWire
@@ -146,14 +147,19 @@ extension ProcessRouter {
     /// Sends `message` to `owner` and, once it has its processes (or could not be reached),
     /// forwards the calls held for the shards `releasing`.
     private func send(_ message: HandoffMessage, to owner: PeerID, releasing shards: [Int]) async {
+        await request(message, to: owner, failure: "handoff failed; those processes restart on their new owner")
+        let keys = shards.map { ShardKey(capability: message.capability, shard: $0) }
+        redeliver(book.withLockedValue { $0.departed(keys) }, capability: message.capability)
+    }
+
+    /// Sends `message` to `owner` and waits for its acknowledgement (the processes are
+    /// installed there, or passed on and installed further); logs `failure` if none comes.
+    func request(_ message: HandoffMessage, to owner: PeerID, failure: Logger.Message) async {
         do {
             _ = try await transport.request(message.value, to: owner, channel: .processes, timeout: .seconds(5))
         } catch {
-            logger.warning("handoff failed; those processes restart on their new owner",
-                           metadata: ["capability": "\(message.capability)", "to": "\(owner)", "error": "\(error)"])
+            logger.warning(failure, metadata: ["capability": "\(message.capability)", "to": "\(owner)", "error": "\(error)"])
         }
-        let keys = shards.map { ShardKey(capability: message.capability, shard: $0) }
-        redeliver(book.withLockedValue { $0.departed(keys) }, capability: message.capability)
     }
 
     /// How long a leaving node waits, at most, for its peers to stop routing calls to it (after

@@ -105,12 +105,7 @@ extension ProcessRouter {
     private func passOn(_ part: PassedOn, of capability: String, from origin: PeerID, to owner: PeerID, holders: [PeerID]) async {
         let message = HandoffMessage(
             capability: capability, shards: part.shards, processes: part.processes, holders: holders, passedOn: true, origin: origin)
-        do {
-            _ = try await transport.request(message.value, to: owner, channel: .processes, timeout: .seconds(5))
-        } catch {
-            logger.warning("passing on handed-off processes failed; they restart on their owner",
-                           metadata: ["capability": "\(capability)", "to": "\(owner)", "error": "\(error)"])
-        }
+        await request(message, to: owner, failure: "passing on handed-off processes failed; they restart on their owner")
     }
 }
 
