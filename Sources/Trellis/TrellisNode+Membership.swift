@@ -32,11 +32,17 @@ extension TrellisNode {
     func handle(_ event: TransportEvent) {
         switch event {
         case .connectionUp(let peer, let metadata):
+            // A fresh handshake: a peer that left and came back under its name is not leaving.
+            if !metadata.capabilities.isEmpty { leavingPeers.remove(peer) }
             peerMetadata[peer] = metadata
             handleMembership(.connectionUp(peer))
             updatePlacement()
         case .metadataChanged(let peer, let metadata):
-            if metadata.capabilities.isEmpty, peerMetadata[peer]?.capabilities.isEmpty == false { leavingPeers.insert(peer) }
+            if metadata.capabilities.isEmpty, peerMetadata[peer]?.capabilities.isEmpty == false {
+                leavingPeers.insert(peer)
+            } else if !metadata.capabilities.isEmpty {
+                leavingPeers.remove(peer)
+            }
             peerMetadata[peer] = metadata
             updatePlacement()
         case .connectionDown(let peer, let reason), .connectFailed(let peer, let reason):
