@@ -224,4 +224,24 @@ final class HandoffBookTests: XCTestCase {
         let handoff = book.arrived([], of: "c", from: a, holders: [a, me], selfID: me, adopt: true, tableHolders: [a])
         XCTAssertEqual(handoff.map(\.id), ["other"])
     }
+
+    /// A shard awaited from `a` that a later table places here again from `b` (it went on to
+    /// `b` meanwhile) is awaited from `b`, with the calls held for it; the give-up of the wait
+    /// from `a` does not end it. (Before, the wait from `a` stayed and ended at its give-up
+    /// time, and a call started afresh here the process that `b` was about to hand over.)
+    func testAShardGainedAgainFromAnotherNodeIsAwaitedFromThatNode() {
+        var book = HandoffBook()
+        let start = ContinuousClock.now
+        XCTAssertTrue(book.startAwaiting(key(1), from: a, since: start, hintsSince: start))
+        XCTAssertTrue(book.hold(cast("x"), for: key(1)))
+        let later = start + .seconds(1)
+        XCTAssertFalse(book.startAwaiting(key(1), from: a, since: later, hintsSince: later), "a wait from a stays as it is")
+        XCTAssertTrue(book.startAwaiting(key(1), from: b, since: later, hintsSince: later))
+        XCTAssertEqual(book.awaited[key(1)]?.from, b)
+        XCTAssertTrue(book.giveUp([key(1)], since: start).isEmpty, "the give-up of the wait from a ends nothing")
+        XCTAssertTrue(book.arrived([key(1)], of: "c", from: a, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [a, b]).isEmpty,
+                      "a's handoff does not release it")
+        let released = book.arrived([key(1)], of: "c", from: b, holders: [b, me], selfID: me, adopt: true, tableHolders: [b])
+        XCTAssertEqual(released.map(\.id), ["x"], "b's handoff releases the call held since the wait from a")
+    }
 }

@@ -39,9 +39,10 @@ extension ProcessRouter {
             rerouted.insert(capability)
             let released = book.withLockedValue { book in
                 for shard in lost { book.departing[ShardKey(capability: capability, shard: shard)] = [] }
-                for (key, previousOwner) in gained where !book.adopted.contains(key) && book.awaited[key] == nil {
-                    book.startAwaiting(key, from: previousOwner, since: now, hintsSince: now - Self.handoffTimeout)
-                    awaited.append(key)
+                for (key, previousOwner) in gained where !book.adopted.contains(key) {
+                    if book.startAwaiting(key, from: previousOwner, since: now, hintsSince: now - Self.handoffTimeout) {
+                        awaited.append(key)
+                    }
                 }
                 return book.holdersChanged(capability, others: otherHolders, newcomer: newcomer)
             }

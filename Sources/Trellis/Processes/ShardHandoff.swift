@@ -172,16 +172,26 @@ struct HandoffBook: Sendable {
     }
 
     /// Starts awaiting `key` from `previousOwner` (`nil`: from any holder) at `now`, pending
-    /// if a handoff marked it so since `recent` (see `expect`).
+    /// if a handoff marked it so since `recent` (see `expect`); returns whether a wait started.
+    ///
+    /// A shard already awaited from that node (or from any holder) keeps its wait. One awaited
+    /// from another node is awaited from `previousOwner` from now on, with the messages held
+    /// for it: while this node's tables placed the shard on `previousOwner`, whatever reached
+    /// this node for it went on there, so that is where its processes are now. (Kept, the old
+    /// wait could end at its give-up time with no handoff from `previousOwner`, and a call
+    /// would start afresh here a process that `previousOwner` was about to hand over.)
+    @discardableResult
     mutating func startAwaiting(
         _ key: ShardKey, from previousOwner: PeerID?, since now: ContinuousClock.Instant, hintsSince recent: ContinuousClock.Instant
-    ) {
-        var shard = AwaitedShard(from: previousOwner, since: now)
+    ) -> Bool {
+        if let wait = awaited[key], wait.from == nil || wait.from == previousOwner || previousOwner == nil { return false }
+        var shard = AwaitedShard(from: previousOwner, since: now, held: awaited[key]?.held ?? [])
         if let hint = pendingHints.removeValue(forKey: key), hint.since >= recent,
            previousOwner == nil || previousOwner == hint.node {
             shard.pending = true
         }
         awaited[key] = shard
+        return true
     }
 
     /// Records processes of `keys` that `origin` handed to another node, which passed them on
