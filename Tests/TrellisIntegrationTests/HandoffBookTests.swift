@@ -244,4 +244,24 @@ final class HandoffBookTests: XCTestCase {
         let released = book.arrived([key(1)], of: "c", from: b, holders: [b, me], selfID: me, adopt: true, tableHolders: [b])
         XCTAssertEqual(released.map(\.id), ["x"], "b's handoff releases the call held since the wait from a")
     }
+
+    /// A leaver's last handoff that does not name a shard awaited from it says the shard's
+    /// processes were never there: the wait ends if another holder named the shard, and is
+    /// from any holder otherwise. A shard it names or marks pending keeps its wait.
+    func testALeaversLastHandoffDisclaimsTheShardsItDoesNotName() {
+        var book = HandoffBook()
+        let now = ContinuousClock.now
+        for shard in 1...3 {
+            book.startAwaiting(key(shard), from: a, since: now, hintsSince: now)
+            XCTAssertTrue(book.hold(cast("x\(shard)"), for: key(shard)))
+        }
+        XCTAssertTrue(book.arrived([key(1)], of: "c", from: b, holders: [b, me], selfID: me, adopt: true, tableHolders: [b]).isEmpty,
+                      "b's handoff alone does not release a wait from a")
+        let released = book.disclaimed(by: a, of: "c", naming: [3])
+        XCTAssertEqual(released.map(\.id), ["x1"], "named by b and disclaimed by a: its processes came from b")
+        XCTAssertNil(book.awaited[key(2)]?.from, "disclaimed by a, named by nobody yet: awaited from any holder")
+        XCTAssertEqual(book.awaited[key(3)]?.from, a, "a named it: its wait is unchanged")
+        let fromB = book.arrived([key(2)], of: "c", from: b, holders: [b, me], selfID: me, adopt: true, tableHolders: [b])
+        XCTAssertEqual(fromB.map(\.id), ["x2"])
+    }
 }

@@ -91,10 +91,14 @@ extension ProcessRouter {
             // Adopted only if the table it was decided by still routes: a rebalance in between
             // decided what it hands off without these shards, so they follow the new table.
             let current = self.table(for: capability)
-            let released = book.arrived(
+            var released = book.arrived(
                 keys, of: capability, from: sender, holders: handoff.holders, selfID: selfID,
                 adopt: adopt && current == table, heard: !handoff.isFollowUp,
                 tableHolders: (current?.holders ?? []).subtracting([selfID]))
+            if handoff.dropped.contains(sender), !handoff.isFollowUp, current?.holders == Set(handoff.holders) {
+                let named = Set(handoff.shards).union(handoff.relinquished).union(handoff.pending.keys)
+                released += book.disclaimed(by: sender, of: capability, naming: named)
+            }
             return (relinquished + released, expected)
         }
         if !expected.isEmpty { giveUpLater(expected, since: now) }

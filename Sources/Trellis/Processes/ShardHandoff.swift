@@ -219,6 +219,7 @@ struct HandoffBook: Sendable {
         for key in keys {
             pendingHints[key] = nil
             if adopt { adopted.insert(key) }
+            if let from = awaited[key]?.from, from != sender { awaited[key]!.namedByAnother = true }
             released += endWait(for: key) { $0.from == nil || $0.from == sender }
         }
         guard heard else { return released }
@@ -239,6 +240,30 @@ struct HandoffBook: Sendable {
     /// their way from a holder that really had them.
     mutating func relinquished(_ keys: [ShardKey], by sender: PeerID) -> [HeldMessage] {
         keys.flatMap { key in endWait(for: key) { $0.from == sender } }
+    }
+
+    /// Records the last handoff of `sender`, which is leaving, decided by the same table as
+    /// this node's: of the shards of `capability` awaited from it, those it neither `named`
+    /// (handed over, relinquished or marked pending) never had their processes there. Each is
+    /// released if another holder's handoff named it already (its processes came with that),
+    /// and awaited from any holder otherwise. Returns the messages released.
+    ///
+    /// (Before, such a wait lasted until `handoffTimeout`: a node whose table had briefly
+    /// placed the shard on the leaver awaited it from there, while its processes came from
+    /// another node; a call held so long was then served on a fresh process, which lost the
+    /// state if the processes were still on their way.)
+    mutating func disclaimed(by sender: PeerID, of capability: String, naming named: Set<Int>) -> [HeldMessage] {
+        var released: [HeldMessage] = []
+        for (key, wait) in awaited where key.capability == capability && wait.from == sender && !named.contains(key.shard) {
+            if wait.namedByAnother {
+                released += endWait(for: key)
+            } else {
+                var anyHolder = AwaitedShard(from: nil, since: wait.since, held: wait.held)
+                anyHolder.pending = wait.pending
+                awaited[key] = anyHolder
+            }
+        }
+        return released
     }
 
     /// Stops waiting for those of `keys` awaited since `since` or earlier (a key awaited again
@@ -266,6 +291,8 @@ struct AwaitedShard: Sendable {
     var held: [HeldMessage] = []
     /// Whether a handoff said the processes are still on their way (see `HandoffBook.expect`).
     var pending = false
+    /// Whether a handoff from a node other than `from` named the shard (see `HandoffBook.disclaimed`).
+    var namedByAnother = false
 }
 
 /// Which nodes a table has as holders: how many, and a digest of the set.
