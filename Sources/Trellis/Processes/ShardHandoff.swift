@@ -258,9 +258,7 @@ struct HandoffBook: Sendable {
             if wait.namedByAnother {
                 released += endWait(for: key)
             } else {
-                var anyHolder = AwaitedShard(from: nil, since: wait.since, held: wait.held)
-                anyHolder.pending = wait.pending
-                awaited[key] = anyHolder
+                awaited[key] = AwaitedShard(from: nil, since: wait.since, held: wait.held, pending: wait.pending)
             }
         }
         return released
