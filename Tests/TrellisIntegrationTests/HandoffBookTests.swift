@@ -264,4 +264,13 @@ final class HandoffBookTests: XCTestCase {
         let fromB = book.arrived([key(2)], of: "c", from: b, holders: [b, me], selfID: me, adopt: true, tableHolders: [b])
         XCTAssertEqual(fromB.map(\.id), ["x2"])
     }
+
+    /// A leaver speaks for the shards it hands over, relinquishes or marks pending from
+    /// itself; not for those it marks pending from another node.
+    func testALeaverSpeaksOnlyForTheShardsItVouchesFor() {
+        let message = HandoffMessage(
+            capability: "c", shards: [1], processes: [], relinquished: [2], holders: [me], dropped: [a],
+            pending: [3: a, 4: b])
+        XCTAssertEqual(message.shardsSpokenFor(by: a), [1, 2, 3])
+    }
 }

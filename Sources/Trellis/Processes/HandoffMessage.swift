@@ -37,6 +37,13 @@ struct HandoffMessage: Sendable {
     /// For processes passed on, the node that first handed them over.
     let origin: PeerID?
 
+    /// The shards `sender` speaks for in this message: those it hands over or relinquishes,
+    /// and those it marks pending from itself. (One it marks pending from another node is one
+    /// it says comes from there.)
+    func shardsSpokenFor(by sender: PeerID) -> Set<Int> {
+        Set(shards).union(relinquished).union(pending.filter { $0.value == sender }.keys)
+    }
+
     var value: Value {
         var fields: [String: Value] = [
             "holders": .array(holders.map { .string($0.description) }),

@@ -96,8 +96,7 @@ extension ProcessRouter {
                 adopt: adopt && current == table, heard: !handoff.isFollowUp,
                 tableHolders: (current?.holders ?? []).subtracting([selfID]))
             if handoff.dropped.contains(sender), !handoff.isFollowUp, current?.holders == Set(handoff.holders) {
-                let named = Set(handoff.shards).union(handoff.relinquished).union(handoff.pending.keys)
-                released += book.disclaimed(by: sender, of: capability, naming: named)
+                released += book.disclaimed(by: sender, of: capability, naming: handoff.shardsSpokenFor(by: sender))
             }
             return (relinquished + released, expected)
         }

@@ -244,9 +244,9 @@ struct HandoffBook: Sendable {
 
     /// Records the last handoff of `sender`, which is leaving, decided by the same table as
     /// this node's: of the shards of `capability` awaited from it, those it neither `named`
-    /// (handed over, relinquished or marked pending) never had their processes there. Each is
-    /// released if another holder's handoff named it already (its processes came with that),
-    /// and awaited from any holder otherwise. Returns the messages released.
+    /// (handed over, relinquished or marked pending from itself) never had their processes
+    /// there. Each is released if another holder's handoff named it already (its processes
+    /// came with that), and awaited from any holder otherwise. Returns the messages released.
     ///
     /// (Before, such a wait lasted until `handoffTimeout`: a node whose table had briefly
     /// placed the shard on the leaver awaited it from there, while its processes came from
