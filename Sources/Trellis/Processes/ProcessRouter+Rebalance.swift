@@ -31,8 +31,13 @@ extension ProcessRouter {
             }
             // Alone until now: a newcomer if it has no processes, or if holders it has not met
             // yet already handed it some (it is joining them, and the others' may be on the way).
+            // The host is looked at first: a handoff is noted in the book before its processes
+            // land, so processes seen here were noted already. (In the other order, a handoff
+            // landing between the two looks made a newcomer with processes look like a node
+            // with its own, which awaits nothing, and it served calls on fresh processes.)
+            let hadNoProcesses = host.isEmpty
             let handedProcesses = book.withLockedValue { $0.heardFrom[capability] != nil }
-            let newcomer = !old.owners.contains { $0 != selfID } && (host.isEmpty || handedProcesses)
+            let newcomer = !old.owners.contains { $0 != selfID } && (hadNoProcesses || handedProcesses)
             let adopted = book.withLockedValue { book in Set(book.adopted.filter { $0.capability == capability }.map(\.shard)) }
             let (lost, gained) = changes(of: capability, from: old, to: new, newcomer: newcomer, adopted: adopted, up: up)
             let otherHolders = new.holders.subtracting([selfID])
