@@ -28,8 +28,9 @@ enum HeldMessage: Sendable {
 /// the handoff. When a shard moves here from a node that is still up, calls for it are held
 /// (*awaited*) until that node's handoff names the shard, or `handoffTimeout` passes; another
 /// node's handoff naming it does not release it (that node may never have had its
-/// processes), unless the awaited node, leaving, disclaims it (see `disclaimed`). A newcomer awaits its shards from any holder, until it has heard from every
-/// holder or a handoff names the shard; a shard a handoff marks *pending* (its processes are
+/// processes), unless the awaited node, leaving, disclaims it (see `disclaimed`). A newcomer
+/// awaits its shards from any holder, until it has heard from every holder or a handoff
+/// names the shard; a shard a handoff marks *pending* (its processes are
 /// still on their way) waits for a handoff that names it. Either way no process is activated
 /// afresh while its state is on the way. A shard whose processes arrived before this node's
 /// own table gave it the shard is *adopted*: it is served here whatever the table says,
