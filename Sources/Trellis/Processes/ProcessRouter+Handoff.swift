@@ -56,12 +56,11 @@ extension ProcessRouter {
         let handed = lost.subtracting(vouched).subtracting(unvouched)
         // Every process here of a lost shard goes now, even of a shard whose other processes
         // are still on their way: those follow in the second message.
-        let moved = await move.host.handOff { lost.contains(StableHash.shard($0, count: table.shardCount)) }
+        let processesByOwner = await takeProcesses(of: lost, from: move.host, by: table)
         let pending = pendingMarks(of: move, vouched: vouched)
         var shardsByOwner: [PeerID: [Int]] = [:]
         for holder in table.holders where holder != selfID { shardsByOwner[holder] = [] }
         for shard in handed { shardsByOwner[table.owner(ofShard: shard), default: []].append(shard) }
-        let processesByOwner = Dictionary(grouping: moved) { table.owner(of: $0.id) }
         for (owner, shards) in shardsByOwner {
             await send(HandoffMessage(
                 capability: capability, shards: move.newcomer ? [] : shards, processes: processesByOwner[owner] ?? [],
@@ -134,14 +133,21 @@ extension ProcessRouter {
         }
         let stayingKeys = staying.map { ShardKey(capability: capability, shard: $0) }
         redeliver(book.withLockedValue { $0.departed(stayingKeys) }, capability: capability)
-        let moved = await move.host.handOff { going.contains(StableHash.shard($0, count: table.shardCount)) }
-        let processesByOwner = Dictionary(grouping: moved) { table.owner(of: $0.id) }
+        let processesByOwner = await takeProcesses(of: going, from: move.host, by: table)
         for (owner, owned) in Dictionary(grouping: going, by: { table.owner(ofShard: $0) }) {
             await send(HandoffMessage(
                 capability: capability, shards: owned.filter(vouched.contains), processes: processesByOwner[owner] ?? [],
                 relinquished: owned.filter(unvouched.contains), holders: Array(table.holders), dropped: move.dropped,
                 isFollowUp: true), to: owner, releasing: owned)
         }
+    }
+
+    /// Takes the processes of `shards` out of `host`, grouped by their owner in `table`.
+    private func takeProcesses(
+        of shards: Set<Int>, from host: any ProcessHost, by table: ShardTable
+    ) async -> [PeerID: [(id: String, state: Value?)]] {
+        let moved = await host.handOff { shards.contains(StableHash.shard($0, count: table.shardCount)) }
+        return Dictionary(grouping: moved) { table.owner(of: $0.id) }
     }
 
     /// Sends `message` to `owner` and, once it has its processes (or could not be reached),
