@@ -113,6 +113,33 @@ final class HandoffBookTests: XCTestCase {
         XCTAssertEqual(book.giveUp([key(1)], since: first + .seconds(1)).map(\.message.id), ["x"])
     }
 
+    /// A newcomer's give-up timer that fires after a later rebalance began waits of its own
+    /// leaves the newcomer's wait alone: the later waits are still released as soon as every
+    /// holder has been heard from, not only at their own give-up.
+    func testAnOlderGiveUpLeavesANewcomersLaterWaits() {
+        var book = HandoffBook()
+        let first = ContinuousClock.now
+        XCTAssertEqual(book.holdersChanged("c", others: [a], newcomer: true).count, 0)
+        book.awaited[key(1)] = awaiting(since: first)
+        _ = book.arrived([key(1)], of: "c", from: a, holders: [a, me], selfID: me, adopt: true, heard: false, tableHolders: [a])
+        book.awaited[key(2)] = awaiting(since: first + .seconds(1))
+        XCTAssertTrue(book.hold(cast("x"), for: key(2)))
+        XCTAssertEqual(book.holdersChanged("c", others: [a, b], newcomer: true).count, 0)
+        XCTAssertEqual(book.giveUp([key(1)], since: first).count, 0, "the first wait is over")
+        XCTAssertEqual(book.newcomerAwaits["c"], [a, b], "the later wait still awaits a and b")
+        _ = book.arrived([], of: "c", from: a, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [a, b])
+        let released = book.arrived([], of: "c", from: b, holders: [a, b, me], selfID: me, adopt: true, tableHolders: [a, b])
+        XCTAssertEqual(released.map(\.id), ["x"], "heard from every holder: the later wait ends at once")
+    }
+
+    /// A newcomer's give-up with no later wait running ends its wait for unheard holders.
+    func testAGiveUpEndsANewcomersWaitForUnheardHolders() {
+        var book = newcomer(holding: ["x"])
+        let released = book.giveUp([key(1)], since: .now)
+        XCTAssertEqual(released.map(\.message.id), ["x"])
+        XCTAssertNil(book.newcomerAwaits["c"])
+    }
+
     func testOnlyASenderThatKnowsUnseenHoldersIsWaitedFor() {
         var book = HandoffBook()
         let solo = ShardTable(owners: [me, me])

@@ -267,8 +267,13 @@ struct HandoffBook: Sendable {
 
     /// Stops waiting for those of `keys` awaited since `since` or earlier (a key awaited again
     /// later has a wait of its own); returns the messages held for them, with their capability.
+    /// A newcomer stops waiting for the holders it has not heard from, unless a wait that
+    /// began later still runs: that wait's own give-up ends it.
     mutating func giveUp(_ keys: [ShardKey], since: ContinuousClock.Instant) -> [(capability: String, message: HeldMessage)] {
-        for capability in Set(keys.map(\.capability)) { newcomerAwaits[capability] = nil }
+        for capability in Set(keys.map(\.capability))
+        where !awaited.contains(where: { $0.key.capability == capability && $0.value.since > since }) {
+            newcomerAwaits[capability] = nil
+        }
         return keys.flatMap { key in endWait(for: key) { $0.since <= since }.map { (key.capability, $0) } }
     }
 
