@@ -352,7 +352,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func writeHandshake(_ context: ChannelHandlerContext, _ kind: FrameKind, _ value: Value) {
         var buffer = context.channel.allocator.buffer(capacity: 256)
-        Framing.writeFrame(into: &buffer) { FrameCodec.writeValue(kind, value, into: &$0) }
+        FrameCodec.writeValue(kind, value, into: &buffer)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 

@@ -40,56 +40,61 @@ enum Frame {
     case replyRefused(id: UInt64)
 }
 
-/// Writes frame bodies (kind byte and payload) in place, and decodes them.
+/// Writes whole frames (length prefix, kind byte, payload) in place, and decodes frame bodies.
 ///
-/// The writers append only the body: callers wrap them in `Framing.writeFrame(into:)`, which
-/// adds the length prefix, so a message is encoded straight into a connection's outbox.
+/// A message is encoded straight into a connection's outbox: the writers measure it first
+/// and then write prefix and body in one pass, without a temporary buffer.
 enum FrameCodec {
     static func writeValue(_ kind: FrameKind, _ value: Value, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(kind.rawValue)
-        MessagePack.encode(value, into: &buffer)
+        MessagePack.encodeFrame(kind: kind.rawValue, value, into: &buffer)
     }
 
     static func writeEncoded(_ kind: FrameKind, _ value: EncodedValue, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(kind.rawValue)
-        buffer.writeBytes(value.bytes)
+        Framing.writeFrame(into: &buffer) { body in
+            body.writeInteger(kind.rawValue)
+            body.writeBytes(value.bytes)
+        }
     }
 
     static func writeEmpty(_ kind: FrameKind, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(kind.rawValue)
+        Framing.writeFrame(into: &buffer) { $0.writeInteger(kind.rawValue) }
     }
 
     static func writeBytes(_ bytes: some Collection<UInt8>, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(FrameKind.bytes.rawValue)
-        buffer.writeBytes(bytes)
+        Framing.writeFrame(into: &buffer) { body in
+            body.writeInteger(FrameKind.bytes.rawValue)
+            body.writeBytes(bytes)
+        }
     }
 
     static func writeBytes(_ bytes: ByteBuffer, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(FrameKind.bytes.rawValue)
-        buffer.writeImmutableBuffer(bytes)
+        Framing.writeFrame(into: &buffer) { body in
+            body.writeInteger(FrameKind.bytes.rawValue)
+            body.writeImmutableBuffer(bytes)
+        }
     }
 
     static func writeRequest(id: UInt64, _ value: Value, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(FrameKind.request.rawValue)
-        buffer.writeInteger(id)
-        MessagePack.encode(value, into: &buffer)
+        MessagePack.encodeFrame(kind: FrameKind.request.rawValue, id: id, value, into: &buffer)
     }
 
     static func writeReply(id: UInt64, _ value: Value, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(FrameKind.reply.rawValue)
-        buffer.writeInteger(id)
-        MessagePack.encode(value, into: &buffer)
+        MessagePack.encodeFrame(kind: FrameKind.reply.rawValue, id: id, value, into: &buffer)
     }
 
     static func writeReplyError(id: UInt64, _ message: String, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(FrameKind.replyError.rawValue)
-        buffer.writeInteger(id)
-        buffer.writeString(message)
+        Framing.writeFrame(into: &buffer) { body in
+            body.writeInteger(FrameKind.replyError.rawValue)
+            body.writeInteger(id)
+            body.writeString(message)
+        }
     }
 
     static func writeReplyRefused(id: UInt64, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(FrameKind.replyRefused.rawValue)
-        buffer.writeInteger(id)
+        Framing.writeFrame(into: &buffer) { body in
+            body.writeInteger(FrameKind.replyRefused.rawValue)
+            body.writeInteger(id)
+        }
     }
 
     /// Decodes one frame's payload (everything after the length prefix).

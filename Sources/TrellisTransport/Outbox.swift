@@ -95,15 +95,16 @@ final class Outbox: Sendable {
         self.state = NIOLockedValueBox(State(buffer: ByteBufferAllocator().buffer(capacity: 1024)))
     }
 
-    /// Appends one frame whose body `body` writes, and schedules a flush if none is pending.
+    /// Appends the frame `frame` writes (length prefix included: a `FrameCodec` writer), and
+    /// schedules a flush if none is pending.
     ///
     /// When `policy` refuses the frame, the result is `.full` and nothing is written.
-    func enqueue(_ policy: Policy, _ body: (inout ByteBuffer) -> Void) -> EnqueueResult {
+    func enqueue(_ policy: Policy, _ frame: (inout ByteBuffer) -> Void) -> EnqueueResult {
         let (result, flushChannel): (EnqueueResult, (any Channel)?) = state.withLockedValue { state in
             if let reason = state.closedReason { return (.closed(reason), nil) }
             if state.refuses(policy, highWatermark: highWatermark) { return (.full, nil) }
             let start = state.buffer.writerIndex
-            Framing.writeFrame(into: &state.buffer, body)
+            frame(&state.buffer)
             let size = state.buffer.writerIndex - start - Framing.prefixSize
             if size > maxFrameSize {
                 state.buffer.moveWriterIndex(to: start)
@@ -118,11 +119,11 @@ final class Outbox: Sendable {
         return result
     }
 
-    /// Queues the frame `body` writes as the latest for `key`, replacing one still queued for
+    /// Queues the frame `frame` writes as the latest for `key`, replacing one still queued for
     /// the same key (monotonic channels); otherwise as `enqueue`.
-    func enqueueLatest(_ policy: Policy, key: String, _ body: (inout ByteBuffer) -> Void) -> EnqueueResult {
+    func enqueueLatest(_ policy: Policy, key: String, _ write: (inout ByteBuffer) -> Void) -> EnqueueResult {
         var frame = ByteBufferAllocator().buffer(capacity: 64)
-        Framing.writeFrame(into: &frame, body)
+        write(&frame)
         let size = frame.readableBytes - Framing.prefixSize
         guard size <= maxFrameSize else { return .tooLarge(size) }
         let (result, flushChannel): (EnqueueResult, (any Channel)?) = state.withLockedValue { state in

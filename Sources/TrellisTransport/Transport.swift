@@ -315,19 +315,19 @@ public final class Transport: Sendable {
         eventSink.yield(event)
     }
 
-    /// Queues the frame `body` writes for an application send, synchronously: `nil` once
+    /// Queues the frame `frame` writes for an application send, synchronously: `nil` once
     /// queued, or the connection whose queue is full, to wait on with `waitForRoom(on:to:)`
     /// before trying again.
     private func enqueue(
-        to peer: PeerID, channel: ChannelName, key: String?, _ body: (inout ByteBuffer) -> Void
+        to peer: PeerID, channel: ChannelName, key: String?, _ frame: (inout ByteBuffer) -> Void
     ) throws(TransportError) -> Connection? {
         let settings = config.settings(for: channel)
         let connection = try sendingConnection(to: peer, channel: channel, lane: lane(settings, key: key))
         let queued: Outbox.EnqueueResult
         if let key, settings.monotonic {
-            queued = connection.outbox.enqueueLatest(.wait, key: key, body)
+            queued = connection.outbox.enqueueLatest(.wait, key: key, frame)
         } else {
-            queued = connection.outbox.enqueue(.wait, body)
+            queued = connection.outbox.enqueue(.wait, frame)
         }
         switch queued {
         case .enqueued: return nil

@@ -18,6 +18,27 @@ public enum MessagePack {
         }
     }
 
+    /// Appends a whole frame in one pass: the length prefix, the frame's `kind` byte, the
+    /// request `id` when there is one (8 bytes, big-endian), then the encoding of `value`.
+    ///
+    /// The same bytes as `Framing.writeFrame(into:)` around a kind byte, an id and `encode`,
+    /// with one capacity check for the frame instead of one per part: this is how every
+    /// message a node sends is written.
+    public static func encodeFrame(kind: UInt8, id: UInt64? = nil, _ value: Value, into buffer: inout ByteBuffer) {
+        let headerSize = 1 + (id == nil ? 0 : 8)
+        let bodySize = headerSize + encodedSize(of: value)
+        let size = Framing.prefixSize + bodySize
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { memory in
+            var writer = RawWriter(base: memory.baseAddress!)
+            writer.integer(UInt32(truncatingIfNeeded: bodySize))
+            writer.byte(kind)
+            if let id { writer.integer(id) }
+            writer.write(value)
+            assert(writer.offset == size, "encodedSize(of:) disagrees with the encoding")
+            return size
+        }
+    }
+
     /// The number of bytes `encode` writes for `value`.
     public static func encodedSize(of value: Value) -> Int {
         switch value {
@@ -99,12 +120,12 @@ private struct RawWriter {
         }
     }
 
-    private mutating func byte(_ value: UInt8) {
+    mutating func byte(_ value: UInt8) {
         base.storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
         offset += 1
     }
 
-    private mutating func integer<I: FixedWidthInteger>(_ value: I) {
+    mutating func integer<I: FixedWidthInteger>(_ value: I) {
         base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: I.self)
         offset += MemoryLayout<I>.size
     }

@@ -191,12 +191,12 @@ enum FrameProperties {
         }
         let parts = FrameParts(frame)
         try require(payload.first == parts.kind.rawValue, "a \(parts.kind) frame from a body of kind \(payload.first ?? 0)")
-        let written = FrameParts.body(of: frame)
+        let written = try FrameParts.body(of: frame)
         var again = ByteBuffer(bytes: written)
         guard let reread = try? FrameCodec.decode(&again), FrameParts(reread).matches(parts) else {
             throw FuzzViolation("a \(parts.kind) frame written back does not decode to itself")
         }
-        try require(FrameParts.body(of: reread) == written, "writing a \(parts.kind) frame is not a fixed point")
+        try require(try FrameParts.body(of: reread) == written, "writing a \(parts.kind) frame is not a fixed point")
         if case .bytes = frame { try require(written == payload, "a bytes frame changed on the way through") }
         if let value = parts.value {
             try ValueProperties.checkDecoded(value, from: Array(payload.dropFirst(parts.id == nil ? 1 : 9)))
@@ -248,8 +248,9 @@ struct FrameParts {
         }
     }
 
-    /// The body `FrameCodec` writes for `frame`.
-    static func body(of frame: Frame) -> [UInt8] {
+    /// The body `FrameCodec` writes for `frame`, after its length prefix (which must count
+    /// exactly that body).
+    static func body(of frame: Frame) throws(FuzzViolation) -> [UInt8] {
         var buffer = ByteBuffer()
         switch frame {
         case .challenge(let value): FrameCodec.writeValue(.challenge, value, into: &buffer)
@@ -267,6 +268,8 @@ struct FrameParts {
         case .replyError(let id, let text): FrameCodec.writeReplyError(id: id, text, into: &buffer)
         case .replyRefused(let id): FrameCodec.writeReplyRefused(id: id, into: &buffer)
         }
+        let length = buffer.readInteger(as: UInt32.self)
+        try require(length.map(Int.init) == buffer.readableBytes, "a \(FrameParts(frame).kind) frame's prefix \(length.map(String.init) ?? "missing") for a body of \(buffer.readableBytes) bytes")
         return Array(buffer.readableBytesView)
     }
 }

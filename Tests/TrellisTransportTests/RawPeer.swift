@@ -65,10 +65,10 @@ final class RawPeer: Sendable {
         return try await nextFrame()
     }
 
-    /// Writes one frame whose body (kind byte and payload) `body` writes.
-    func sendFrame(_ body: (inout ByteBuffer) -> Void) async throws {
+    /// Writes the one frame `frame` writes (a `FrameCodec` writer: prefix, kind and payload).
+    func sendFrame(_ frame: (inout ByteBuffer) -> Void) async throws {
         var buffer = channel.allocator.buffer(capacity: 64)
-        Framing.writeFrame(into: &buffer, body)
+        frame(&buffer)
         try await channel.writeAndFlush(buffer).get()
     }
 

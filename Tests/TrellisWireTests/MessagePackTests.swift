@@ -58,6 +58,23 @@ final class MessagePackTests: XCTestCase {
         XCTAssertNoThrow(try MessagePack.decode(ok))
     }
 
+    func testAFrameEncodedInOnePassMatchesOneWrittenInParts() throws {
+        let values: [Value] = [.nil, 7, "x", .bytes([UInt8](repeating: 3, count: 300)), .array([.int(1 << 40), "msg"]), .map(["k": .float(1.5)])]
+        for value in values {
+            for id: UInt64? in [nil, 0x0102_0304_0506_0708] {
+                var parts = ByteBuffer(bytes: [9, 9])
+                Framing.writeFrame(into: &parts) { body in
+                    body.writeInteger(UInt8(0x22))
+                    if let id { body.writeInteger(id) }
+                    MessagePack.encode(value, into: &body)
+                }
+                var fused = ByteBuffer(bytes: [9, 9])
+                MessagePack.encodeFrame(kind: 0x22, id: id, value, into: &fused)
+                XCTAssertEqual(Array(fused.readableBytesView), Array(parts.readableBytesView), "\(value), id \(String(describing: id))")
+            }
+        }
+    }
+
     func testFramesSplitAStreamAndRefuseOversizedOnes() throws {
         var stream = ByteBufferAllocator().buffer(capacity: 64)
         Framing.writeFrame(into: &stream) { MessagePack.encode("one", into: &$0) }
