@@ -5,7 +5,8 @@ import Synchronization
 /// Ids compare as strings (byte-wise), as the script contract requires.
 public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// The fields behind one reference: copying an id (every message received carries one)
-    /// costs one retain, and hashing it (every send looks its connection up) hashes one integer.
+    /// costs at most one retain (none when interned, see `Reference`), and hashing it (every
+    /// send looks its connection up) hashes one integer.
     private final class Storage: Sendable {
         let name: String
         let host: String
@@ -40,12 +41,40 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
         func compare(with other: Storage) -> Int { ByteOrder.compare(bytes, other.bytes) }
     }
 
-    private let storage: Storage
+    /// How an id holds its storage.
+    ///
+    /// An interned storage lives as long as the process (the table below never lets go of
+    /// it), so ids hold it without counting references: copying such an id, which every
+    /// message received does on one thread while the consuming thread drops another, touches
+    /// no shared counter. Only storages past the table's limit are counted.
+    private enum Reference {
+        case interned(Unmanaged<Storage>)
+        case counted(Storage)
+    }
+
+    private let reference: Reference
+
+    /// Reads the storage, without counting a reference to an interned one.
+    private func read<Field>(_ field: (Storage) -> Field) -> Field {
+        switch reference {
+        case .interned(let storage): return storage._withUnsafeGuaranteedRef(field)
+        case .counted(let storage): return field(storage)
+        }
+    }
+
+    /// The storage's address: equal for two ids exactly when they share one storage.
+    private var address: UnsafeMutableRawPointer {
+        switch reference {
+        case .interned(let storage): return storage.toOpaque()
+        case .counted(let storage): return Unmanaged.passUnretained(storage).toOpaque()
+        }
+    }
 
     /// The ids made so far, by their text. Equal ids share one storage, so that comparing
     /// them compares two references and never reads their bytes. Past `internedLimit` ids
     /// (only a flood of made-up ones gets there) a new id gets a storage of its own, and
-    /// equality falls back to the bytes.
+    /// equality falls back to the bytes. Entries are never removed: `Reference.interned`
+    /// relies on it.
     private static let interned = Mutex<[ExactString: Storage]>([:])
     private static let internedLimit = 1 << 17
 
@@ -54,39 +83,46 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
         interned.withLock { $0[ExactString(description)] }
     }
 
-    /// The interned storage for `description`, made by `make` and interned when new.
-    private static func intern(_ description: String, _ make: () -> Storage) -> Storage {
+    /// The reference to the interned storage for `description`, made by `make` and interned
+    /// when new; a counted reference to a storage of its own once the table is full.
+    private static func intern(_ description: String, _ make: () -> Storage) -> Reference {
         interned.withLock { table in
             let key = ExactString(description)
-            if let existing = table[key] { return existing }
+            if let existing = table[key] { return .interned(Unmanaged.passUnretained(existing)) }
             let storage = make()
-            if table.count < internedLimit { table[key] = storage }
-            return storage
+            guard table.count < internedLimit else { return .counted(storage) }
+            table[key] = storage
+            return .interned(Unmanaged.passUnretained(storage))
         }
     }
 
     /// The node's name, e.g. `n1`.
-    public var name: String { storage.name }
+    public var name: String { read(\.name) }
     /// The host the node listens on, e.g. `127.0.0.1`.
-    public var host: String { storage.host }
+    public var host: String { read(\.host) }
     /// The TCP port the node listens on.
-    public var port: Int { storage.port }
+    public var port: Int { read(\.port) }
     /// The canonical text form, `name@host:port`.
-    public var description: String { storage.description }
+    public var description: String { read(\.description) }
 
     public init(name: String, host: String, port: Int) {
         let description = "\(name)@\(host):\(port)"
-        self.init(storage: Self.intern(description) { Storage(name: name, host: host, port: port, description: description) })
+        self.init(reference: Self.intern(description) { Storage(name: name, host: host, port: port, description: description) })
     }
 
-    private init(storage: Storage) {
-        self.storage = storage
+    private init(reference: Reference) {
+        self.reference = reference
+    }
+
+    /// An id with a storage of its own, as ids get once the table is full (for tests).
+    static func uninterned(name: String, host: String, port: Int) -> PeerID {
+        PeerID(reference: .counted(Storage(name: name, host: host, port: port, description: "\(name)@\(host):\(port)")))
     }
 
     /// Parses `name@host:port`; the host may be a bracketed IPv6 address.
     public init(parsing text: String) throws(PeerIDError) {
         if let known = Self.internedStorage(text), known.isCanonical {
-            self.init(storage: known)
+            self.init(reference: .interned(Unmanaged.passUnretained(known)))
             return
         }
         guard let at = text.firstIndex(of: "@") else { throw .malformed(text, "missing '@' between name and address") }
@@ -111,15 +147,15 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public static func < (lhs: PeerID, rhs: PeerID) -> Bool {
-        lhs.storage !== rhs.storage && lhs.storage.compare(with: rhs.storage) < 0
+        lhs.address != rhs.address && lhs.read { mine in rhs.read { mine.compare(with: $0) } } < 0
     }
 
     public static func == (lhs: PeerID, rhs: PeerID) -> Bool {
-        lhs.storage === rhs.storage
-            || (lhs.storage.descriptionHash == rhs.storage.descriptionHash && lhs.storage.compare(with: rhs.storage) == 0)
+        lhs.address == rhs.address
+            || lhs.read { mine in rhs.read { mine.descriptionHash == $0.descriptionHash && mine.compare(with: $0) == 0 } }
     }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(storage.descriptionHash) }
+    public func hash(into hasher: inout Hasher) { hasher.combine(read(\.descriptionHash)) }
 }
 
 /// Why a peer id could not be parsed.

@@ -127,4 +127,19 @@ final class MessagePackTests: XCTestCase {
         let bracketed = PeerID(name: "made", host: "[h]", port: 1)
         XCTAssertEqual(try PeerID(parsing: bracketed.description).host, "h")
     }
+
+    func testIdsPastTheInternTableCompareByTheirText() {
+        let interned = PeerID(name: "n1", host: "127.0.0.1", port: 7101)
+        var own = PeerID.uninterned(name: "n1", host: "127.0.0.1", port: 7101)
+        XCTAssertEqual(own, interned)
+        XCTAssertEqual(own.hashValue, interned.hashValue)
+        XCTAssertEqual(Set([own, interned]).count, 1)
+        XCTAssertLessThan(PeerID.uninterned(name: "n0", host: "127.0.0.1", port: 7101), interned)
+        XCTAssertFalse(own < interned || interned < own)
+        // A copy keeps its storage alive after the original is gone.
+        let copies = (1...3).map { PeerID.uninterned(name: "gone", host: "h", port: $0) }
+        own = copies[1]
+        XCTAssertEqual(own.description, "gone@h:2")
+        XCTAssertEqual(own.port, 2)
+    }
 }
