@@ -11,15 +11,28 @@ public struct InboundMessages: AsyncSequence, Sendable {
     let batches: AsyncStream<[InboundMessage]>
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var batches: AsyncStream<[InboundMessage]>.AsyncIterator
+        @usableFromInline var batches: AsyncStream<[InboundMessage]>.AsyncIterator
         /// The rest of the current batch, last message first: taking one is a move, without
         /// touching the reference counts of its sender id and payload.
-        var rest: [InboundMessage] = []
+        @usableFromInline var rest: [InboundMessage] = []
+
+        init(batches: AsyncStream<[InboundMessage]>.AsyncIterator) {
+            self.batches = batches
+        }
 
         /// The next message, waiting for the next batch when this one is used up; `nil` once
-        /// the node has stopped. Runs on the caller's isolation, so taking a message from the
-        /// current batch costs no executor switch.
+        /// the node has stopped. Runs on the caller's isolation, and is inlined into the
+        /// caller's loop: taking a message from the current batch neither switches executors
+        /// nor allocates a frame for the call.
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async -> InboundMessage? {
+            if let message = rest.popLast() { return message }
+            return await nextBatch(isolation: actor)
+        }
+
+        /// Waits for the next non-empty batch and takes its first message.
+        @usableFromInline
+        mutating func nextBatch(isolation actor: isolated (any Actor)?) async -> InboundMessage? {
             while rest.isEmpty {
                 // Reversed while this is its only reference, so in place: `rest = batch` first
                 // would share the buffer, and reversing would copy every message.
