@@ -77,6 +77,8 @@ struct ResultTable {
         Row(figure: "one-way small msgs/s", trellis: "small_msgs_per_s", disterl: "a_async_small_msgs_per_s", target: .ratio(10), higherIsBetter: true, loopback: "stream_batched_msgs_per_s"),
         Row(figure: "one-way 1 KiB msgs/s", trellis: "1k_msgs_per_s", disterl: "b_async_1k_msgs_per_s", target: .ratio(3), higherIsBetter: true, loopback: nil),
         Row(figure: "1 KiB payload MB/s", trellis: "1k_MB_per_s", disterl: "b_async_1k_MB_per_s", target: .atLeast(1_000), higherIsBetter: true, loopback: "stream_batched_wire_MB_per_s"),
+        Row(figure: "one-way 1 KiB raw bytes msgs/s", trellis: "raw1k_msgs_per_s", disterl: "b_async_1k_msgs_per_s", target: .ratio(3), higherIsBetter: true, loopback: nil),
+        Row(figure: "1 KiB raw bytes MB/s", trellis: "raw1k_MB_per_s", disterl: "b_async_1k_MB_per_s", target: .atLeast(1_000), higherIsBetter: true, loopback: "stream_batched_wire_MB_per_s"),
         Row(figure: "sequential calls/s", trellis: "call_seq_per_s", disterl: "c_call_seq_calls_per_s", target: .ratio(2), higherIsBetter: true, loopback: "pingpong_rtt_per_s"),
         Row(figure: "sequential call p50 µs", trellis: "call_seq_p50_us", disterl: "c_call_seq_p50_us", target: nil, higherIsBetter: false, loopback: "pingpong_p50_us"),
         Row(figure: "sequential call p99 µs", trellis: "call_seq_p99_us", disterl: "c_call_seq_p99_us", target: nil, higherIsBetter: false, loopback: "pingpong_p99_us"),
@@ -118,7 +120,8 @@ struct ResultTable {
         return ([lines[0], widths.map { String(repeating: "-", count: $0) }.joined(separator: "-|-")] + lines.dropFirst())
             .joined(separator: "\n")
             + "\n(medians of \(trellisRuns.count) run(s); ratio = Trellis / Erlang, inverted for latencies so higher is better;"
-            + "\n sequential calls run on the connection's event loop via TrellisNode.withAffinity;"
+            + "\n one-way senders and sequential callers run on the connection's event loop via TrellisNode.withAffinity;"
+            + "\n 1 KiB messages are Value.bytes (MessagePack bin), raw bytes go by send(bytes:) and arrive as a buffer slice;"
             + "\n with 2 connections, half the callers use each connection of a channel of parallelism 2, on its loop;"
             + "\n Erlang's activations are made by one caller; the 1-node rows compare with Mesh's published figures;"
             + "\n bytes per idle process: resident memory growth of a fresh node over 200k activations, target ≤ 1 KB)"

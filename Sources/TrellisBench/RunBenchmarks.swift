@@ -57,8 +57,9 @@ struct RunBenchmarks: AsyncParsableCommand {
         for run in 1...sizes.runs {
             print("run \(run)/\(sizes.runs)")
             var results: [String: Double] = [:]
-            results.merge(try await bench.oneWay(count: sizes.small, payload: Value.array([.string("msg"), .int(1 << 40)]), name: "small"), uniquingKeysWith: { $1 })
-            results.merge(try await bench.oneWay(count: sizes.large, payload: Value.bytes([UInt8](repeating: 7, count: 1024)), name: "1k"), uniquingKeysWith: { $1 })
+            results.merge(try await bench.oneWay(count: sizes.small, payload: .value(.array([.string("msg"), .int(1 << 40)])), name: "small"), uniquingKeysWith: { $1 })
+            results.merge(try await bench.oneWay(count: sizes.large, payload: .value(.bytes([UInt8](repeating: 7, count: 1024))), name: "1k"), uniquingKeysWith: { $1 })
+            results.merge(try await bench.oneWay(count: sizes.large, payload: .bytes([UInt8](repeating: 7, count: 1024)), name: "raw1k"), uniquingKeysWith: { $1 })
             results.merge(try await bench.sequentialCalls(count: sizes.calls), uniquingKeysWith: { $1 })
             results.merge(try await bench.concurrentCalls(count: sizes.concurrentCalls, callers: sizes.callers), uniquingKeysWith: { $1 })
             results.merge(try await bench.concurrentCallsOnTwoConnections(count: sizes.concurrentCalls, callers: sizes.callers), uniquingKeysWith: { $1 })
