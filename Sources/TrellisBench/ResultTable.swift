@@ -129,7 +129,8 @@ struct ResultTable {
 
     fileprivate static func format(_ value: Double) -> String {
         guard value.isFinite else { return "n/a" }
-        if value >= 1_000 { return String(format: "%.0fk", value / 1_000) }
+        if value >= 10_000 { return String(format: "%.0fk", value / 1_000) }
+        if value >= 1_000 { return String(format: "%.1fk", value / 1_000) }
         return String(format: value >= 10 ? "%.0f" : "%.2f", value)
     }
 }
