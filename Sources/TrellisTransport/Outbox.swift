@@ -119,7 +119,7 @@ final class Outbox: Sendable {
         return result
     }
 
-    /// Queues the frame `frame` writes as the latest for `key`, replacing one still queued for
+    /// Queues the frame `write` writes as the latest for `key`, replacing one still queued for
     /// the same key (monotonic channels); otherwise as `enqueue`.
     func enqueueLatest(_ policy: Policy, key: String, _ write: (inout ByteBuffer) -> Void) -> EnqueueResult {
         var frame = ByteBufferAllocator().buffer(capacity: 64)

@@ -22,8 +22,8 @@ public enum MessagePack {
     /// request `id` when there is one (8 bytes, big-endian), then the encoding of `value`.
     ///
     /// The same bytes as `Framing.writeFrame(into:)` around a kind byte, an id and `encode`,
-    /// with one capacity check for the frame instead of one per part: this is how every
-    /// message a node sends is written.
+    /// with one capacity check for the frame instead of one per part: this is how a node
+    /// writes every application message, request and reply.
     public static func encodeFrame(kind: UInt8, id: UInt64? = nil, _ value: Value, into buffer: inout ByteBuffer) {
         let headerSize = 1 + (id == nil ? 0 : 8)
         let bodySize = headerSize + encodedSize(of: value)
