@@ -6,6 +6,12 @@ import TrellisWire
 /// and the first sender after a flush schedules one flush on the event loop, which writes
 /// everything queued in a single `writeAndFlush` — many messages, one syscall.
 ///
+/// Requests and replies lead (`Flush.leading`): the first of a burst, queued on the
+/// connection's own event loop, is written at once, and the rest of the burst follows in one
+/// write when the loop's tick ends. The peer starts on the first while this side is still
+/// producing the others, so concurrent callers on one connection overlap their round trips
+/// instead of moving in lockstep, one batch per round trip.
+///
 /// Frames queue up before the handshake completes and go out as soon as it does.
 final class Outbox: Sendable {
     /// What `enqueue` does when the outbox is full or the connection is not up yet.
@@ -18,6 +24,16 @@ final class Outbox: Sendable {
         case never
         /// Heartbeats: queue only if the connection is up, refuse (`.full`) otherwise.
         case ifOpen
+    }
+
+    /// When a queued frame is written.
+    enum Flush {
+        /// With everything else queued until the flush the first sender scheduled.
+        case coalesced
+        /// At once if it is the first frame since the last flush and the sender runs on the
+        /// connection's event loop; otherwise as `coalesced`. Frames queued after it wait for
+        /// the scheduled flush, so a burst costs two writes, not one per frame.
+        case leading
     }
 
     /// The outcome of `enqueue`.
@@ -96,10 +112,10 @@ final class Outbox: Sendable {
     }
 
     /// Appends the frame `frame` writes (length prefix included: a `FrameCodec` writer), and
-    /// schedules a flush if none is pending.
+    /// schedules a flush if none is pending (`flush` says whether the frame goes out first).
     ///
     /// When `policy` refuses the frame, the result is `.full` and nothing is written.
-    func enqueue(_ policy: Policy, _ frame: (inout ByteBuffer) -> Void) -> EnqueueResult {
+    func enqueue(_ policy: Policy, flush timing: Flush = .coalesced, _ frame: (inout ByteBuffer) -> Void) -> EnqueueResult {
         let (result, flushChannel): (EnqueueResult, (any Channel)?) = state.withLockedValue { state in
             if let reason = state.closedReason { return (.closed(reason), nil) }
             if state.refuses(policy, highWatermark: highWatermark) { return (.full, nil) }
@@ -114,6 +130,7 @@ final class Outbox: Sendable {
             return (.enqueued, state.flushToSchedule())
         }
         if let flushChannel {
+            if timing == .leading, flushChannel.eventLoop.inEventLoop { flush(keepingScheduled: true) }
             flushChannel.eventLoop.execute { self.flush() }
         }
         return result
@@ -175,10 +192,11 @@ final class Outbox: Sendable {
         flush()
     }
 
-    /// Writes everything queued. Runs on the channel's event loop.
-    func flush() {
+    /// Writes everything queued. Runs on the channel's event loop. `keepingScheduled` leaves
+    /// the flush scheduled, for a leading frame's write: frames queued after it wait for it.
+    func flush(keepingScheduled: Bool = false) {
         let (pending, frames, metrics, channel): (ByteBuffer?, Int, ChannelMetrics?, (any Channel)?) = state.withLockedValue { state in
-            state.flushScheduled = false
+            state.flushScheduled = keepingScheduled
             state.drainLatest()
             guard let channel = state.channel, state.closedReason == nil, state.buffer.readableBytes > 0 else {
                 return (nil, 0, nil, state.channel)

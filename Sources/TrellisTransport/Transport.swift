@@ -210,7 +210,7 @@ public final class Transport: Sendable {
             case .failure(let error):
                 continuation.resume(returning: .failure(error))
             case .success(let id):
-                let queued = connection.outbox.enqueue(.never) { FrameCodec.writeRequest(id: id, value, into: &$0) }
+                let queued = connection.outbox.enqueue(.never, flush: .leading) { FrameCodec.writeRequest(id: id, value, into: &$0) }
                 switch queued {
                 case .enqueued: break
                 case .full: pending.complete(id, .failure(.peerUnreachable(peer, "not connected yet and the queue is full")))

@@ -128,14 +128,15 @@ public struct InboundMessage: Sendable {
 
 /// Answers one inbound request; call exactly one of `reply` or `fail`, from any thread.
 ///
-/// The answer goes back on the connection the request came in on, coalesced with other writes.
+/// The answer goes back on the connection the request came in on: the first of a burst at
+/// once, the rest coalesced into one write (`Outbox.Flush.leading`).
 public struct Responder: Sendable {
     let connection: Connection
     let id: UInt64
 
     /// Sends `value` as the reply.
     public func reply(_ value: Value) {
-        let result = connection.outbox.enqueue(.never) { FrameCodec.writeReply(id: id, value, into: &$0) }
+        let result = connection.outbox.enqueue(.never, flush: .leading) { FrameCodec.writeReply(id: id, value, into: &$0) }
         if case .tooLarge(let size) = result {
             fail("reply of \(size) bytes exceeds the peer's maximum frame size")
         }
@@ -143,6 +144,6 @@ public struct Responder: Sendable {
 
     /// Fails the request; the requester gets `TransportError.remoteFailure(message)`.
     public func fail(_ message: String) {
-        _ = connection.outbox.enqueue(.never) { FrameCodec.writeReplyError(id: id, message, into: &$0) }
+        _ = connection.outbox.enqueue(.never, flush: .leading) { FrameCodec.writeReplyError(id: id, message, into: &$0) }
     }
 }

@@ -95,6 +95,34 @@ final class ChannelTests: XCTestCase {
         _ = try channel.finish()
     }
 
+    func testALeadingFrameIsWrittenAtOnceAndTheRestOfItsBurstInOneWrite() throws {
+        let outbox = Outbox(TransportConfig(name: "t", clusterName: "c", cookie: "k"))
+        let channel = EmbeddedChannel()
+        outbox.open(channel)
+        _ = outbox.enqueue(.never, flush: .leading) { FrameCodec.writeRequest(id: 1, "first", into: &$0) }
+        XCTAssertEqual(try Self.frames(in: channel.readOutbound(as: ByteBuffer.self)), 1, "written before the loop's tick ends")
+        _ = outbox.enqueue(.never, flush: .leading) { FrameCodec.writeRequest(id: 2, "second", into: &$0) }
+        _ = outbox.enqueue(.never) { FrameCodec.writeValue(.message, "third", into: &$0) }
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "the rest of the burst waits for the scheduled flush")
+        channel.embeddedEventLoop.run()
+        XCTAssertEqual(try Self.frames(in: channel.readOutbound(as: ByteBuffer.self)), 2, "in one write")
+        _ = outbox.enqueue(.never) { FrameCodec.writeValue(.message, "coalesced", into: &$0) }
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "a coalesced frame waits even when it is the first")
+        channel.embeddedEventLoop.run()
+        XCTAssertEqual(try Self.frames(in: channel.readOutbound(as: ByteBuffer.self)), 1)
+        _ = try channel.finish()
+    }
+
+    /// The number of whole frames in one write.
+    private static func frames(in written: ByteBuffer?) throws -> Int {
+        var buffer = try XCTUnwrap(written)
+        let reader = FrameReader(maxFrameSize: 1 << 20)
+        var count = 0
+        while try reader.nextFrame(&buffer) != nil { count += 1 }
+        XCTAssertEqual(buffer.readableBytes, 0, "only whole frames")
+        return count
+    }
+
     func testMonotonicChannelDeliversTheLatestValueOfEveryKey() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let state: ChannelName = "state"
