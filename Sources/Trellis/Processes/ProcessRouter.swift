@@ -94,7 +94,8 @@ final class ProcessRouter: Sendable {
         let table = table(for: capability)
         guard let owner = table?.owner(of: id) else { throw .noNodeHasCapability(capability) }
         if owner == selfID {
-            return try await callHere(capability, id: id, payload: payload, from: selfID, hops: 0, table: table)
+            return try await callHere(
+                capability, id: id, payload: payload, from: selfID, hops: 0, deadline: .now + timeout, table: table)
         }
         return try await callRemote(
             owner, capability: capability, id: id, payload: payload, from: selfID, hops: 0, timeout: timeout, table: table)
@@ -131,9 +132,10 @@ final class ProcessRouter: Sendable {
         while true {
             let answer: Value
             do {
+                let remaining = max(deadline - .now, .milliseconds(1))
                 answer = try await transport.request(
-                    envelope(capability, id, payload, hops: hops, table: table), to: owner, channel: .processes,
-                    timeout: max(deadline - .now, .milliseconds(1)))
+                    envelope(capability, id, payload, hops: hops, table: table, timeout: remaining), to: owner,
+                    channel: .processes, timeout: remaining)
             } catch {
                 guard Self.ownerMayBeGone(error),
                       let next = await nextOwner(of: id, capability: capability, after: owner, before: deadline)
@@ -142,7 +144,8 @@ final class ProcessRouter: Sendable {
                 }
                 metrics.routed(isCall: true, .rerouted)
                 guard next.owner != selfID else {
-                    return try await callHere(capability, id: id, payload: payload, from: caller, hops: hops, table: next.table)
+                    return try await callHere(
+                        capability, id: id, payload: payload, from: caller, hops: hops, deadline: deadline, table: next.table)
                 }
                 (owner, table) = (next.owner, next.table)
                 continue
@@ -159,12 +162,13 @@ final class ProcessRouter: Sendable {
     }
 
     /// Calls process `id` through this node's own delivery (served here, or held while its
-    /// shard moves); `table` is this node's table of the capability.
+    /// shard moves, and forwarded by `deadline`); `table` is this node's table of the capability.
     private func callHere(
-        _ capability: String, id: String, payload: Value, from caller: PeerID, hops: Int64, table: ShardTable?
+        _ capability: String, id: String, payload: Value, from caller: PeerID, hops: Int64,
+        deadline: ContinuousClock.Instant, table: ShardTable?
     ) async throws(ProcessError) -> Value {
         try await withUnsafeContinuation { continuation in
-            deliver(.call(id: id, payload: payload, from: caller) { continuation.resume(returning: $0) },
+            deliver(.call(id: id, payload: payload, from: caller, deadline: deadline) { continuation.resume(returning: $0) },
                     capability: capability, hops: hops, origin: nil, table: table)
         }.get()
     }
@@ -176,6 +180,10 @@ final class ProcessRouter: Sendable {
         case .timeout, .connectionLost, .remoteFailure, .messageTooLarge, .shutDown: return false
         }
     }
+
+    /// How long a call from a node that does not say how long its caller waits may take when
+    /// it is forwarded.
+    static var unstatedCallTimeout: Duration { .seconds(5) }
 
     /// How often a call that could not be sent looks whether its shard has a new owner.
     private static var rerouteCheckInterval: Duration { .milliseconds(10) }
@@ -194,12 +202,20 @@ final class ProcessRouter: Sendable {
         return nil
     }
 
-    /// A call or cast on the wire; it carries which holders the sender's `table` has.
-    func envelope(_ capability: String, _ id: String, _ payload: Value, hops: Int64, table: ShardTable?) -> Value {
-        .array([
+    /// A call or cast on the wire; it carries which holders the sender's `table` has, and a
+    /// call the time its caller still waits (`timeout`, in milliseconds).
+    func envelope(
+        _ capability: String, _ id: String, _ payload: Value, hops: Int64, table: ShardTable?, timeout: Duration? = nil
+    ) -> Value {
+        var fields: [Value] = [
             .string(capability), .string(id), payload, .int(hops), .int(Int64(table?.holderCount ?? 0)),
             .int(Int64(bitPattern: table?.holderDigest ?? 0)),
-        ])
+        ]
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            fields.append(.int(max(seconds * 1_000 + attoseconds / 1_000_000_000_000_000, 1)))
+        }
+        return .array(fields)
     }
 
     private static func processError(_ error: TransportError, capability: String, id: String, owner: PeerID) -> ProcessError {
@@ -223,14 +239,22 @@ final class ProcessRouter: Sendable {
         let hops: Int64
         /// The holders of the capability in the sender's table.
         let senderView: HolderView
+        /// How long the caller still waits for a call's reply; `nil` for a cast, or from a
+        /// sender that does not say (fields past the sixth are optional).
+        let timeout: Duration?
 
         init?(_ value: Value) {
-            guard case .array(let parts) = value, parts.count == 6,
+            guard case .array(let parts) = value, parts.count >= 6,
                   case .string(let capability) = parts[0], case .string(let id) = parts[1], case .int(let hops) = parts[3],
                   case .int(let count) = parts[4], case .int(let digest) = parts[5]
             else { return nil }
             (self.capability, self.id, self.payload, self.hops) = (capability, id, parts[2], hops)
             self.senderView = HolderView(count: Int(count), digest: UInt64(bitPattern: digest))
+            if parts.count > 6, case .int(let milliseconds) = parts[6], milliseconds > 0 {
+                timeout = .milliseconds(milliseconds)
+            } else {
+                timeout = nil
+            }
         }
     }
 
@@ -248,7 +272,8 @@ final class ProcessRouter: Sendable {
             responder.reply(.array([.int(2), .string("malformed call envelope")]))
             return
         }
-        deliver(.call(id: call.id, payload: call.payload, from: message.from) { result in
+        let deadline = ContinuousClock.now + (call.timeout ?? Self.unstatedCallTimeout)
+        deliver(.call(id: call.id, payload: call.payload, from: message.from, deadline: deadline) { result in
             switch result {
             case .success(let reply): responder.reply(.array([.int(0), reply]))
             case .failure(.processFailed(_, _, let reason)): responder.reply(.array([.int(1), .string(reason)]))
@@ -322,7 +347,7 @@ final class ProcessRouter: Sendable {
         }
         guard let host else {
             metrics.routed(isCall: isCall, .unserved)
-            if case .call(let id, _, _, let reply) = message {
+            if case .call(let id, _, _, _, let reply) = message {
                 reply(.failure(.ownerUnreachable(
                     capability: capability, id: id, owner: selfID, reason: "\(selfID) does not serve '\(capability)'")))
             }
@@ -330,7 +355,7 @@ final class ProcessRouter: Sendable {
         }
         metrics.routed(isCall: isCall, .served)
         switch message {
-        case .call(let id, let payload, let from, let reply): host.call(id, payload: payload, from: from, reply: reply)
+        case .call(let id, let payload, let from, _, let reply): host.call(id, payload: payload, from: from, reply: reply)
         case .cast(let id, let payload): host.cast(id, payload: payload)
         }
     }
@@ -349,14 +374,14 @@ final class ProcessRouter: Sendable {
 
     private func forward(_ message: HeldMessage, capability: String, to owner: PeerID, hops: Int64, table: ShardTable?) {
         switch message {
-        case .call(let id, let payload, let from, let reply):
+        case .call(let id, let payload, let from, let deadline, let reply):
             forwardsInFlight.add(1, ordering: .relaxed)
             Task {
                 defer { forwardsInFlight.subtract(1, ordering: .relaxed) }
                 do throws(ProcessError) {
                     reply(.success(try await callRemote(
-                        owner, capability: capability, id: id, payload: payload, from: from, hops: hops, timeout: .seconds(5),
-                        table: table)))
+                        owner, capability: capability, id: id, payload: payload, from: from, hops: hops,
+                        timeout: max(deadline - .now, .milliseconds(1)), table: table)))
                 } catch {
                     reply(.failure(error))
                 }

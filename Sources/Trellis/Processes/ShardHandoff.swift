@@ -9,14 +9,15 @@ struct ShardKey: Hashable, Sendable {
 }
 
 /// A call or cast held back until its shard's processes have arrived from their old owner.
+/// A call carries its caller's deadline, which a forward to another node keeps.
 enum HeldMessage: Sendable {
-    case call(id: String, payload: Value, from: PeerID, reply: @Sendable (CallResult) -> Void)
+    case call(id: String, payload: Value, from: PeerID, deadline: ContinuousClock.Instant, reply: @Sendable (CallResult) -> Void)
     case cast(id: String, payload: Value)
 
     /// The process the message is for.
     var id: String {
         switch self {
-        case .call(let id, _, _, _), .cast(let id, _): return id
+        case .call(let id, _, _, _, _), .cast(let id, _): return id
         }
     }
 }
