@@ -39,6 +39,10 @@ extension TrellisNode {
             updatePlacement()
         case .metadataChanged(let peer, let metadata):
             if metadata.capabilities.isEmpty, peerMetadata[peer]?.capabilities.isEmpty == false {
+                // Only leavers that can still call here matter (`drain`): the others are
+                // forgotten, so the set stays as small as the peers connected.
+                let callers = transport.inboundPeers(on: .processes)
+                leavingPeers = leavingPeers.filter(callers.contains)
                 leavingPeers.insert(peer)
             } else if !metadata.capabilities.isEmpty {
                 leavingPeers.remove(peer)

@@ -41,7 +41,8 @@ public actor TrellisNode {
     /// Set once `leave` starts: this node no longer owns any shard.
     var leaving: Bool { router.isLeaving.load(ordering: .relaxed) }
     /// Peers that announced they serve no capability any more after serving some: they are
-    /// leaving. One that comes back under its name serving capabilities is taken off again.
+    /// leaving. One that comes back under its name serving capabilities is taken off again;
+    /// one that no longer has a connection here is forgotten when the next leaver is noted.
     var leavingPeers: Set<PeerID> = []
     /// Set once a leaving node has handed its processes off: until it stops, it routes by the
     /// tables it handed off by, whatever its overlay does to its members as it leaves.

@@ -1,6 +1,7 @@
 import NIOPosix
 @testable import Trellis
 import TrellisTestSupport
+import TrellisTransport
 import TrellisWire
 import XCTest
 
@@ -39,6 +40,27 @@ extension ProcessTests {
             XCTAssertEqual(count, .int(2), "both increments of \(id) survive the leave, the return and a second leave")
         }
         for node in nodes { await node.stop() }
+        try await group.shutdownGracefully()
+    }
+}
+
+/// What a node remembers of peers that left.
+extension ProcessTests {
+    /// A node forgets leavers that can no longer call it: its set of leaving peers stays as
+    /// small as its connections, however many nodes left over its life. (Before, it kept
+    /// every leaver's id for good.)
+    func testLeaversThatCannotCallAnyMoreAreForgotten() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let node = try await TrellisNode.start(
+            try NodeConfiguration(name: "l1", clusterName: "processes", cookie: "c", overlayPath: Self.fullMesh), group: group)
+        let leavers = (0..<50).map { PeerID(name: "gone\($0)", host: "127.0.0.1", port: 1) }
+        for leaver in leavers {
+            await node.handle(.metadataChanged(leaver, PeerMetadata(capabilities: ["counter"])))
+            await node.handle(.metadataChanged(leaver, PeerMetadata()))
+        }
+        let leaving = await node.leavingPeers
+        XCTAssertEqual(leaving, [leavers[49]], "only the latest leaver, which none of the others could outlive")
+        await node.stop()
         try await group.shutdownGracefully()
     }
 }
