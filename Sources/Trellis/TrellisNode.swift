@@ -306,8 +306,7 @@ public actor TrellisNode {
     }
 
     var now: Int64 {
-        let elapsed = clock.now - startedAt
-        return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        (clock.now - startedAt).wholeMilliseconds
     }
 
     private func delayUntilNextDeadline() -> Duration? {

@@ -17,10 +17,7 @@ extension ProcessRouter {
             .string(capability), .string(id), payload, .int(hops), .int(Int64(table?.holderCount ?? 0)),
             .int(Int64(bitPattern: table?.holderDigest ?? 0)),
         ]
-        if let timeout {
-            let (seconds, attoseconds) = timeout.components
-            fields.append(.int(max(seconds * 1_000 + attoseconds / 1_000_000_000_000_000, 1)))
-        }
+        if let timeout { fields.append(.int(max(timeout.wholeMilliseconds, 1))) }
         return .array(fields)
     }
 
