@@ -52,7 +52,7 @@ public struct NodeConfiguration: Sendable {
     /// Mutual TLS between nodes, with certificates from the cluster's CA (see `docs/tls.md`);
     /// `nil` is plain TCP. The cookie authenticates peers either way.
     public var tls: TLSSettings?
-    /// How long idle CPUs are kept polling after network I/O: `.lowLatency` shortens round
+    /// How long event loops keep polling after network I/O: `.lowLatency` shortens round
     /// trips at the price of that idle CPU time (see `BusyWait`); default `.off`.
     public var busyWait: BusyWait
     /// Seeds the script's `math.random`; by default derived from the node's name, so runs repeat.

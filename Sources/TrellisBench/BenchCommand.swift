@@ -43,6 +43,6 @@ struct BenchSizes: ParsableArguments {
     @Option(help: "Runs; the table shows the median of each figure.")
     var runs = 3
 
-    @Option(help: "Microseconds both nodes keep idle CPUs polling after I/O (0, the default: off; see BusyWait).")
+    @Option(help: "Microseconds both nodes keep their event loops polling after I/O (0, the default: off; see BusyWait).")
     var busyWaitUs = 0
 }

@@ -25,7 +25,7 @@ struct ServeBenchmarks: AsyncParsableCommand {
     @Flag(help: "Export metrics to Prometheus (default: swift-metrics' no-op backend).")
     var prometheus = false
 
-    @Option(help: "Microseconds the node keeps idle CPUs polling after I/O (0, the default: off; see BusyWait).")
+    @Option(help: "Microseconds the node keeps its event loops polling after I/O (0, the default: off; see BusyWait).")
     var busyWaitUs = 0
 
     func run() async throws {

@@ -87,7 +87,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning (default), error, critical.")
     var logLevel: String?
 
-    @Option(help: "on or off (default): keep idle CPUs polling for 200 µs after network I/O, for shorter round trips at the cost of that idle CPU time.")
+    @Option(help: "on or off (default): keep event loops polling for 200 µs after network I/O instead of sleeping, for shorter round trips at the cost of that idle CPU time.")
     var busyWait: String?
 
     func run() async throws {

@@ -42,7 +42,7 @@ public struct NodeSettings: Sendable, Equatable {
     public var discoveryIntervalMs: Int64
     /// The files of mutual TLS between nodes; `nil` (the default) is plain TCP.
     public var tls: NodeTLSFiles?
-    /// Whether idle CPUs poll for a moment after network I/O (`BusyWait.lowLatency`); default off.
+    /// Whether event loops poll for a moment after network I/O instead of sleeping (`BusyWait.lowLatency`); default off.
     public var busyWait: Bool
 
     /// Resolves `layers`, highest precedence first.

@@ -109,7 +109,7 @@ public struct NodeSettingsLayer: Sendable, Equatable {
     public var tlsKey: String?
     /// `tls_ca`: the cluster's CA certificate's path.
     public var tlsCa: String?
-    /// `busy_wait`: whether idle CPUs poll for a moment after network I/O (`on` or `off`).
+    /// `busy_wait`: whether event loops poll for a moment after network I/O instead of sleeping (`on` or `off`).
     public var busyWait: Bool?
     /// Where the layer's settings come from, as errors that involve several settings name it:
     /// a config file's path, `the environment` or `the command line`.

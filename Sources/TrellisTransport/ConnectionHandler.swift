@@ -59,7 +59,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var remote = "unknown"
     /// This connection's channel's traffic metrics, once the handshake completed.
     private var metrics: ChannelMetrics?
-    /// Keeps idle CPUs awake after each read, for the next message's sake; `nil` when off.
+    /// Keeps the event loop polling after each read, for the next message's sake; `nil` when off.
     private let busyWait: BusyWaitMark?
 
     init(transport: Transport, connection: Connection, role: Role) {
@@ -83,6 +83,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         remote = context.remoteAddress?.description ?? "unknown"
         logger[metadataKey: "remote"] = "\(remote)"
         if case .awaitingHello = phase, !admit(context) { return }
+        if busyWait != nil, case .unavailable(firstTime: true) = EventLoopPoller.install(for: context.channel) {
+            logger.warning("busy waiting is on, but this event loop's epoll descriptor cannot be found (it needs Linux and /proc/self); the loop sleeps as usual")
+        }
         guard connection.attach(context.channel) else {
             context.close(promise: nil)
             return

@@ -100,7 +100,7 @@ final class Outbox: Sendable {
     /// The bytes written to the channel and not yet taken by the peer, past which the
     /// connection is closed (`ConnectionLimits.maxUnsentBytes`).
     private let unsentLimit: Int
-    /// Keeps idle CPUs awake after each write, for the reply's sake; `nil` when busy-waiting is off.
+    /// Keeps the event loop polling after each write, for the reply's sake; `nil` when busy-waiting is off.
     private let busyWait: BusyWaitMark?
 
     init(_ config: TransportConfig) {

@@ -70,7 +70,6 @@ public final class Transport: Sendable {
         onMessages: @escaping @Sendable ([InboundMessage]) -> Void,
         onRequest: @escaping @Sendable (InboundMessage, Responder) -> Void
     ) async throws -> Transport {
-        if config.busyWait.isOn { BusyWaitSpinners.shared.ensureRunning(config.busyWait.threads) }
         let ready = NIOLockedValueBox<Transport?>(nil)
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)

@@ -42,7 +42,7 @@ public struct TransportConfig: Sendable {
     /// Mutual TLS on every connection, with certificates from the cluster's CA; `nil` is plain
     /// TCP. The cookie handshake runs either way. Every node of a cluster needs TLS, or none.
     public var tls: TLSSettings?
-    /// How long idle CPUs are kept awake after network I/O, for round-trip latency; default off, see `BusyWait`.
+    /// How long event loops keep polling after network I/O, for round-trip latency; default off, see `BusyWait`.
     public var busyWait: BusyWait
     /// Where the transport logs; every line carries `node` metadata.
     public var logger: Logger
