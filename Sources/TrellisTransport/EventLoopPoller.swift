@@ -12,8 +12,9 @@ import Synchronization
 /// without blocking, yielding the CPU between polls (`sched_yield`), until something is ready
 /// or the window passes. As soon as the descriptor is ready the task ends and NIO's own
 /// `epoll_wait` returns at once: the next message is read without a thread being woken. The
-/// task polls in slices of 5 µs and queues itself again after each, so a task queued behind
-/// it waits one slice at most.
+/// task polls in slices of 5 µs (a hundredth of a window longer than 500 µs) and queues
+/// itself again after each, so a task queued behind it waits one slice at most. A loop that is shut down while it polls stops within the
+/// window.
 ///
 /// A loop polls only while at most half the CPUs' worth of loops in the process had I/O
 /// within the window: more busy loops keep the CPUs busy anyway, and a polling loop would
@@ -53,8 +54,10 @@ final class EventLoopPoller: Sendable {
     private static let all = Mutex<[Activity]>([])
     /// How many loops may have had I/O within the window for any of them to poll.
     static let maxBusyLoops = max(1, System.coreCount / 2)
-    /// How long one polling task polls before it queues itself again behind the loop's tasks.
-    private static let slice: UInt64 = 5_000
+    /// How long one polling task polls before it queues itself again behind the loop's tasks:
+    /// 5 µs, or a hundredth of a longer window, so that a window takes at most a hundred
+    /// tasks (a loop that is shutting down runs its queued tasks at most a thousand times).
+    private static func slice(of window: UInt64) -> UInt64 { max(5_000, window / 100) }
 
     private let eventLoop: any EventLoop
     /// The loop's epoll descriptor; `nil` when it could not be found.
@@ -133,7 +136,7 @@ final class EventLoopPoller: Sendable {
     private func pollSlice() {
         #if os(Linux)
         guard let selector else { return }
-        let sliceEnd = NIODeadline.now().uptimeNanoseconds &+ Self.slice
+        let sliceEnd = NIODeadline.now().uptimeNanoseconds &+ Self.slice(of: state.value.window)
         var descriptor = pollfd(fd: selector, events: Int16(POLLIN), revents: 0)
         while true {
             let now = NIODeadline.now().uptimeNanoseconds

@@ -106,6 +106,21 @@ final class BusyWaitTests: XCTestCase {
         }
     }
 
+    func testALoopThatIsPollingShutsDownWithinItsWindow() async throws {
+        let window = Duration.seconds(1)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let a = try await TestNode.start("a", group: groups[0])
+        let b = try await TestNode.start("b", group: group) { $0.busyWait = BusyWait(window: window) }
+        _ = try await a.transport.request(.int(1), to: b.id, timeout: .seconds(5))
+        let polling = try await group.next().submit { EventLoopPoller.isPollingOnThisThread }.get()
+        XCTAssertTrue(polling, "the loop polls after the request")
+        b.stopWatching()
+        let start = ContinuousClock.now
+        try await group.shutdownGracefully()
+        XCTAssertLessThan(ContinuousClock.now - start, window * 3, "the loop kept polling while it was shut down")
+        await a.shutdown()
+    }
+
     /// The CPU time the thread at `thread` (its `/proc/thread-self` link, "pid/task/tid") has
     /// used, from its schedstat.
     private func onCPU(_ thread: String) throws -> Duration {
