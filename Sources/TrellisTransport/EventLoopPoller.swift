@@ -12,8 +12,9 @@ import Synchronization
 /// without blocking, yielding the CPU between polls (`sched_yield`), until something is ready
 /// or the window passes. As soon as the descriptor is ready the task ends and NIO's own
 /// `epoll_wait` returns at once: the next message is read without a thread being woken. The
-/// task polls in slices of 5 µs (a hundredth of a window longer than 500 µs) and queues
-/// itself again after each, so a task queued behind it waits one slice at most. A loop that is shut down while it polls stops within the
+/// task polls in slices of a hundredth of the window (2 µs for the usual 200 µs, at least
+/// 1 µs) and queues itself again after each, so a task queued behind it waits one slice at
+/// most. A loop that is shut down while it polls stops within the
 /// window.
 ///
 /// A loop polls only while at most half the CPUs' worth of loops in the process had I/O
@@ -55,9 +56,9 @@ final class EventLoopPoller: Sendable {
     /// How many loops may have had I/O within the window for any of them to poll.
     static let maxBusyLoops = max(1, System.coreCount / 2)
     /// How long one polling task polls before it queues itself again behind the loop's tasks:
-    /// 5 µs, or a hundredth of a longer window, so that a window takes at most a hundred
+    /// a hundredth of the window, at least 1 µs, so that a window takes at most a hundred
     /// tasks (a loop that is shutting down runs its queued tasks at most a thousand times).
-    private static func slice(of window: UInt64) -> UInt64 { max(5_000, window / 100) }
+    private static func slice(of window: UInt64) -> UInt64 { max(1_000, window / 100) }
 
     private let eventLoop: any EventLoop
     /// The loop's epoll descriptor; `nil` when it could not be found.

@@ -10,7 +10,8 @@ import TrellisWire
 /// connection's own event loop, is written at once, and the rest of the burst follows in one
 /// write when the loop's tick ends. The peer starts on the first while this side is still
 /// producing the others, so concurrent callers on one connection overlap their round trips
-/// instead of moving in lockstep, one batch per round trip.
+/// instead of moving in lockstep, one batch per round trip. With busy waiting on, a request
+/// leads only when no other is awaiting its reply (see `Transport.request`).
 ///
 /// Frames queue up before the handshake completes and go out as soon as it does.
 final class Outbox: Sendable {

@@ -33,17 +33,25 @@ final class PendingRequests: Sendable {
         self.peer = peer
     }
 
+    /// A registered request: its id, and whether other requests on the connection were
+    /// awaiting their replies already.
+    struct Registration {
+        let id: UInt64
+        let othersOutstanding: Bool
+    }
+
     /// Registers a request, or fails it as never sent once the connection has closed.
-    func register(_ continuation: Continuation, timeout: Duration) -> Result<UInt64, TransportError> {
+    func register(_ continuation: Continuation, timeout: Duration) -> Result<Registration, TransportError> {
         let deadline = NIODeadline.now() + TimeAmount(timeout)
-        let (result, startSweep): (Result<UInt64, TransportError>, Bool) = state.withLockedValue { state in
+        let (result, startSweep): (Result<Registration, TransportError>, Bool) = state.withLockedValue { state in
             if let failure = state.failure { return (.failure(failure), false) }
             let id = state.nextID
             state.nextID &+= 1
+            let othersOutstanding = !state.entries.isEmpty
             state.entries[id] = Entry(continuation: continuation, deadline: deadline, timeout: timeout)
             let startSweep = !state.sweeping
             state.sweeping = true
-            return (.success(id), startSweep)
+            return (.success(Registration(id: id, othersOutstanding: othersOutstanding)), startSweep)
         }
         if startSweep { scheduleSweep() }
         return result

@@ -208,8 +208,12 @@ public final class Transport: Sendable {
             switch pending.register(continuation, timeout: timeout) {
             case .failure(let error):
                 continuation.resume(returning: .failure(error))
-            case .success(let id):
-                let queued = connection.outbox.enqueue(.never, flush: .leading) { FrameCodec.writeRequest(id: id, value, into: &$0) }
+            case .success(let registration):
+                let id = registration.id
+                let flush = Self.requestFlush(othersOutstanding: registration.othersOutstanding, busyWait: config.busyWait)
+                let queued = connection.outbox.enqueue(.never, flush: flush) {
+                    FrameCodec.writeRequest(id: id, value, into: &$0)
+                }
                 switch queued {
                 case .enqueued: break
                 case .full: pending.complete(id, .failure(.peerUnreachable(peer, "not connected yet and the queue is full")))
@@ -219,6 +223,15 @@ public final class Transport: Sendable {
             }
         }
         return try result.get()
+    }
+
+    /// When a request is written. It leads (`Outbox.Flush.leading`), so that the peer starts on
+    /// it while this side produces the rest of its burst, unless busy waiting is on and other
+    /// requests on the connection await replies: then the peer's loop is polling already
+    /// (nodes of a cluster share the setting), there is no wake-up to hide, and the request
+    /// goes out with the rest of the burst in one write.
+    static func requestFlush(othersOutstanding: Bool, busyWait: BusyWait) -> Outbox.Flush {
+        othersOutstanding && busyWait.isOn ? .coalesced : .leading
     }
 
     /// How long a graceful shutdown waits, at most, for peers to close the connections they

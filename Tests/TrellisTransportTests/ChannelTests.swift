@@ -113,6 +113,13 @@ final class ChannelTests: XCTestCase {
         _ = try channel.finish()
     }
 
+    func testWithBusyWaitingOnlyARequestWithNoneOutstandingLeads() {
+        XCTAssertEqual(Transport.requestFlush(othersOutstanding: false, busyWait: .lowLatency), .leading)
+        XCTAssertEqual(Transport.requestFlush(othersOutstanding: true, busyWait: .lowLatency), .coalesced, "the peer polls: it joins the burst")
+        XCTAssertEqual(Transport.requestFlush(othersOutstanding: true, busyWait: .off), .leading, "the peer may sleep: it leads")
+        XCTAssertEqual(Transport.requestFlush(othersOutstanding: false, busyWait: .off), .leading)
+    }
+
     /// The number of whole frames in one write.
     private static func frames(in written: ByteBuffer?) throws -> Int {
         var buffer = try XCTUnwrap(written)
