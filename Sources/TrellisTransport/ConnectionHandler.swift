@@ -118,7 +118,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .closing = phase { return }
-        busyWait?.mark()
+        let now = NIODeadline.now().uptimeNanoseconds
+        LoopActivity.noteIO(now: now)
+        busyWait?.mark(now: now)
         var input = unwrapInboundIn(data)
         let bytesRead = input.readableBytes
         let continuesFrame = cumulation != nil

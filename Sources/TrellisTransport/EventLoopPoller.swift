@@ -3,7 +3,6 @@ import Glibc
 #endif
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// Keeps an event loop polling its epoll instance for a while after network I/O instead of
 /// sleeping in `epoll_wait` (see `BusyWait`).
@@ -41,20 +40,7 @@ final class EventLoopPoller: Sendable {
         var polling = false
     }
 
-    /// When a loop last had I/O, for the other loops to count; shared with the process's list.
-    private final class Activity: Sendable {
-        /// The uptime in nanoseconds of the loop's latest read or flush, to within an eighth
-        /// of a window.
-        let lastIO = Atomic<UInt64>(0)
-        /// Cleared when the loop's thread ends (its poller goes), to drop this from the list.
-        let running = Atomic<Bool>(true)
-    }
-
     private static let onThisThread = ThreadSpecificVariable<EventLoopPoller>()
-    /// The activity of the process's polling loops, to count the loops that had I/O lately.
-    private static let all = Mutex<[Activity]>([])
-    /// How many loops may have had I/O within the window for any of them to poll.
-    static let maxBusyLoops = max(1, System.coreCount / 2)
     /// How long one polling task polls before it queues itself again behind the loop's tasks:
     /// a hundredth of the window, at least 1 µs, so that a window takes at most a hundred
     /// tasks (a loop that is shutting down runs its queued tasks at most a thousand times).
@@ -64,15 +50,12 @@ final class EventLoopPoller: Sendable {
     /// The loop's epoll descriptor; `nil` when it could not be found.
     private let selector: CInt?
     private let state: NIOLoopBoundBox<State>
-    private let activity = Activity()
 
     private init(eventLoop: any EventLoop, selector: CInt?) {
         self.eventLoop = eventLoop
         self.selector = selector
         self.state = NIOLoopBoundBox(State(), eventLoop: eventLoop)
     }
-
-    deinit { activity.running.store(false, ordering: .relaxed) }
 
     /// Makes the loop of `channel` (the calling thread) poll after I/O, unless it does
     /// already or could not before. Finds the loop's epoll descriptor through the channel's
@@ -83,10 +66,6 @@ final class EventLoopPoller: Sendable {
             return installed.selector == nil ? .unavailable(firstTime: false) : .polling
         }
         let poller = EventLoopPoller(eventLoop: channel.eventLoop, selector: epollDescriptor(of: channel))
-        all.withLock { loops in
-            loops.removeAll { !$0.running.load(ordering: .relaxed) }
-            loops.append(poller.activity)
-        }
         onThisThread.currentValue = poller
         return poller.selector == nil ? .unavailable(firstTime: true) : .polling
     }
@@ -100,10 +79,10 @@ final class EventLoopPoller: Sendable {
         #endif
     }
 
-    /// Keeps the calling event loop polling for `window` nanoseconds from now, when it has a
-    /// poller. Called on every read and flush: a clock read and a thread-specific lookup.
-    static func noteIO(window: UInt64) {
-        onThisThread.currentValue?.poll(for: window)
+    /// Keeps the calling event loop polling for `window` nanoseconds from `now`, when it has a
+    /// poller. Called on every read and flush (after `LoopActivity.noteIO`).
+    static func noteIO(now: UInt64, window: UInt64) {
+        onThisThread.currentValue?.poll(now: now, window: window)
     }
 
     /// Whether the calling thread's loop is polling now (for tests).
@@ -113,23 +92,15 @@ final class EventLoopPoller: Sendable {
     static var selectorOnThisThread: CInt? { onThisThread.currentValue?.selector }
 
     /// Whether loops may poll when `busy` of them had I/O within the window.
-    static func mayPoll(busyLoops busy: Int) -> Bool { busy <= maxBusyLoops }
+    static func mayPoll(busyLoops busy: Int) -> Bool { busy <= LoopActivity.maxBusyLoops }
 
-    private func poll(for window: UInt64) {
+    private func poll(now: UInt64, window: UInt64) {
         guard selector != nil else { return }
-        let now = NIODeadline.now().uptimeNanoseconds
         state.value.until = now &+ window
         state.value.window = window
-        if activity.lastIO.load(ordering: .relaxed) < now &- window / 8 { activity.lastIO.store(now, ordering: .relaxed) }
-        guard !state.value.polling, Self.mayPoll(busyLoops: Self.busyLoops(now: now, window: window)) else { return }
+        guard !state.value.polling, Self.mayPoll(busyLoops: LoopActivity.busyLoops(now: now, window: window)) else { return }
         state.value.polling = true
         eventLoop.execute { self.pollSlice() }
-    }
-
-    /// How many loops had I/O in the `window` before `now`.
-    private static func busyLoops(now: UInt64, window: UInt64) -> Int {
-        let since = now &- window
-        return all.withLock { loops in loops.reduce(0) { $0 + ($1.lastIO.load(ordering: .relaxed) > since ? 1 : 0) } }
     }
 
     /// Polls until something is ready, the window passes, or the slice ends; then queues
@@ -143,7 +114,7 @@ final class EventLoopPoller: Sendable {
             let now = NIODeadline.now().uptimeNanoseconds
             if now >= state.value.until || Glibc.poll(&descriptor, 1, 0) != 0 { break }
             if now >= sliceEnd {
-                guard Self.mayPoll(busyLoops: Self.busyLoops(now: now, window: state.value.window)) else { break }
+                guard Self.mayPoll(busyLoops: LoopActivity.busyLoops(now: now, window: state.value.window)) else { break }
                 eventLoop.execute { self.pollSlice() }
                 return
             }
@@ -164,6 +135,6 @@ struct BusyWaitMark: Sendable {
         window = UInt64(TimeAmount(busyWait.window).nanoseconds)
     }
 
-    /// Called on the connection's event loop after a read or a flush.
-    func mark() { EventLoopPoller.noteIO(window: window) }
+    /// Called on the connection's event loop after a read or a flush at `now` (uptime ns).
+    func mark(now: UInt64) { EventLoopPoller.noteIO(now: now, window: window) }
 }

@@ -10,8 +10,8 @@ import TrellisWire
 /// connection's own event loop, is written at once, and the rest of the burst follows in one
 /// write when the loop's tick ends. The peer starts on the first while this side is still
 /// producing the others, so concurrent callers on one connection overlap their round trips
-/// instead of moving in lockstep, one batch per round trip. With busy waiting on, a request
-/// leads only when no other is awaiting its reply (see `Transport.request`).
+/// instead of moving in lockstep, one batch per round trip. While the loops are awake anyway
+/// (busy waiting, or busy loops), requests lead less (see `Transport.requestFlush`).
 ///
 /// Frames queue up before the handshake completes and go out as soon as it does.
 final class Outbox: Sendable {
@@ -216,7 +216,9 @@ final class Outbox: Sendable {
         guard let channel else { return }
         if var pending {
             channel.writeAndFlush(pending, promise: nil)
-            busyWait?.mark()
+            let now = NIODeadline.now().uptimeNanoseconds
+            LoopActivity.noteIO(now: now)
+            busyWait?.mark(now: now)
             metrics?.sent(messages: frames, bytes: pending.readableBytes)
             if pending.capacity <= Self.largestSpare {
                 pending.clear()

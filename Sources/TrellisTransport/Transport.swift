@@ -210,7 +210,10 @@ public final class Transport: Sendable {
                 continuation.resume(returning: .failure(error))
             case .success(let registration):
                 let id = registration.id
-                let flush = Self.requestFlush(othersOutstanding: registration.othersOutstanding, busyWait: config.busyWait)
+                let flush = Self.requestFlush(
+                    othersOutstanding: registration.othersOutstanding, busyWait: config.busyWait,
+                    saturated: LoopActivity.isSaturated(now: NIODeadline.now().uptimeNanoseconds)
+                )
                 let queued = connection.outbox.enqueue(.never, flush: flush) {
                     FrameCodec.writeRequest(id: id, value, into: &$0)
                 }
@@ -226,12 +229,15 @@ public final class Transport: Sendable {
     }
 
     /// When a request is written. It leads (`Outbox.Flush.leading`), so that the peer starts on
-    /// it while this side produces the rest of its burst, unless busy waiting is on and other
-    /// requests on the connection await replies: then the peer's loop is polling already
-    /// (nodes of a cluster share the setting), there is no wake-up to hide, and the request
-    /// goes out with the rest of the burst in one write.
-    static func requestFlush(othersOutstanding: Bool, busyWait: BusyWait) -> Outbox.Flush {
-        othersOutstanding && busyWait.isOn ? .coalesced : .leading
+    /// it while this side produces the rest of its burst, hiding the peer's wake-up, unless
+    /// the loops are awake anyway and one write per burst costs less:
+    /// - while this process's loops are `saturated` (`LoopActivity`), no request leads;
+    /// - with busy waiting on (nodes of a cluster share the setting, so the peer polls), a
+    ///   request leads only when no other on its connection awaits a reply, as a lone
+    ///   caller's does, since it would otherwise wait for the end of the loop's tick.
+    static func requestFlush(othersOutstanding: Bool, busyWait: BusyWait, saturated: @autoclosure () -> Bool) -> Outbox.Flush {
+        if othersOutstanding && busyWait.isOn { return .coalesced }
+        return saturated() ? .coalesced : .leading
     }
 
     /// How long a graceful shutdown waits, at most, for peers to close the connections they

@@ -23,9 +23,9 @@ final class BusyWaitTests: XCTestCase {
 
     func testLoopsPollOnlyWhileAtMostHalfTheCPUsWorthOfLoopsAreBusy() {
         XCTAssertTrue(EventLoopPoller.mayPoll(busyLoops: 1), "one busy loop always may poll")
-        XCTAssertTrue(EventLoopPoller.mayPoll(busyLoops: EventLoopPoller.maxBusyLoops))
-        XCTAssertFalse(EventLoopPoller.mayPoll(busyLoops: EventLoopPoller.maxBusyLoops + 1))
-        XCTAssertEqual(EventLoopPoller.maxBusyLoops, max(1, System.coreCount / 2))
+        XCTAssertTrue(EventLoopPoller.mayPoll(busyLoops: LoopActivity.maxBusyLoops))
+        XCTAssertFalse(EventLoopPoller.mayPoll(busyLoops: LoopActivity.maxBusyLoops + 1))
+        XCTAssertEqual(LoopActivity.maxBusyLoops, max(1, System.coreCount / 2))
     }
 
     #if os(Linux)
@@ -49,17 +49,15 @@ final class BusyWaitTests: XCTestCase {
         XCTAssertNotEqual(selectors[0], selectors[1])
     }
 
-    /// Only b busy-waits, so its loop is the process's only busy loop (as with one node per
-    /// process), which always may poll. Requests arrive every millisecond for 300 ms.
+    /// Both nodes on one loop, the process's only busy one (as with one node per process),
+    /// which always may poll. Requests arrive every millisecond for 300 ms.
     func testALoopPollsBetweenRequestsAndSleepsOnceTheWindowPassesWithoutIO() async throws {
         let window = Duration.seconds(1)
-        let a = try await TestNode.start("a", group: groups[0])
-        let b = try await TestNode.start("b", group: groups[1]) { $0.busyWait = BusyWait(window: window) }
+        let (a, b) = try await pairOnOneLoop(busyWait: BusyWait(window: window))
         defer { Task { await a.shutdown(); await b.shutdown() } }
-        _ = try await a.transport.request(.int(0), to: b.id, timeout: .seconds(5))
         // A polling loop stays on its CPU (its yields return at once on an idle CPU); a
         // sleeping one uses next to none. Read from the thread's schedstat, without disturbing it.
-        let thread = try await groups[1].next().submit { try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self") }.get()
+        let thread = try await groups[0].next().submit { try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self") }.get()
 
         let before = try onCPU(thread)
         let start = ContinuousClock.now
@@ -79,46 +77,58 @@ final class BusyWaitTests: XCTestCase {
 
     func testATaskTheLoopQueuesWhilePollingRunsLongBeforeTheWindowPasses() async throws {
         let window = Duration.seconds(2)
-        let loop = groups[1].next()
-        let delays = NIOLockedValueBox<[(polling: Bool, delay: Duration)]>([])
-        // Only b busy-waits (its loop is the process's only busy loop). Its handler runs as the
-        // request is read: the loop starts polling, then the handler queues a task behind it.
-        let a = try await TestNode.start("a", group: groups[0])
-        let b = try await TestNode.start("b", group: groups[1], configure: { $0.busyWait = BusyWait(window: window) }) { message, responder in
-            guard case .value(let value) = message.payload else { return }
-            responder.reply(value)
-            let queued = ContinuousClock.now
-            loop.execute {
-                let entry = (EventLoopPoller.isPollingOnThisThread, ContinuousClock.now - queued)
-                delays.withLockedValue { $0.append(entry) }
-            }
-        }
+        let (a, b) = try await pairOnOneLoop(busyWait: BusyWait(window: window))
         defer { Task { await a.shutdown(); await b.shutdown() } }
-        for i in 0..<5 {
-            _ = try await a.transport.request(.int(Int64(i)), to: b.id, timeout: .seconds(5))
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        await waitUntil("the tasks to run") { delays.withLockedValue { $0.count } == 5 }
-        let recorded = delays.withLockedValue { $0 }
-        XCTAssertTrue(recorded.contains { $0.polling }, "the loop was not polling when the tasks ran")
-        for entry in recorded {
-            XCTAssertLessThan(entry.delay, window / 4, "a task waited behind the polling for its window")
-        }
+        let loop = groups[0].next()
+        try await Self.settle()
+        // As a read does: the loop starts polling, then a task is queued behind the polling task.
+        let (polling, delay) = try await loop.flatSubmit {
+            Self.noteIO(window: 2_000_000_000)
+            let promise = loop.makePromise(of: (Bool, Duration).self)
+            let queued = ContinuousClock.now
+            loop.execute { promise.succeed((EventLoopPoller.isPollingOnThisThread, ContinuousClock.now - queued)) }
+            return promise.futureResult
+        }.get()
+        XCTAssertTrue(polling, "the loop was not polling when the task ran")
+        XCTAssertLessThan(delay, window / 4, "the task waited behind the polling for its window")
     }
 
     func testALoopThatIsPollingShutsDownWithinItsWindow() async throws {
         let window = Duration.seconds(1)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let a = try await TestNode.start("a", group: groups[0])
+        let a = try await TestNode.start("a", group: group) { $0.busyWait = BusyWait(window: window) }
         let b = try await TestNode.start("b", group: group) { $0.busyWait = BusyWait(window: window) }
         _ = try await a.transport.request(.int(1), to: b.id, timeout: .seconds(5))
-        let polling = try await group.next().submit { EventLoopPoller.isPollingOnThisThread }.get()
-        XCTAssertTrue(polling, "the loop polls after the request")
+        try await Self.settle()
+        let polling = try await group.next().submit {
+            Self.noteIO(window: 1_000_000_000)
+            return EventLoopPoller.isPollingOnThisThread
+        }.get()
+        XCTAssertTrue(polling, "the loop polls after I/O")
+        a.stopWatching()
         b.stopWatching()
         let start = ContinuousClock.now
         try await group.shutdownGracefully()
         XCTAssertLessThan(ContinuousClock.now - start, window * 3, "the loop kept polling while it was shut down")
-        await a.shutdown()
+    }
+
+    /// Waits until the loops' timers of the last request have fired (a timer firing ends a
+    /// polling session as any ready descriptor does).
+    private static func settle() async throws { try await Task.sleep(for: .milliseconds(50)) }
+
+    /// On a loop, as a read or a flush does: notes I/O and keeps the loop polling for `window` ns.
+    private static func noteIO(window: UInt64) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        LoopActivity.noteIO(now: now)
+        EventLoopPoller.noteIO(now: now, window: window)
+    }
+
+    /// Two nodes on the first group's only loop, connected by a first request.
+    private func pairOnOneLoop(busyWait: BusyWait) async throws -> (TestNode, TestNode) {
+        let a = try await TestNode.start("a", group: groups[0]) { $0.busyWait = busyWait }
+        let b = try await TestNode.start("b", group: groups[0]) { $0.busyWait = busyWait }
+        _ = try await a.transport.request(.int(0), to: b.id, timeout: .seconds(5))
+        return (a, b)
     }
 
     /// The CPU time the thread at `thread` (its `/proc/thread-self` link, "pid/task/tid") has

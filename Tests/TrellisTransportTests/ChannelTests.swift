@@ -113,11 +113,12 @@ final class ChannelTests: XCTestCase {
         _ = try channel.finish()
     }
 
-    func testWithBusyWaitingOnlyARequestWithNoneOutstandingLeads() {
-        XCTAssertEqual(Transport.requestFlush(othersOutstanding: false, busyWait: .lowLatency), .leading)
-        XCTAssertEqual(Transport.requestFlush(othersOutstanding: true, busyWait: .lowLatency), .coalesced, "the peer polls: it joins the burst")
-        XCTAssertEqual(Transport.requestFlush(othersOutstanding: true, busyWait: .off), .leading, "the peer may sleep: it leads")
-        XCTAssertEqual(Transport.requestFlush(othersOutstanding: false, busyWait: .off), .leading)
+    func testARequestLeadsOnlyWhileItsPeerMaySleepAndTheLoopsAreNotBusy() {
+        XCTAssertEqual(Transport.requestFlush(othersOutstanding: false, busyWait: .off, saturated: false), .leading, "the peer may sleep")
+        XCTAssertEqual(Transport.requestFlush(othersOutstanding: true, busyWait: .off, saturated: false), .leading, "the peer may sleep")
+        XCTAssertEqual(Transport.requestFlush(othersOutstanding: false, busyWait: .off, saturated: true), .coalesced, "the loops are busy")
+        XCTAssertEqual(Transport.requestFlush(othersOutstanding: true, busyWait: .lowLatency, saturated: false), .coalesced, "the peer polls")
+        XCTAssertEqual(Transport.requestFlush(othersOutstanding: false, busyWait: .lowLatency, saturated: false), .leading, "a lone request leads")
     }
 
     /// The number of whole frames in one write.
