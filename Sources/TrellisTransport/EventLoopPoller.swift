@@ -13,8 +13,7 @@ import NIOPosix
 /// `epoll_wait` returns at once: the next message is read without a thread being woken. The
 /// task polls in slices of a hundredth of the window (2 µs for the usual 200 µs, at least
 /// 1 µs) and queues itself again after each, so a task queued behind it waits one slice at
-/// most. A loop that is shut down while it polls stops within the
-/// window.
+/// most. A loop that is shut down while it polls stops within the window.
 ///
 /// A loop polls only while at most half the CPUs' worth of loops in the process had I/O
 /// within the window: more busy loops keep the CPUs busy anyway, and a polling loop would
@@ -107,22 +106,28 @@ final class EventLoopPoller: Sendable {
     /// itself again while few enough loops are busy.
     private func pollSlice() {
         #if os(Linux)
-        guard let selector else { return }
+        if let selector, pollSlice(selector) { return }
+        #endif
+        state.value.polling = false
+    }
+
+    #if os(Linux)
+    /// Polls `selector` for one slice; returns whether the polling goes on (queued again).
+    private func pollSlice(_ selector: CInt) -> Bool {
         let sliceEnd = NIODeadline.now().uptimeNanoseconds &+ Self.slice(of: state.value.window)
         var descriptor = pollfd(fd: selector, events: Int16(POLLIN), revents: 0)
         while true {
             let now = NIODeadline.now().uptimeNanoseconds
-            if now >= state.value.until || Glibc.poll(&descriptor, 1, 0) != 0 { break }
+            if now >= state.value.until || Glibc.poll(&descriptor, 1, 0) != 0 { return false }
             if now >= sliceEnd {
-                guard Self.mayPoll(busyLoops: LoopActivity.busyLoops(now: now, window: state.value.window)) else { break }
+                guard Self.mayPoll(busyLoops: LoopActivity.busyLoops(now: now, window: state.value.window)) else { return false }
                 eventLoop.execute { self.pollSlice() }
-                return
+                return true
             }
             sched_yield()
         }
-        #endif
-        state.value.polling = false
     }
+    #endif
 }
 
 /// A connection's handle on its event loop's poller: marks its reads and flushes.
