@@ -118,9 +118,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .closing = phase { return }
-        let now = NIODeadline.now().uptimeNanoseconds
-        LoopActivity.noteIO(now: now)
-        busyWait?.mark(now: now)
+        LoopActivity.noteIO(keepingPolling: busyWait)
         var input = unwrapInboundIn(data)
         let bytesRead = input.readableBytes
         let continuesFrame = cumulation != nil

@@ -40,6 +40,14 @@ enum LoopActivity {
         if record.lastIO.load(ordering: .relaxed) < now &- window / 8 { record.lastIO.store(now, ordering: .relaxed) }
     }
 
+    /// Notes a read or a flush on the calling thread's loop, and keeps the loop polling when
+    /// `busyWait` (the connection's mark; `nil` when busy waiting is off) says so.
+    static func noteIO(keepingPolling busyWait: BusyWaitMark?) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        noteIO(now: now)
+        busyWait?.mark(now: now)
+    }
+
     /// How many loops had I/O in the `window` nanoseconds before `now`.
     static func busyLoops(now: UInt64, window: UInt64 = window) -> Int {
         let since = now &- window

@@ -216,9 +216,7 @@ final class Outbox: Sendable {
         guard let channel else { return }
         if var pending {
             channel.writeAndFlush(pending, promise: nil)
-            let now = NIODeadline.now().uptimeNanoseconds
-            LoopActivity.noteIO(now: now)
-            busyWait?.mark(now: now)
+            LoopActivity.noteIO(keepingPolling: busyWait)
             metrics?.sent(messages: frames, bytes: pending.readableBytes)
             if pending.capacity <= Self.largestSpare {
                 pending.clear()

@@ -93,12 +93,12 @@ final class ProcessRouter: Sendable {
         await joinGate.wait()
         let table = table(for: capability)
         guard let owner = table?.owner(of: id) else { throw .noNodeHasCapability(capability) }
+        let deadline = ContinuousClock.now + timeout
         if owner == selfID {
-            return try await callHere(
-                capability, id: id, payload: payload, from: selfID, hops: 0, deadline: .now + timeout, table: table)
+            return try await callHere(capability, id: id, payload: payload, from: selfID, hops: 0, deadline: deadline, table: table)
         }
         return try await callRemote(
-            owner, capability: capability, id: id, payload: payload, from: selfID, hops: 0, timeout: timeout, table: table)
+            owner, capability: capability, id: id, payload: payload, from: selfID, hops: 0, deadline: deadline, table: table)
     }
 
     /// Casts `payload` to process `id` of `capability`: returns once it is queued.
@@ -120,14 +120,13 @@ final class ProcessRouter: Sendable {
     /// Calls process `id` on `owner`; `table` is this node's table of the capability.
     ///
     /// A call that could not be sent (the owner is gone, or going: the connection to it failed)
-    /// waits for this node's table to name another owner and goes there, until `timeout`: a
+    /// waits for this node's table to name another owner and goes there, until `deadline`: a
     /// node that left or died is replaced without the caller seeing it. A call that may have
     /// reached the owner is never sent twice.
     func callRemote(
         _ owner: PeerID, capability: String, id: String, payload: Value, from caller: PeerID, hops: Int64,
-        timeout: Duration, table: ShardTable?
+        deadline: ContinuousClock.Instant, table: ShardTable?
     ) async throws(ProcessError) -> Value {
-        let deadline = ContinuousClock.now + timeout
         var (owner, table) = (owner, table)
         while true {
             let answer: Value
@@ -338,7 +337,7 @@ final class ProcessRouter: Sendable {
                 do throws(ProcessError) {
                     reply(.success(try await callRemote(
                         owner, capability: capability, id: id, payload: payload, from: from, hops: hops,
-                        timeout: max(deadline - .now, .milliseconds(1)), table: table)))
+                        deadline: deadline, table: table)))
                 } catch {
                     reply(.failure(error))
                 }
