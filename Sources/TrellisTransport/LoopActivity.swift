@@ -6,28 +6,40 @@ import Synchronization
 /// the CPUs busy from loops that mostly sleep.
 ///
 /// Every read and flush notes the time on its loop's record (`noteIO`): a thread-specific
-/// lookup, and a store at most once per eighth of a window. Counting (`busyLoops`) reads every
-/// loop's record under a lock. Busy waiting polls only while few loops are busy, and a request
-/// behind outstanding ones joins its burst's write while many are (`Transport.requestFlush`).
+/// lookup, and a store at most once per eighth of a window. Counting (`busyLoops`) loads every
+/// loop's record without a lock, so requests and polling loops never wait on each other here.
+/// Busy waiting polls only while few loops are busy, and a request behind outstanding ones
+/// joins its burst's write while many are (`Transport.requestFlush`).
 enum LoopActivity {
-    /// When one loop last had I/O; the process's list holds every loop's.
+    /// When one loop last had I/O: one of the process's fixed slots, held by one loop thread at
+    /// a time.
     private final class Record: Sendable {
         /// The uptime in nanoseconds of the loop's latest read or flush, to within an eighth
-        /// of `window`.
+        /// of `window`; 0 while the slot is free.
         let lastIO = Atomic<UInt64>(0)
-        /// Cleared when the loop's thread ends, to drop the record from the list.
-        let running = Atomic<Bool>(true)
+        /// Whether a loop thread holds the slot.
+        let held = Atomic<Bool>(false)
     }
 
-    /// A loop thread's own handle on its record: released when the thread ends, it marks the
-    /// record as gone.
+    /// A loop thread's own handle on its slot: released when the thread ends, it frees the slot.
     private final class Owner: Sendable {
-        let record = Record()
-        deinit { record.running.store(false, ordering: .relaxed) }
+        let record: Record
+        init(record: Record) { self.record = record }
+        deinit {
+            record.lastIO.store(0, ordering: .relaxed)
+            record.held.store(false, ordering: .releasing)
+        }
     }
 
     private static let onThisThread = ThreadSpecificVariable<Owner>()
-    private static let all = Mutex<[Record]>([])
+    /// The slots, made once: counting reads this array without a lock. Slots past `slotsInUse`
+    /// were never held.
+    private static let slots: [Record] = (0..<slotCount).map { _ in Record() }
+    private static let slotCount = 1024
+    /// How many slots were ever held: threads that end free theirs for the next ones.
+    static let slotsInUse = Atomic<Int>(0)
+    /// Serialises claiming a slot, which happens once per loop thread.
+    private static let claiming = Mutex<Void>(())
 
     /// How long after its last I/O a loop counts as busy: 200 µs, a round trip and more.
     static let window: UInt64 = 200_000
@@ -51,12 +63,11 @@ enum LoopActivity {
     /// How many loops had I/O in the `window` nanoseconds before `now`.
     static func busyLoops(now: UInt64, window: UInt64 = window) -> Int {
         let since = now &- window
-        return all.withLock { records in
-            records.reduce(0) { count, record in
-                let busy = record.lastIO.load(ordering: .relaxed) > since && record.running.load(ordering: .relaxed)
-                return count + (busy ? 1 : 0)
-            }
+        var count = 0
+        for index in 0..<slotsInUse.load(ordering: .acquiring) where slots[index].lastIO.load(ordering: .relaxed) > since {
+            count += 1
         }
+        return count
     }
 
     /// Whether more than `maxBusyLoops` loops had I/O within the window before `now`.
@@ -64,12 +75,24 @@ enum LoopActivity {
 
     private static func ownRecord() -> Record {
         if let owner = onThisThread.currentValue { return owner.record }
-        let owner = Owner()
-        all.withLock { records in
-            records.removeAll { !$0.running.load(ordering: .relaxed) }
-            records.append(owner.record)
-        }
+        let owner = Owner(record: claimSlot())
         onThisThread.currentValue = owner
         return owner.record
+    }
+
+    /// A free slot, or, past `slotCount` loop threads at once, a record of its own that no
+    /// count sees (that loop then never counts as busy).
+    private static func claimSlot() -> Record {
+        claiming.withLock { _ in
+            let inUse = slotsInUse.load(ordering: .relaxed)
+            if let free = slots[..<inUse].first(where: { !$0.held.load(ordering: .acquiring) }) {
+                free.held.store(true, ordering: .relaxed)
+                return free
+            }
+            guard inUse < slotCount else { return Record() }
+            slots[inUse].held.store(true, ordering: .relaxed)
+            slotsInUse.store(inUse + 1, ordering: .releasing)
+            return slots[inUse]
+        }
     }
 }

@@ -31,4 +31,17 @@ final class LoopActivityTests: XCTestCase {
         XCTAssertEqual(LoopActivity.busyLoops(now: later + 2 * LoopActivity.window), 1, "the ended loops' records are dropped")
         try await survivor.shutdownGracefully()
     }
+
+    func testLoopThreadsThatEndFreeTheirSlotsForTheNextOnes() async throws {
+        var highWater = 0
+        for round in 0..<5 {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 3)
+            for loop in group.makeIterator() {
+                try await loop.submit { LoopActivity.noteIO(now: 1) }.get()
+            }
+            if round == 0 { highWater = LoopActivity.slotsInUse.load(ordering: .relaxed) }
+            try await group.shutdownGracefully()
+        }
+        XCTAssertEqual(LoopActivity.slotsInUse.load(ordering: .relaxed), highWater, "later groups reuse the slots of ended loops")
+    }
 }
