@@ -41,15 +41,20 @@ public struct FailureDetector: Sendable {
     /// now recovered. Peers not watched are ignored.
     @discardableResult
     public mutating func heard(from peer: PeerID, now: Int64) -> Bool {
-        guard lastHeard[peer] != nil else { return false }
-        lastHeard[peer] = max(lastHeard[peer] ?? now, now)
-        return suspected.remove(peer) != nil
+        guard let index = lastHeard.index(forKey: peer) else { return false }
+        lastHeard.values[index] = max(lastHeard.values[index], now)
+        return !suspected.isEmpty && suspected.remove(peer) != nil
     }
 
     /// The watched peers silent for longer than `timeout`, each reported once until heard from
     /// again; sorted, so that runs repeat.
     public mutating func expired(now: Int64) -> [PeerID] {
-        let silent = lastHeard.filter { !suspected.contains($0.key) && now - $0.value > timeout }.keys.sorted()
+        var silent: [PeerID] = []
+        for (peer, heard) in lastHeard where now - heard > timeout && !suspected.contains(peer) {
+            silent.append(peer)
+        }
+        guard !silent.isEmpty else { return [] }
+        silent.sort()
         suspected.formUnion(silent)
         return silent
     }

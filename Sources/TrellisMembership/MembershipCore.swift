@@ -172,7 +172,11 @@ public struct MembershipCore {
     /// such peers that never connected.
     private mutating func closeIdleConnections(now: Int64, into directives: inout [MembershipDirective]) {
         let idleSince = now - settings.idleConnectionTimeout
-        let idle = connected.filter { !memberSet.contains($0) && contacted[$0, default: .min] <= idleSince }
+        // Runs on every timer: a loop that allocates only when some peer is idle.
+        var idle: [PeerID] = []
+        for peer in connected where !memberSet.contains(peer) && contacted[peer, default: .min] <= idleSince {
+            idle.append(peer)
+        }
         for peer in idle.sorted() {
             directives.append(.disconnect(peer))
             connected.remove(peer)
