@@ -140,6 +140,8 @@ extension ProcessTests {
         var nodes: [TrellisNode] = []
         for configuration in configurations {
             let node = try await TrellisNode.start(configuration, group: group)
+            // A test that fails half-way must not leave its nodes heartbeating into later tests.
+            addTeardownBlock { await node.stop() }
             await node.serve("counter", with: CounterBehavior())
             if let seed = nodes.first { await node.join(seed.id) }
             nodes.append(node)

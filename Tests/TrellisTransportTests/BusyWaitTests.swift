@@ -53,6 +53,7 @@ final class BusyWaitTests: XCTestCase {
     /// which always may poll. Requests arrive every millisecond for 300 ms.
     func testALoopPollsBetweenRequestsAndSleepsOnceTheWindowPassesWithoutIO() async throws {
         let window = Duration.seconds(1)
+        try await Self.waitUntilNoLoopIsBusy(within: window)
         let (a, b) = try await pairOnOneLoop(busyWait: BusyWait(window: window))
         defer { Task { await a.shutdown(); await b.shutdown() } }
         // A polling loop stays on its CPU (its yields return at once on an idle CPU); a
@@ -77,6 +78,7 @@ final class BusyWaitTests: XCTestCase {
 
     func testATaskTheLoopQueuesWhilePollingRunsLongBeforeTheWindowPasses() async throws {
         let window = Duration.seconds(2)
+        try await Self.waitUntilNoLoopIsBusy(within: window)
         let (a, b) = try await pairOnOneLoop(busyWait: BusyWait(window: window))
         defer { Task { await a.shutdown(); await b.shutdown() } }
         let loop = groups[0].next()
@@ -95,6 +97,7 @@ final class BusyWaitTests: XCTestCase {
 
     func testALoopThatIsPollingShutsDownWithinItsWindow() async throws {
         let window = Duration.seconds(1)
+        try await Self.waitUntilNoLoopIsBusy(within: window)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let a = try await TestNode.start("a", group: group) { $0.busyWait = BusyWait(window: window) }
         let b = try await TestNode.start("b", group: group) { $0.busyWait = BusyWait(window: window) }
@@ -110,6 +113,19 @@ final class BusyWaitTests: XCTestCase {
         let start = ContinuousClock.now
         try await group.shutdownGracefully()
         XCTAssertLessThan(ContinuousClock.now - start, window * 3, "the loop kept polling while it was shut down")
+    }
+
+    /// Waits until no loop of this process had I/O within `window`: loops of nodes that an
+    /// earlier test left running (heartbeats) count as busy, and then no loop may poll.
+    private static func waitUntilNoLoopIsBusy(within window: Duration) async throws {
+        let nanoseconds = UInt64(window.components.seconds) * 1_000_000_000
+        let start = ContinuousClock.now
+        while LoopActivity.busyLoops(now: NIODeadline.now().uptimeNanoseconds, window: nanoseconds) > 0 {
+            guard ContinuousClock.now - start < window * 5 else {
+                return XCTFail("other loops of this process keep having I/O (nodes an earlier test left running?)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
     }
 
     /// Waits until the loops' timers of the last request have fired (a timer firing ends a

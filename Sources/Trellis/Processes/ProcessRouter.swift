@@ -128,6 +128,7 @@ final class ProcessRouter: Sendable {
         deadline: ContinuousClock.Instant, table: ShardTable?
     ) async throws(ProcessError) -> Value {
         var (owner, table) = (owner, table)
+        let allowed = deadline - .now
         while true {
             let answer: Value
             do {
@@ -155,6 +156,8 @@ final class ProcessRouter: Sendable {
             switch status {
             case 0: return parts[1]
             case 1: throw .processFailed(capability: capability, id: id, reason: parts[1].stringValue ?? "unknown")
+            // The node forwarding this call ran out of the caller's time first.
+            case 3: throw .timeout(capability: capability, id: id, owner: owner, allowed)
             default: throw .ownerUnreachable(capability: capability, id: id, owner: owner, reason: parts[1].stringValue ?? "unknown")
             }
         }
@@ -233,7 +236,11 @@ final class ProcessRouter: Sendable {
             switch result {
             case .success(let reply): responder.reply(.array([.int(0), reply]))
             case .failure(.processFailed(_, _, let reason)): responder.reply(.array([.int(1), .string(reason)]))
-            case .failure(let error): responder.reply(.array([.int(2), .string(error.description)]))
+            case .failure(let error):
+                // 3: this node ran out of the caller's time (a forwarded call), so the caller's
+                // call timed out; 2: the call could not be served here.
+                let status: Int64 = if case .timeout = error { 3 } else { 2 }
+                responder.reply(.array([.int(status), .string(error.description)]))
             }
         }, capability: call.capability, hops: call.hops, origin: Origin(sender: message.from, view: call.senderView))
     }
