@@ -42,6 +42,8 @@ final class LoopActivityTests: XCTestCase {
             if round == 0 { highWater = LoopActivity.slotsInUse.load(ordering: .relaxed) }
             try await group.shutdownGracefully()
         }
-        XCTAssertEqual(LoopActivity.slotsInUse.load(ordering: .relaxed), highWater, "later groups reuse the slots of ended loops")
+        // Without reuse, the four later groups would take 12 more; other threads of the test
+        // process may take one or two meanwhile.
+        XCTAssertLessThanOrEqual(LoopActivity.slotsInUse.load(ordering: .relaxed) - highWater, 2, "later groups reuse the slots of ended loops")
     }
 }
