@@ -218,6 +218,10 @@ final class ProcessRouter: Sendable {
     // MARK: Serving
 
     /// Serves a request that arrived on the `processes` channel: a call, or a handoff.
+    ///
+    /// The reply is `[status, value]`: 0 and the process's reply (or nil for a handoff); 1 and
+    /// why the process failed; 2 and why the call could not be served here; 3 and a description
+    /// when the caller's time ran out here (a forwarded call). `callRemote` reads them back.
     func serve(_ message: InboundMessage, _ responder: Responder) {
         guard case .value(let value) = message.payload else {
             responder.reply(.array([.int(2), .string("malformed call envelope")]))
@@ -237,8 +241,6 @@ final class ProcessRouter: Sendable {
             case .success(let reply): responder.reply(.array([.int(0), reply]))
             case .failure(.processFailed(_, _, let reason)): responder.reply(.array([.int(1), .string(reason)]))
             case .failure(let error):
-                // 3: this node ran out of the caller's time (a forwarded call), so the caller's
-                // call timed out; 2: the call could not be served here.
                 let status: Int64 = if case .timeout = error { 3 } else { 2 }
                 responder.reply(.array([.int(status), .string(error.description)]))
             }
