@@ -43,7 +43,7 @@ public struct FailureDetector: Sendable {
     public mutating func heard(from peer: PeerID, now: Int64) -> Bool {
         guard let index = lastHeard.index(forKey: peer) else { return false }
         lastHeard.values[index] = max(lastHeard.values[index], now)
-        return !suspected.isEmpty && suspected.remove(peer) != nil
+        return suspected.remove(peer) != nil
     }
 
     /// The watched peers silent for longer than `timeout`, each reported once until heard from
