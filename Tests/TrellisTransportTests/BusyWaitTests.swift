@@ -85,7 +85,7 @@ final class BusyWaitTests: XCTestCase {
         try await Self.settle()
         // As a read does: the loop starts polling, then a task is queued behind the polling task.
         let (polling, delay) = try await loop.flatSubmit {
-            Self.noteIO(window: 2_000_000_000)
+            Self.noteIO(window: Self.nanoseconds(window))
             let promise = loop.makePromise(of: (Bool, Duration).self)
             let queued = ContinuousClock.now
             loop.execute { promise.succeed((EventLoopPoller.isPollingOnThisThread, ContinuousClock.now - queued)) }
@@ -104,7 +104,7 @@ final class BusyWaitTests: XCTestCase {
         _ = try await a.transport.request(.int(1), to: b.id, timeout: .seconds(5))
         try await Self.settle()
         let polling = try await group.next().submit {
-            Self.noteIO(window: 1_000_000_000)
+            Self.noteIO(window: Self.nanoseconds(window))
             return EventLoopPoller.isPollingOnThisThread
         }.get()
         XCTAssertTrue(polling, "the loop polls after I/O")
@@ -118,9 +118,8 @@ final class BusyWaitTests: XCTestCase {
     /// Waits until no loop of this process had I/O within `window`: loops of nodes that an
     /// earlier test left running (heartbeats) count as busy, and then no loop may poll.
     private static func waitUntilNoLoopIsBusy(within window: Duration) async throws {
-        let nanoseconds = UInt64(window.components.seconds) * 1_000_000_000
         let start = ContinuousClock.now
-        while LoopActivity.busyLoops(now: NIODeadline.now().uptimeNanoseconds, window: nanoseconds) > 0 {
+        while LoopActivity.busyLoops(now: NIODeadline.now().uptimeNanoseconds, window: nanoseconds(window)) > 0 {
             guard ContinuousClock.now - start < window * 5 else {
                 return XCTFail("other loops of this process keep having I/O (nodes an earlier test left running?)")
             }
@@ -131,6 +130,11 @@ final class BusyWaitTests: XCTestCase {
     /// Waits until the loops' timers of the last request have fired (a timer firing ends a
     /// polling session as any ready descriptor does).
     private static func settle() async throws { try await Task.sleep(for: .milliseconds(50)) }
+
+    /// `duration` in nanoseconds, as a connection's busy-wait window counts it.
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        UInt64(duration.components.seconds) * 1_000_000_000 + UInt64(duration.components.attoseconds / 1_000_000_000)
+    }
 
     /// On a loop, as a read or a flush does: notes I/O and keeps the loop polling for `window` ns.
     private static func noteIO(window: UInt64) {
