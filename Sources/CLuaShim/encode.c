@@ -43,19 +43,19 @@ struct map_entry {
 /* Makes room for more bytes; fails past the limit (a table may hold one big string many
  * times over) or when memory runs out. */
 static int reserve(trellis_vm *vm, size_t more) {
-    if (more > vm->encoded_limit - vm->encoded_length) return 0;
-    if (vm->encoded_length + more <= vm->encoded_capacity) return 1;
-    size_t capacity = vm->encoded_capacity ? vm->encoded_capacity : 256;
-    while (capacity < vm->encoded_length + more) capacity *= 2;
-    if (capacity > vm->encoded_limit) capacity = vm->encoded_limit;
-    uint8_t *grown = realloc(vm->encoded, capacity);
+    if (more > vm->host->encoded_limit - vm->host->encoded_length) return 0;
+    if (vm->host->encoded_length + more <= vm->host->encoded_capacity) return 1;
+    size_t capacity = vm->host->encoded_capacity ? vm->host->encoded_capacity : 256;
+    while (capacity < vm->host->encoded_length + more) capacity *= 2;
+    if (capacity > vm->host->encoded_limit) capacity = vm->host->encoded_limit;
+    uint8_t *grown = realloc(vm->host->encoded, capacity);
     if (grown == NULL) return 0;
-    vm->encoded = grown;
-    vm->encoded_capacity = capacity;
+    vm->host->encoded = grown;
+    vm->host->encoded_capacity = capacity;
     return 1;
 }
 
-static void put_byte(trellis_vm *vm, uint8_t byte) { vm->encoded[vm->encoded_length++] = byte; }
+static void put_byte(trellis_vm *vm, uint8_t byte) { vm->host->encoded[vm->host->encoded_length++] = byte; }
 
 static void put_big_endian(trellis_vm *vm, uint64_t value, int bytes) {
     for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) put_byte(vm, (uint8_t)(value >> shift));
@@ -121,8 +121,8 @@ static int put_string(trellis_vm *vm, const char *text, size_t length) {
                  ? put_header(vm, length, 0xa0, 31, 0xd9, 0xda, 0xdb)
                  : put_header(vm, length, 0, 0, 0xc4, 0xc5, 0xc6);
     if (!ok || !reserve(vm, length)) return 0;
-    memcpy(vm->encoded + vm->encoded_length, text, length);
-    vm->encoded_length += length;
+    memcpy(vm->host->encoded + vm->host->encoded_length, text, length);
+    vm->host->encoded_length += length;
     return 1;
 }
 
@@ -293,20 +293,20 @@ static int encode_message(struct encoder *e, int index, size_t i) {
     const char *peer = to && lua_type(L, to) == LUA_TSTRING ? lua_tolstring(L, to, &length) : NULL;
     /* The keys "to" and "msg" are not written, but Swift's reader counts their 5 bytes. */
     int ok = count >= 0 && peer != NULL && valid_utf8((const unsigned char *)peer, length) && --e->elements_left >= 0
-             && vm->encoded_limit - vm->encoded_length >= 5;
-    if (ok) vm->encoded_limit -= 5;
-    struct trellis_encoded_message *record = &vm->encoded_messages[i];
+             && vm->host->encoded_limit - vm->host->encoded_length >= 5;
+    if (ok) vm->host->encoded_limit -= 5;
+    struct trellis_encoded_message *record = &vm->host->encoded_messages[i];
     if (ok && (ok = reserve(vm, length))) {
-        record->to_offset = vm->encoded_length;
+        record->to_offset = vm->host->encoded_length;
         record->to_length = length;
-        memcpy(vm->encoded + vm->encoded_length, peer, length);
-        vm->encoded_length += length;
-        record->message_offset = vm->encoded_length;
+        memcpy(vm->host->encoded + vm->host->encoded_length, peer, length);
+        vm->host->encoded_length += length;
+        record->message_offset = vm->host->encoded_length;
         e->open[e->open_count++] = identity;
         if (msg) ok = encode_value(e, msg, 2);
         else if ((ok = reserve(vm, 1))) put_byte(vm, 0xc0);
         e->open_count--;
-        record->message_length = vm->encoded_length - record->message_offset;
+        record->message_length = vm->host->encoded_length - record->message_offset;
     }
     lua_settop(L, top);
     return ok;
@@ -314,13 +314,14 @@ static int encode_message(struct encoder *e, int index, size_t i) {
 
 int64_t trellis_encode_messages(trellis_vm *vm, int index, int max_depth, int64_t max_elements, int64_t max_bytes) {
     lua_State *L = vm->L;
-    if (vm->encoded_capacity > TRELLIS_ENCODE_KEPT_BUFFER) {
-        free(vm->encoded);
-        vm->encoded = NULL;
-        vm->encoded_capacity = 0;
+    trellis_enter(vm);
+    if (vm->host->encoded_capacity > TRELLIS_ENCODE_KEPT_BUFFER) {
+        free(vm->host->encoded);
+        vm->host->encoded = NULL;
+        vm->host->encoded_capacity = 0;
     }
-    vm->encoded_length = 0;
-    vm->encoded_limit = max_bytes > 0 ? (size_t)max_bytes : 0;
+    vm->host->encoded_length = 0;
+    vm->host->encoded_limit = max_bytes > 0 ? (size_t)max_bytes : 0;
     index = lua_absindex(L, index);
     if (lua_type(L, index) != LUA_TTABLE || max_depth < 1 || max_depth > TRELLIS_ENCODE_MAX_DEPTH || max_elements < 1) {
         return -1;
@@ -329,11 +330,11 @@ int64_t trellis_encode_messages(trellis_vm *vm, int index, int max_depth, int64_
     int top = lua_gettop(L);
     int count = push_entries(L, index);
     int64_t result = -1;
-    if (count >= 0 && (size_t)count > vm->encoded_message_capacity) {
-        struct trellis_encoded_message *grown = realloc(vm->encoded_messages, sizeof *grown * (size_t)count);
+    if (count >= 0 && (size_t)count > vm->host->encoded_message_capacity) {
+        struct trellis_encoded_message *grown = realloc(vm->host->encoded_messages, sizeof *grown * (size_t)count);
         if (grown != NULL) {
-            vm->encoded_messages = grown;
-            vm->encoded_message_capacity = (size_t)count;
+            vm->host->encoded_messages = grown;
+            vm->host->encoded_message_capacity = (size_t)count;
         } else count = -1;
     }
     int slot_space[TRELLIS_ENCODE_LOCAL_ENTRIES];
@@ -349,14 +350,14 @@ int64_t trellis_encode_messages(trellis_vm *vm, int index, int max_depth, int64_
     return result;
 }
 
-const uint8_t *trellis_encoded_bytes(const trellis_vm *vm) { return vm->encoded; }
+const uint8_t *trellis_encoded_bytes(const trellis_vm *vm) { return vm->host->encoded; }
 
-const struct trellis_encoded_message *trellis_encoded_messages(const trellis_vm *vm) { return vm->encoded_messages; }
+const struct trellis_encoded_message *trellis_encoded_messages(const trellis_vm *vm) { return vm->host->encoded_messages; }
 
 void trellis_encoder_release(trellis_vm *vm) {
-    free(vm->encoded);
-    free(vm->encoded_messages);
-    vm->encoded = NULL;
-    vm->encoded_messages = NULL;
-    vm->encoded_length = vm->encoded_capacity = vm->encoded_message_capacity = 0;
+    free(vm->host->encoded);
+    free(vm->host->encoded_messages);
+    vm->host->encoded = NULL;
+    vm->host->encoded_messages = NULL;
+    vm->host->encoded_length = vm->host->encoded_capacity = vm->host->encoded_message_capacity = 0;
 }

@@ -19,6 +19,8 @@
 
 struct trellis_pool_page;
 
+/* A VM's own blocks: pages of small blocks (each page says which VM it belongs to) and free
+ * lists by size class. */
 struct trellis_pool {
     void *free_blocks[TRELLIS_POOL_MAX / TRELLIS_POOL_GRAIN];
     char *next;
@@ -26,11 +28,20 @@ struct trellis_pool {
     struct trellis_pool_page *pages;
 };
 
-/* Lua's allocator contract over the pool: resizes block from old_size to new_size bytes (0
- * frees it; a NULL block is a new one); returns NULL when out of memory. */
-void *trellis_pool_resize(struct trellis_pool *pool, void *block, size_t old_size, size_t new_size);
+/* A new block of size bytes from owner's pool (or, when large, from malloc with a header
+ * naming owner); NULL when out of memory. */
+void *trellis_pool_take(trellis_vm *owner, size_t size);
 
-/* Frees every page of the pool, once the VM is closed. */
+/* The VM a block of size bytes was taken for. */
+trellis_vm *trellis_pool_owner(void *block, size_t size);
+
+/* Gives a block back to its owner's pool (or to malloc). */
+void trellis_pool_give_back(trellis_vm *owner, void *block, size_t size);
+
+/* Resizes a block within its owner's pool; NULL when out of memory (the block stays). */
+void *trellis_pool_resize(trellis_vm *owner, void *block, size_t old_size, size_t new_size);
+
+/* Frees every page of the pool, once no block of it is alive. */
 void trellis_pool_release(struct trellis_pool *pool);
 
 /* A set of table addresses, by open addressing: the tables a snapshot has recorded. */
@@ -40,26 +51,24 @@ struct trellis_visited {
     size_t count;
 };
 
-
-struct trellis_vm {
+/* The Lua state VMs run on. A VM made by trellis_vm_new has one to itself; the VMs made by
+ * trellis_vm_new_sharing share their first VM's (the simulator puts thousands of nodes in
+ * one state per shard, so that they share compiled code, strings and libraries). Only one VM
+ * of a host runs at a time: `current` is the one whose callback runs, and what is allocated
+ * meanwhile is charged to it. */
+struct trellis_host {
     lua_State *L;
-    struct trellis_pool pool;
-    size_t memory_used;
-    size_t memory_peak;
-    size_t memory_cap;
-    int64_t budget;
-    int64_t instructions;
-    int budget_exhausted;
-    int memory_refusals;
-    int error_line;
-    int last_line;
-    trellis_log_fn log;
-    void *log_context;
-    /* Whether the log holds a snapshot the current callback can be rolled back to
-     * (rollback.c). */
-    int snapshot_taken;
+    trellis_vm *current;
+    trellis_vm *first;
+    /* Whether other VMs share first's state. */
+    int shared;
+    /* VMs closed while their blocks may still be alive: freed with the host. */
+    trellis_vm *retired;
+    /* The VM whose callback the rollback log records (rollback.c): one at a time. */
+    trellis_vm *log_owner;
     /* The rollback log's threads (anchored in a registry table), how many exist and how many
-     * the last snapshot used. */
+     * the last snapshot used; the log and the encoder's buffers serve every VM of the host,
+     * one call at a time, and stay warm in the cache between them. */
     lua_State **logs;
     int log_count;
     int logs_used;
@@ -75,8 +84,44 @@ struct trellis_vm {
     size_t encoded_message_capacity;
 };
 
-/* The VM that owns L (any of its threads). */
+/* Registry keys of one VM: their addresses inside the VM make them its own. */
+enum { TRELLIS_KEY_SCRIPT, TRELLIS_KEY_STATE, TRELLIS_KEY_KEYED, TRELLIS_KEY_LOG, TRELLIS_KEY_ENV, TRELLIS_KEY_THREAD, TRELLIS_KEY_COUNT };
+
+struct trellis_vm {
+    /* The thread the VM runs on: the state's main thread, or its own in a shared state. */
+    lua_State *L;
+    struct trellis_host *host;
+    char keys[TRELLIS_KEY_COUNT];
+    trellis_vm *next_retired;
+    struct trellis_pool pool;
+    size_t memory_used;
+    size_t memory_peak;
+    size_t memory_cap;
+    int64_t budget;
+    int64_t instructions;
+    int budget_exhausted;
+    int memory_refusals;
+    int error_line;
+    int last_line;
+    trellis_log_fn log;
+    void *log_context;
+    /* Whether the log holds a snapshot the current callback can be rolled back to
+     * (rollback.c). */
+    int snapshot_taken;
+};
+
+/* The VM whose code runs on L's state now. */
 trellis_vm *trellis_vm_of(lua_State *L);
+
+/* Makes vm the one that runs (and is charged for allocations) on its state; every entry point
+ * that lets Lua run or allocate calls it first. */
+static inline void trellis_enter(trellis_vm *vm) { vm->host->current = vm; }
+
+/* Whether vm shares its state with other VMs. */
+static inline int trellis_is_shared(const trellis_vm *vm) { return vm->host->shared; }
+
+/* The registry key of one of vm's values. */
+static inline void *trellis_key(trellis_vm *vm, int which) { return &vm->keys[which]; }
 
 /* Starts a budgeted run: resets the counters and arms the hook on the main thread. */
 void trellis_arm_budget(trellis_vm *vm, int64_t budget);
@@ -89,16 +134,13 @@ int trellis_message_handler(lua_State *L);
  * Raises on malformed input. */
 void trellis_push_msgpack(lua_State *L, const uint8_t **cursor, const uint8_t *end, int depth);
 
-/* Registry keys. */
-extern const char trellis_script_key;
-extern const char trellis_state_key;
-extern const char trellis_keyed_states_key;
-extern const char trellis_snapshot_log_key;
+/* The registry key of a host's compiled scripts, by source (trellis_vm_load_script). */
+extern const char trellis_compiled_key;
 
-/* Frees the rollback log's C memory (the threads go with the VM). */
+/* Frees the rollback log's C memory, as vm's host closes (the threads go with the state). */
 void trellis_log_release(trellis_vm *vm);
 
-/* Frees the encoder's buffers. */
+/* Frees the encoder's buffers, as vm's host closes. */
 void trellis_encoder_release(trellis_vm *vm);
 
 /* Records the stored state's tables, so that trellis_vm_restore_state can put them back as

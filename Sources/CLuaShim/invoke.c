@@ -1,4 +1,5 @@
 /* Running scripts: loading the chunk, calling callbacks with their arguments, keeping state. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -103,8 +104,9 @@ static int store_body(lua_State *L) {
     return 0;
 }
 
-static int store(trellis_vm *vm, const char *key, int index) {
+static int store(trellis_vm *vm, const void *key, int index) {
     lua_State *L = vm->L;
+    trellis_enter(vm);
     if (!lua_checkstack(L, 3)) return TRELLIS_ERRMEM;
     index = lua_absindex(L, index);
     lua_pushcfunction(L, store_body);
@@ -114,7 +116,7 @@ static int store(trellis_vm *vm, const char *key, int index) {
 }
 
 int trellis_vm_store_state(trellis_vm *vm, int index) {
-    int status = store(vm, &trellis_state_key, index);
+    int status = store(vm, trellis_key(vm, TRELLIS_KEY_STATE), index);
     if (status == LUA_OK) vm->snapshot_taken = 0;
     return status;
 }
@@ -123,7 +125,77 @@ int trellis_vm_push_state(trellis_vm *vm) {
     lua_State *L = vm->L;
     lua_settop(L, 0);
     if (!lua_checkstack(L, 1)) return LUA_TNONE;
-    return lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_state_key);
+    return lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE));
+}
+
+/* The wrapper that lets many VMs of one state run one compiled script: the script's text
+ * becomes the body of a function whose first parameter is _ENV, so each call runs the script
+ * anew (fresh locals and closures) against the environment it is given. The text starts on
+ * the wrapper's first line, so line numbers stay those of the file. */
+static const char wrapper_head[] = "return function(_ENV, ...) ";
+static const char wrapper_tail[] = "\nend";
+
+struct compile_params {
+    const char *source;
+    size_t length;
+    const char *chunk_name;
+    char *wrapped;
+    /* What compiling reported when it failed (a syntax error, or no memory). */
+    int load_status;
+};
+
+/* Pushes the host's compiled wrapper of the source, compiling it on first use. The text is
+ * first compiled as it is, so that a syntax error reads as it would in a VM of its own. */
+static int compile_body(lua_State *L) {
+    struct compile_params *params = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_compiled_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &trellis_compiled_key);
+    }
+    lua_pushlstring(L, params->source, params->length);
+    if (lua_rawget(L, 1) == LUA_TFUNCTION) return 1;
+    lua_pop(L, 1);
+    if ((params->load_status = luaL_loadbufferx(L, params->source, params->length, params->chunk_name, "t")) != LUA_OK) {
+        return lua_error(L);
+    }
+    lua_pop(L, 1);
+    size_t head = sizeof wrapper_head - 1, tail = sizeof wrapper_tail - 1;
+    params->wrapped = malloc(head + params->length + tail);
+    if (params->wrapped == NULL) return luaL_error(L, "not enough memory to compile the script");
+    memcpy(params->wrapped, wrapper_head, head);
+    memcpy(params->wrapped + head, params->source, params->length);
+    memcpy(params->wrapped + head + params->length, wrapper_tail, tail);
+    if ((params->load_status = luaL_loadbufferx(L, params->wrapped, head + params->length + tail, params->chunk_name, "t")) != LUA_OK) {
+        return lua_error(L);
+    }
+    lua_call(L, 0, 1);
+    lua_pushlstring(L, params->source, params->length);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+/* Leaves at index 1 the function that runs the script: its chunk, or for a VM that shares
+ * its state, the host's compiled wrapper and the VM's environment above it. */
+static int push_chunk(trellis_vm *vm, const char *source, size_t length, const char *chunk_name) {
+    lua_State *L = vm->L;
+    if (!trellis_is_shared(vm)) return luaL_loadbufferx(L, source, length, chunk_name, "t");
+    lua_State *main = vm->host->L;
+    if (!lua_checkstack(main, 2)) return TRELLIS_ERRMEM;
+    struct compile_params params = {source, length, chunk_name, NULL, LUA_OK};
+    trellis_enter(vm->host->first);
+    lua_pushcfunction(main, compile_body);
+    lua_pushlightuserdata(main, &params);
+    int status = lua_pcall(main, 1, 1, 0);
+    free(params.wrapped);
+    trellis_enter(vm);
+    lua_xmove(main, L, 1);
+    if (status != LUA_OK) return params.load_status != LUA_OK ? params.load_status : status;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_ENV));
+    return LUA_OK;
 }
 
 int trellis_vm_load_script(trellis_vm *vm, const char *source, size_t length, const char *chunk_name,
@@ -131,13 +203,14 @@ int trellis_vm_load_script(trellis_vm *vm, const char *source, size_t length, co
     lua_State *L = vm->L;
     lua_settop(L, 0);
     trellis_arm_budget(vm, instruction_budget);
+    if (!lua_checkstack(L, 4)) return TRELLIS_ERRMEM;
     lua_pushcfunction(L, trellis_message_handler);
-    int status = luaL_loadbufferx(L, source, length, chunk_name, "t");
+    int status = push_chunk(vm, source, length, chunk_name);
     if (status != LUA_OK) return finish_call(L, status);
-    status = lua_pcall(L, 0, 1, 1);
+    status = lua_pcall(L, lua_gettop(L) - 2, 1, 1);
     if (status == LUA_OK && vm->budget_exhausted) status = LUA_ERRRUN;
     finish_call(L, status);
-    if (status == LUA_OK && lua_type(L, 1) == LUA_TTABLE) status = store(vm, &trellis_script_key, 1);
+    if (status == LUA_OK && lua_type(L, 1) == LUA_TTABLE) status = store(vm, trellis_key(vm, TRELLIS_KEY_SCRIPT), 1);
     return status;
 }
 
@@ -153,17 +226,19 @@ struct invoke_params {
 
 /* Pushes the table of keyed states (one per actor id), creating it on first use. */
 static void push_keyed_states(lua_State *L) {
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_keyed_states_key) == LUA_TTABLE) return;
+    void *key = trellis_key(trellis_vm_of(L), TRELLIS_KEY_KEYED);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) return;
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &trellis_keyed_states_key);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
 }
 
 static int invoke_body(lua_State *L) {
     const struct invoke_params *params = lua_touserdata(L, 1);
     lua_settop(L, 0);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_script_key);
+    trellis_vm *vm = trellis_vm_of(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_SCRIPT));
     if (lua_type(L, 1) != LUA_TTABLE) return luaL_error(L, "no script is loaded");
     lua_pushstring(L, params->callback);
     if (lua_rawget(L, 1) != LUA_TFUNCTION) {
@@ -171,8 +246,8 @@ static int invoke_body(lua_State *L) {
     }
     lua_remove(L, 1);
     if (params->pass_state) {
-        trellis_snapshot_state(trellis_vm_of(L), L);
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_state_key);
+        trellis_snapshot_state(vm, L);
+        lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE));
     }
     if (params->state_key) {
         push_keyed_states(L);
@@ -239,6 +314,7 @@ static int store_keyed_body(lua_State *L) {
 /* Stores the value at index under key; index 0 stores nil. */
 static int store_keyed(trellis_vm *vm, const char *key, size_t key_length, int index) {
     lua_State *L = vm->L;
+    trellis_enter(vm);
     if (!lua_checkstack(L, 4)) return TRELLIS_ERRMEM;
     if (index != 0) index = lua_absindex(L, index);
     struct keyed_store_params params = {key, key_length};

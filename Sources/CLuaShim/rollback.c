@@ -63,40 +63,40 @@ static int visit(lua_State *L, struct trellis_visited *set, const void *table) {
 }
 
 void trellis_log_release(trellis_vm *vm) {
-    free(vm->visited.slots);
-    memset(&vm->visited, 0, sizeof vm->visited);
-    free(vm->logs);
-    vm->logs = NULL;
-    vm->log_count = vm->logs_used = 0;
+    free(vm->host->visited.slots);
+    memset(&vm->host->visited, 0, sizeof vm->host->visited);
+    free(vm->host->logs);
+    vm->host->logs = NULL;
+    vm->host->log_count = vm->host->logs_used = 0;
 }
 
 /* The log thread to start a record in: the current one, or the next (made on first use)
  * once the current one has taken its share. A record takes at most RECORD_SLOTS, so it
  * always fits under Lua's own limit; the stack grows as entries are pushed. */
 static lua_State *log_for_record(lua_State *L, trellis_vm *vm) {
-    if (vm->logs_used > 0) {
-        lua_State *log = vm->logs[vm->logs_used - 1];
+    if (vm->host->logs_used > 0) {
+        lua_State *log = vm->host->logs[vm->host->logs_used - 1];
         if (lua_gettop(log) + RECORD_SLOTS <= TRELLIS_LOG_SLOTS) {
             if (!lua_checkstack(log, 8)) out_of_memory(L);
             return log;
         }
     }
-    if (vm->logs_used == vm->log_count) {
-        lua_State **grown = realloc(vm->logs, (size_t)(vm->log_count + 1) * sizeof *grown);
+    if (vm->host->logs_used == vm->host->log_count) {
+        lua_State **grown = realloc(vm->host->logs, (size_t)(vm->host->log_count + 1) * sizeof *grown);
         if (grown == NULL) out_of_memory(L);
-        vm->logs = grown;
-        if (lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_snapshot_log_key) != LUA_TTABLE) {
+        vm->host->logs = grown;
+        if (lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm->host->first, TRELLIS_KEY_LOG)) != LUA_TTABLE) {
             lua_pop(L, 1);
             lua_newtable(L);
             lua_pushvalue(L, -1);
-            lua_rawsetp(L, LUA_REGISTRYINDEX, &trellis_snapshot_log_key);
+            lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm->host->first, TRELLIS_KEY_LOG));
         }
-        vm->logs[vm->log_count] = lua_newthread(L);
-        lua_rawseti(L, -2, vm->log_count + 1);
+        vm->host->logs[vm->host->log_count] = lua_newthread(L);
+        lua_rawseti(L, -2, vm->host->log_count + 1);
         lua_pop(L, 1);
-        vm->log_count++;
+        vm->host->log_count++;
     }
-    lua_State *log = vm->logs[vm->logs_used++];
+    lua_State *log = vm->host->logs[vm->host->logs_used++];
     lua_settop(log, 0);
     if (!lua_checkstack(log, 8)) out_of_memory(L);
     return log;
@@ -135,7 +135,7 @@ static void record_copy(lua_State *L, trellis_vm *vm, lua_State *log, int table,
  * tables its keys and values hold. */
 static void record(lua_State *L, trellis_vm *vm, lua_State *from, int index, int depth) {
     if (depth > TRELLIS_MAX_STATE_DEPTH) luaL_error(L, "the state is nested deeper than %d levels", TRELLIS_MAX_STATE_DEPTH);
-    if (!visit(L, &vm->visited, lua_topointer(from, index))) return;
+    if (!visit(L, &vm->host->visited, lua_topointer(from, index))) return;
     if (!lua_checkstack(from, 1)) out_of_memory(L);
     lua_State *log = log_for_record(L, vm);
     lua_pushvalue(from, index);
@@ -164,25 +164,26 @@ static void record(lua_State *L, trellis_vm *vm, lua_State *from, int index, int
 
 /* Empties the log threads the last snapshot used. */
 static void clear_logs(trellis_vm *vm) {
-    for (int i = 0; i < vm->logs_used; i++) lua_settop(vm->logs[i], 0);
-    vm->logs_used = 0;
+    for (int i = 0; i < vm->host->logs_used; i++) lua_settop(vm->host->logs[i], 0);
+    vm->host->logs_used = 0;
 }
 
 void trellis_snapshot_state(trellis_vm *vm, lua_State *L) {
     vm->snapshot_taken = 0;
     clear_logs(vm);
-    if (vm->visited.count > 0) {
-        memset(vm->visited.slots, 0, vm->visited.capacity * sizeof *vm->visited.slots);
-        vm->visited.count = 0;
+    vm->host->log_owner = vm;
+    if (vm->host->visited.count > 0) {
+        memset(vm->host->visited.slots, 0, vm->host->visited.capacity * sizeof *vm->host->visited.slots);
+        vm->host->visited.count = 0;
     }
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &trellis_state_key) == LUA_TTABLE) record(L, vm, L, lua_gettop(L), 0);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE)) == LUA_TTABLE) record(L, vm, L, lua_gettop(L), 0);
     lua_pop(L, 1);
     vm->snapshot_taken = 1;
 }
 
 void trellis_vm_forget_snapshot(trellis_vm *vm) {
     vm->snapshot_taken = 0;
-    clear_logs(vm);
+    if (vm->host->log_owner == vm) clear_logs(vm);
 }
 
 /* Gives the table at `table` of log exactly the entries of the copy at `copy`. */
@@ -197,8 +198,8 @@ static void restore_from_copy(lua_State *log, int table, int copy) {
 
 static int restore_body(lua_State *L) {
     trellis_vm *vm = trellis_vm_of(L);
-    for (int i = 0; i < vm->logs_used; i++) {
-        lua_State *log = vm->logs[i];
+    for (int i = 0; i < vm->host->logs_used; i++) {
+        lua_State *log = vm->host->logs[i];
         int length = lua_gettop(log);
         if (!lua_checkstack(log, 4)) return luaL_error(L, "not enough memory to roll the state back");
         for (int table = 1; table <= length;) {
@@ -232,8 +233,9 @@ static int restore_body(lua_State *L) {
 /* Restoring puts back entries the tables held before the call, which may need the memory
  * they had then: the cap is lifted meanwhile, as the state fitted under it before. */
 int trellis_vm_restore_state(trellis_vm *vm) {
-    if (vm->snapshot_taken == 0) return TRELLIS_OK;
+    if (vm->snapshot_taken == 0 || vm->host->log_owner != vm) return TRELLIS_OK;
     lua_State *L = vm->L;
+    trellis_enter(vm);
     if (!lua_checkstack(L, 1)) return TRELLIS_ERRMEM;
     size_t cap = vm->memory_cap;
     vm->memory_cap = SIZE_MAX;

@@ -43,16 +43,19 @@ static int trellis_log(lua_State *L) {
     return 0;
 }
 
-/* load(chunk [, name [, mode [, env]]]) that only ever accepts text. */
+/* load(chunk [, name [, mode [, env]]]) that only ever accepts text. Without env, a chunk
+ * gets the script's environment: its second upvalue in a shared state, else the globals. */
 static int sandbox_load(lua_State *L) {
     int given = lua_gettop(L);
+    int own_env = given < 4 && lua_type(L, lua_upvalueindex(2)) == LUA_TTABLE;
     lua_settop(L, given < 4 ? 2 : 4);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
     lua_pushliteral(L, "t");
     if (given >= 4) lua_pushvalue(L, 4);
-    lua_call(L, given >= 4 ? 4 : 3, LUA_MULTRET);
+    else if (own_env) lua_pushvalue(L, lua_upvalueindex(2));
+    lua_call(L, given >= 4 || own_env ? 4 : 3, LUA_MULTRET);
     return lua_gettop(L) - (given < 4 ? 2 : 4);
 }
 
@@ -112,6 +115,21 @@ static void remove_field(lua_State *L, const char *table, const char *name) {
     lua_pop(L, 1);
 }
 
+/* Seeds the math library whose table is on top of the stack. */
+static void seed_math(lua_State *L, int64_t seed) {
+    lua_getfield(L, -1, "randomseed");
+    lua_pushinteger(L, (lua_Integer)seed);
+    lua_call(L, 1, 0);
+}
+
+/* No script and no state yet. */
+static void clear_script(lua_State *L, trellis_vm *vm) {
+    lua_pushboolean(L, 0);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_SCRIPT));
+    lua_pushboolean(L, 0);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE));
+}
+
 static int open_body(lua_State *L) {
     int64_t seed = *(const int64_t *)lua_touserdata(L, 1);
     static const luaL_Reg libraries[] = {
@@ -137,22 +155,51 @@ static int open_body(lua_State *L) {
     lua_setglobal(L, "print");
 
     lua_getglobal(L, LUA_MATHLIBNAME);
-    lua_getfield(L, -1, "randomseed");
-    lua_pushinteger(L, (lua_Integer)seed);
-    lua_call(L, 1, 0);
-    lua_pop(L, 1);
+    seed_math(L, seed);
+    clear_script(L, trellis_vm_of(L));
 
-    lua_pushboolean(L, 0);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &trellis_script_key);
-    lua_pushboolean(L, 0);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &trellis_state_key);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* A VM in a shared state gets an environment of its own: the state's globals (opened by the
+ * first VM) copied into a new table, with its own math library (its own random generator,
+ * seeded here), its own _G and a load that defaults to this environment. The libraries'
+ * other tables (string, table, utf8, coroutine, trellis) are shared. */
+static int open_shared_body(lua_State *L) {
+    int64_t seed = *(const int64_t *)lua_touserdata(L, 1);
+    trellis_vm *vm = trellis_vm_of(L);
+    lua_settop(L, 0);
+    lua_newtable(L);
+    lua_pushglobaltable(L);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, luaopen_math);
+    lua_call(L, 0, 1);
+    seed_math(L, seed);
+    lua_setfield(L, 1, LUA_MATHLIBNAME);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, 1, LUA_GNAME);
+    lua_getfield(L, 1, "load");
+    lua_getupvalue(L, -1, 1);
+    lua_pushvalue(L, 1);
+    lua_pushcclosure(L, sandbox_load, 2);
+    lua_setfield(L, 1, "load");
+    lua_pop(L, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_ENV));
+    clear_script(L, vm);
     return 0;
 }
 
 int trellis_vm_open_sandbox(trellis_vm *vm, int64_t random_seed) {
     lua_State *L = vm->L;
     lua_settop(L, 0);
-    lua_pushcfunction(L, open_body);
+    lua_pushcfunction(L, trellis_is_shared(vm) ? open_shared_body : open_body);
     lua_pushlightuserdata(L, &random_seed);
     trellis_arm_budget(vm, INT64_MAX);
     return lua_pcall(L, 1, 0, 0);

@@ -1,32 +1,44 @@
 /* The VM's lifecycle, its memory cap, its instruction budget and the plain stack reads. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
-const char trellis_script_key = 's';
-const char trellis_state_key = 't';
-const char trellis_keyed_states_key = 'k';
-const char trellis_snapshot_log_key = 'l';
+const char trellis_compiled_key = 'c';
 
-/* Every allocation of the VM goes through here; growing past the cap fails, which Lua turns
- * into a "not enough memory" error after an emergency collection. Each refusal costs a tenth
- * of the budget: a script that catches memory errors and retries would otherwise force a
- * full collection per attempt, for as long as it liked. */
+/* Every allocation of the state goes through here and is charged to the VM that runs; a
+ * block freed or moved is credited to its owner. Growing past the running VM's cap fails,
+ * which Lua turns into a "not enough memory" error after an emergency collection. Each
+ * refusal costs a tenth of the budget: a script that catches memory errors and retries would
+ * otherwise force a full collection per attempt, for as long as it liked. */
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    trellis_vm *vm = ud;
-    size_t old = ptr ? osize : 0;
+    struct trellis_host *host = ud;
+    trellis_vm *vm = host->current;
+    trellis_vm *owner = ptr != NULL ? trellis_pool_owner(ptr, osize) : vm;
     if (nsize == 0) {
-        trellis_pool_resize(&vm->pool, ptr, old, 0);
-        vm->memory_used -= old;
+        if (ptr != NULL) {
+            trellis_pool_give_back(owner, ptr, osize);
+            owner->memory_used -= osize;
+        }
         return NULL;
     }
+    size_t old = ptr != NULL && owner == vm ? osize : 0;
     if (nsize > old && vm->memory_used - old + nsize > vm->memory_cap) {
         vm->memory_refusals++;
         vm->instructions += vm->budget / 10 + 1;
         return NULL;
     }
-    void *block = trellis_pool_resize(&vm->pool, ptr, old, nsize);
-    if (block == NULL) return NULL;
+    void *block;
+    if (ptr == NULL || owner == vm) {
+        block = ptr == NULL ? trellis_pool_take(vm, nsize) : trellis_pool_resize(vm, ptr, osize, nsize);
+        if (block == NULL) return NULL;
+    } else {
+        block = trellis_pool_take(vm, nsize);
+        if (block == NULL) return NULL;
+        memcpy(block, ptr, osize < nsize ? osize : nsize);
+        trellis_pool_give_back(owner, ptr, osize);
+        owner->memory_used -= osize;
+    }
     vm->memory_used = vm->memory_used - old + nsize;
     if (vm->memory_used > vm->memory_peak) vm->memory_peak = vm->memory_used;
     return block;
@@ -35,7 +47,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 trellis_vm *trellis_vm_of(lua_State *L) {
     void *ud = NULL;
     lua_getallocf(L, &ud);
-    return ud;
+    return ((struct trellis_host *)ud)->current;
 }
 
 /* Runs every TRELLIS_HOOK_STEP instructions, on every thread of the VM (coroutines inherit
@@ -64,6 +76,7 @@ void trellis_arm_budget(trellis_vm *vm, int64_t budget) {
     vm->error_line = 0;
     vm->last_line = 0;
     int step = vm->budget < TRELLIS_HOOK_STEP ? (int)vm->budget : TRELLIS_HOOK_STEP;
+    trellis_enter(vm);
     lua_sethook(vm->L, budget_hook, LUA_MASKCOUNT, step);
 }
 
@@ -79,17 +92,36 @@ int trellis_message_handler(lua_State *L) {
     return 1;
 }
 
-trellis_vm *trellis_vm_new(size_t memory_cap, trellis_log_fn log, void *log_context) {
+static trellis_vm *vm_alloc(struct trellis_host *host, size_t memory_cap, trellis_log_fn log, void *log_context) {
     trellis_vm *vm = calloc(1, sizeof *vm);
     if (vm == NULL) return NULL;
+    vm->host = host;
     vm->memory_cap = memory_cap;
     vm->log = log;
     vm->log_context = log_context;
     vm->budget = 1;
-    vm->L = lua_newstate(capped_alloc, vm);
+    return vm;
+}
+
+/* Frees a VM's C memory, once none of its blocks can be alive. */
+static void vm_free(trellis_vm *vm) {
+    trellis_pool_release(&vm->pool);
+    free(vm);
+}
+
+trellis_vm *trellis_vm_new(size_t memory_cap, trellis_log_fn log, void *log_context) {
+    struct trellis_host *host = calloc(1, sizeof *host);
+    if (host == NULL) return NULL;
+    trellis_vm *vm = vm_alloc(host, memory_cap, log, log_context);
+    if (vm == NULL) {
+        free(host);
+        return NULL;
+    }
+    host->first = host->current = vm;
+    vm->L = host->L = lua_newstate(capped_alloc, host);
     if (vm->L == NULL) {
-        trellis_pool_release(&vm->pool);
-        free(vm);
+        vm_free(vm);
+        free(host);
         return NULL;
     }
     /* Each callback leaves short-lived garbage (messages, member lists, replaced entries) next to
@@ -98,14 +130,81 @@ trellis_vm *trellis_vm_new(size_t memory_cap, trellis_log_fn log, void *log_cont
     return vm;
 }
 
+static int new_thread_body(lua_State *L) {
+    trellis_vm *vm = lua_touserdata(L, 1);
+    vm->L = lua_newthread(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_THREAD));
+    return 0;
+}
+
+trellis_vm *trellis_vm_new_sharing(trellis_vm *first, size_t memory_cap, trellis_log_fn log, void *log_context) {
+    struct trellis_host *host = first->host;
+    trellis_vm *vm = vm_alloc(host, memory_cap, log, log_context);
+    if (vm == NULL) return NULL;
+    trellis_enter(vm);
+    lua_State *L = host->L;
+    int status = LUA_ERRMEM;
+    if (lua_checkstack(L, 2)) {
+        lua_pushcfunction(L, new_thread_body);
+        lua_pushlightuserdata(L, vm);
+        status = lua_pcall(L, 1, 0, 0);
+        if (status != LUA_OK) lua_pop(L, 1);
+    }
+    if (status != LUA_OK) {
+        vm->L = NULL;
+        vm->next_retired = host->retired;
+        host->retired = vm;
+        return NULL;
+    }
+    host->shared = 1;
+    return vm;
+}
+
+static int forget_body(lua_State *L) {
+    trellis_vm *vm = lua_touserdata(L, 1);
+    for (int key = 0; key < TRELLIS_KEY_COUNT; key++) {
+        lua_pushnil(L);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, key));
+    }
+    return 0;
+}
+
+/* Closes a VM that shares its state: its registry values become garbage, its struct stays
+ * (as the owner of blocks still alive) until the state closes. */
+static void retire(trellis_vm *vm) {
+    struct trellis_host *host = vm->host;
+    lua_sethook(vm->L, NULL, 0, 0);
+    trellis_enter(vm);
+    if (lua_checkstack(host->L, 2)) {
+        lua_pushcfunction(host->L, forget_body);
+        lua_pushlightuserdata(host->L, vm);
+        if (lua_pcall(host->L, 1, 0, 0) != LUA_OK) lua_pop(host->L, 1);
+    }
+    trellis_enter(host->first);
+    if (host->log_owner == vm) host->log_owner = NULL;
+    vm->next_retired = host->retired;
+    host->retired = vm;
+}
+
 void trellis_vm_close(trellis_vm *vm) {
     if (vm == NULL) return;
+    struct trellis_host *host = vm->host;
+    if (vm != host->first) {
+        retire(vm);
+        return;
+    }
     lua_sethook(vm->L, NULL, 0, 0);
+    trellis_enter(vm);
     lua_close(vm->L);
+    while (host->retired != NULL) {
+        trellis_vm *retired = host->retired;
+        host->retired = retired->next_retired;
+        vm_free(retired);
+    }
     trellis_log_release(vm);
     trellis_encoder_release(vm);
-    trellis_pool_release(&vm->pool);
-    free(vm);
+    vm_free(vm);
+    free(host);
 }
 
 size_t trellis_vm_memory_used(const trellis_vm *vm) { return vm->memory_used; }
@@ -120,6 +219,10 @@ static int collect_body(lua_State *L) {
 }
 
 int trellis_vm_collect(trellis_vm *vm) {
+    /* In a shared state a full collection would walk every VM's objects; a VM short of
+     * memory gets the emergency collection Lua runs before refusing an allocation. */
+    if (trellis_is_shared(vm)) return TRELLIS_OK;
+    trellis_enter(vm);
     if (!lua_checkstack(vm->L, 1)) return TRELLIS_ERRMEM;
     lua_pushcfunction(vm->L, collect_body);
     return lua_pcall(vm->L, 0, 0, 0);

@@ -6,12 +6,13 @@ public protocol LoadedScript: AnyObject {
 }
 
 extension LoadedScript {
-    /// Loads `source` in a fresh sandboxed VM and checks its table against the contract.
+    /// Loads `source` in a fresh sandboxed VM and checks its table against the contract. With
+    /// `sharing`, the VM lives in that state next to others (the simulator's nodes).
     public init(
-        source: String, fileName: String, limits: ScriptLimits = .init(), seed: UInt64 = 0,
+        source: String, fileName: String, limits: ScriptLimits = .init(), seed: UInt64 = 0, sharing: SharedLuaState? = nil,
         log: @escaping (String) -> Void = { _ in }
     ) throws(ScriptError) {
-        let vm = try LuaVM(fileName: fileName, limits: limits, seed: seed, log: log)
+        let vm = try LuaVM(fileName: fileName, limits: limits, seed: seed, sharing: sharing, log: log)
         try self.init(loaded: vm, exports: try vm.loadScript(source))
     }
 

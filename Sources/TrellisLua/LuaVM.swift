@@ -15,19 +15,28 @@ public final class LuaVM {
 
     let handle: OpaquePointer
     private let logSink: LogSink
+    /// The state this VM shares, kept alive for as long as the VM is.
+    private let sharedState: SharedLuaState?
 
     /// Creates a VM with the sandboxed libraries and `math.random` seeded with `seed`. Lines the
-    /// script logs (`trellis.log`, `print`) go to `log`.
+    /// script logs (`trellis.log`, `print`) go to `log`. With `sharing`, the VM lives in that
+    /// Lua state next to others (see `SharedLuaState`); otherwise it has one of its own.
     public init(
-        fileName: String, limits: ScriptLimits = .init(), seed: UInt64, log: @escaping (String) -> Void = { _ in }
+        fileName: String, limits: ScriptLimits = .init(), seed: UInt64, sharing: SharedLuaState? = nil,
+        log: @escaping (String) -> Void = { _ in }
     ) throws(ScriptError) {
         let sink = LogSink(log)
         let context = Unmanaged.passUnretained(sink).toOpaque()
-        let created = trellis_vm_new(limits.memoryCap, { context, line, length in
+        let write: trellis_log_fn = { context, line, length in
             guard let context, let line else { return }
             let bytes = UnsafeRawBufferPointer(start: line, count: length)
             Unmanaged<LogSink>.fromOpaque(context).takeUnretainedValue().write(String(decoding: bytes, as: UTF8.self))
-        }, context)
+        }
+        let created = if let sharing {
+            trellis_vm_new_sharing(sharing.first.handle, limits.memoryCap, write, context)
+        } else {
+            trellis_vm_new(limits.memoryCap, write, context)
+        }
         guard let created else {
             throw ScriptError(
                 .memoryExceeded, file: fileName, callback: "load",
@@ -38,6 +47,7 @@ public final class LuaVM {
         self.limits = limits
         self.handle = created
         self.logSink = sink
+        self.sharedState = sharing
         let status = trellis_vm_open_sandbox(handle, Int64(bitPattern: seed))
         if status != TRELLIS_OK { throw failure(status, callback: "load") }
     }

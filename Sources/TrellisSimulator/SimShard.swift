@@ -78,6 +78,8 @@ final class SimShard {
     var now: Int64 = 0
     var messagesDelivered = 0
     var membershipChanges = 0
+    /// The Lua state this shard's nodes' scripts share, once one is made.
+    var luaState: SharedLuaState?
     var digest = StableHash.hash64([UInt8]())
     var failures: [Failure] = []
     /// The fault plans in force, by receiving node (global index); nodes installed together

@@ -95,6 +95,16 @@ public final class SimulatedCluster {
         shard.scheduleTimer(for: index)
     }
 
+    /// The Lua state the scripts of `id`'s shard share (`SharedLuaState`): a script loaded into
+    /// it runs next to the other nodes of that shard, which runs them all on one thread.
+    public func sharedLuaState(for id: PeerID) throws(ScriptError) -> SharedLuaState {
+        let shard = shard(of: directory.indices[id] ?? Int32(directory.ids.count))
+        if let state = shard.luaState { return state }
+        let state = try SharedLuaState()
+        shard.luaState = state
+        return state
+    }
+
     /// Asks `node` to join the cluster through `seed`.
     public func join(_ node: PeerID, through seed: PeerID) { deliver(.join(seed), to: node) }
 

@@ -62,7 +62,10 @@ public struct SimRunner {
             starts += 1
             let script: OverlayScript
             do {
-                script = try OverlayScript(source: source, fileName: fileName, seed: seed &* 1_000_003 &+ UInt64(starts))
+                script = try OverlayScript(
+                    source: source, fileName: fileName, seed: seed &* 1_000_003 &+ UInt64(starts),
+                    sharing: try cluster.sharedLuaState(for: ids[index])
+                )
             } catch {
                 throw .nodeFailed(topology.nodes[index].name, .script(error))
             }

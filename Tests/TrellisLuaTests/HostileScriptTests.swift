@@ -27,10 +27,10 @@ final class HostileScriptTests: XCTestCase {
     }
 
     /// Runs the script's callbacks in order; returns the first failure, if any.
-    func drive(_ source: String, file: String) -> (ScriptError?, OverlayScript?) {
+    func drive(_ source: String, file: String, sharing: SharedLuaState? = nil) -> (ScriptError?, OverlayScript?) {
         let script: OverlayScript
         do {
-            script = try OverlayScript(source: source, fileName: file, limits: Self.limits)
+            script = try OverlayScript(source: source, fileName: file, limits: Self.limits, sharing: sharing)
         } catch {
             return (error, nil)
         }
@@ -48,12 +48,38 @@ final class HostileScriptTests: XCTestCase {
     }
 
     func testEveryHostileScriptIsContainedAndReported() throws {
+        try checkTheCorpus(sharing: nil)
+    }
+
+    /// The simulator's case: every hostile script in one shared state, next to a well-behaved
+    /// script that must keep its state and answer after each of them.
+    func testEveryHostileScriptIsContainedInAStateSharedWithOthers() throws {
+        let shared = try SharedLuaState()
+        let neighbor = try OverlayScript(source: """
+            return {
+              name = "neighbor", version = 1,
+              init = function() return { n = 0 } end,
+              join = function(s) return s end, leave = function(s) return s end, on_tick = function(s) return s end,
+              on_message = function(s, from) s.n = s.n + 1; return s, nil, { { to = from, msg = s.n } } end,
+            }
+            """, fileName: "neighbor.lua", limits: Self.limits, sharing: shared)
+        _ = try neighbor.start(OverlayContext(selfID: "n@127.0.0.1:7100", config: .map([:]), now: 0))
+        var answers: Int64 = 0
+        try checkTheCorpus(sharing: shared) { file in
+            answers += 1
+            let answer = try? neighbor.receive("hello", from: self.peer, now: 1).messages.first?.message.value
+            XCTAssertEqual(answer, .int(answers), "the neighbor after \(file)")
+        }
+    }
+
+    func checkTheCorpus(sharing: SharedLuaState?, after: (String) throws -> Void = { _ in }) throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory.path).filter { $0.hasSuffix(".lua") }.sorted()
         XCTAssertGreaterThanOrEqual(files.count, 30, "the corpus lost scripts")
         for file in files {
             let source = try String(contentsOf: Self.directory.appendingPathComponent(file), encoding: .utf8)
             let expected = try expectation(in: source, file: file)
-            let (failure, script) = drive(source, file: file)
+            let (failure, script) = drive(source, file: file, sharing: sharing)
+            try after(file)
             guard expected.callback != "none" else {
                 XCTAssertNil(failure, "\(file) should be harmless: \(String(describing: failure))")
                 continue

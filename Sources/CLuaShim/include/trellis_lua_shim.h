@@ -45,6 +45,13 @@ typedef void (*trellis_log_fn)(void *context, const char *line, size_t length);
 trellis_vm *trellis_vm_new(size_t memory_cap, trellis_log_fn log, void *log_context);
 void trellis_vm_close(trellis_vm *vm);
 
+/* A VM on first's Lua state, with its own thread, environment, script, state, memory account
+ * and cap, or NULL when that cannot be made. Many VMs share compiled code, strings and the
+ * libraries this way (the simulator's nodes); they must all run on one thread at a time, and
+ * close before first does. first must have its sandbox open. Closing a sharing VM keeps a
+ * little of it until first closes, for the blocks of its still alive. */
+trellis_vm *trellis_vm_new_sharing(trellis_vm *first, size_t memory_cap, trellis_log_fn log, void *log_context);
+
 /* Opens the sandboxed libraries and the trellis table, and seeds math.random. Leaves an
  * error message on the stack when it fails. */
 int trellis_vm_open_sandbox(trellis_vm *vm, int64_t random_seed);
@@ -101,7 +108,8 @@ int trellis_vm_push_state(trellis_vm *vm);
 /* Makes the value at index the stored state; the last call can no longer be rolled back. */
 int trellis_vm_store_state(trellis_vm *vm, int index);
 
-/* Runs a full garbage collection. */
+/* Runs a full garbage collection (not in a shared state, where it would walk every VM's
+ * objects: there a VM short of memory gets Lua's emergency collection). */
 int trellis_vm_collect(trellis_vm *vm);
 
 /* The line where the function at index is defined, or 0 for anything else. */
