@@ -20,10 +20,13 @@
 -- The shuffle runs on every tick. Views are arrays, not sets: their order is deterministic,
 -- so the same seed gives the same run (iterating a set with pairs would not).
 
+-- `cfg` is set by init (or migrate) and never changes: it lives outside the state, which the
+-- node records before every callback to roll a failure back.
 local defaults = {
   active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4,
   neighbor_timeout = 2000, lost = 10, retry_min = 1000, retry_max = 8000, escalate = 3, refresh = 0.02,
 }
+local cfg
 
 -- Numeric loops, not ipairs, in the helpers every message runs: ipairs costs a C call per step.
 local function index_of(list, peer)
@@ -54,8 +57,10 @@ local function sample(list, n, skip1, skip2)
     if peer ~= skip1 and peer ~= skip2 then pool[#pool + 1] = peer end
   end
   local picked = {}
-  while #picked < n and #pool > 0 do
-    picked[#picked + 1] = table.remove(pool, math.random(#pool))
+  for i = 1, math.min(n, #pool) do   -- a partial Fisher-Yates shuffle of the pool
+    local j = math.random(i, #pool)
+    pool[i], pool[j] = pool[j], pool[i]
+    picked[i] = pool[i]
   end
   return picked
 end
@@ -73,7 +78,7 @@ local function send(out, to, msg) out[#out + 1] = { to = to, msg = msg } end
 
 local function add_passive(s, peer)
   if peer == s.self or index_of(s.active, peer) or index_of(s.passive, peer) then return end
-  if #s.passive >= s.cfg.passive then table.remove(s.passive, math.random(#s.passive)) end
+  if #s.passive >= cfg.passive then table.remove(s.passive, math.random(#s.passive)) end
   s.passive[#s.passive + 1] = peer
 end
 
@@ -88,7 +93,7 @@ end
 
 local function add_active(s, peer, out)
   if peer == s.self or index_of(s.active, peer) then return end
-  if #s.active >= s.cfg.active then drop_random_active(s, out) end
+  if #s.active >= cfg.active then drop_random_active(s, out) end
   s.active[#s.active + 1] = peer
   s.changed = true
   remove(s.passive, peer)
@@ -127,14 +132,14 @@ end
 local function promote(s, out)
   if next(s.pending) or #s.passive == 0 then return end
   local closed = in_closed_group(s)
-  if #s.active >= s.cfg.active then
+  if #s.active >= cfg.active then
     if not closed then s.reach_wait = nil return end
     if s.now < (s.reach_due or 0) then return end
-    s.reach_wait = math.min((s.reach_wait or s.cfg.neighbor_timeout / 2) * 2, s.cfg.retry_max)
+    s.reach_wait = math.min((s.reach_wait or cfg.neighbor_timeout / 2) * 2, cfg.retry_max)
     s.reach_due = s.now + s.reach_wait
   end
   local candidate = pick(s.passive)
-  local urgent = closed or #s.active == 0 or s.refused >= s.cfg.escalate
+  local urgent = closed or #s.active == 0 or s.refused >= cfg.escalate
   if urgent then s.refused = 0 end
   s.pending[candidate] = s.now
   send(out, candidate, { type = "neighbor", priority = urgent and "high" or "low" })
@@ -142,16 +147,16 @@ end
 
 -- Remembers a peer that failed, or doubles the wait before trying it again (`lost` = 0: never).
 local function remember_lost(s, peer)
-  if s.cfg.lost < 1 then return end
+  if cfg.lost < 1 then return end
   for _, entry in ipairs(s.lost) do
     if entry.peer == peer then
-      entry.wait = math.min(entry.wait * 2, s.cfg.retry_max)
+      entry.wait = math.min(entry.wait * 2, cfg.retry_max)
       entry.due = s.now + entry.wait
       return
     end
   end
-  if #s.lost >= s.cfg.lost then table.remove(s.lost, 1) end
-  s.lost[#s.lost + 1] = { peer = peer, wait = s.cfg.retry_min, due = s.now + s.cfg.retry_min }
+  if #s.lost >= cfg.lost then table.remove(s.lost, 1) end
+  s.lost[#s.lost + 1] = { peer = peer, wait = cfg.retry_min, due = s.now + cfg.retry_min }
 end
 
 -- Asks one lost peer whose wait is over to be a neighbor again (high priority: it makes
@@ -172,7 +177,7 @@ local handlers = {}
 function handlers.join(s, from, _, out)
   add_active(s, from, out)
   for _, peer in ipairs(s.active) do
-    if peer ~= from then send(out, peer, { type = "forward_join", node = from, ttl = s.cfg.arwl }) end
+    if peer ~= from then send(out, peer, { type = "forward_join", node = from, ttl = cfg.arwl }) end
   end
 end
 
@@ -189,7 +194,7 @@ function handlers.forward_join(s, from, msg, out)
     end
     return
   end
-  if ttl == s.cfg.prwl then add_passive(s, node) end
+  if ttl == cfg.prwl then add_passive(s, node) end
   send(out, next_hop, { type = "forward_join", node = node, ttl = ttl - 1 })
 end
 
@@ -197,7 +202,7 @@ end
 function handlers.connect(s, from, _, out) add_active(s, from, out) end
 
 function handlers.neighbor(s, from, msg, out)
-  local accept = msg.priority == "high" or #s.active < s.cfg.active
+  local accept = msg.priority == "high" or #s.active < cfg.active
   if accept then add_active(s, from, out) end
   send(out, from, { type = "neighbor_reply", accepted = accept })
 end
@@ -255,16 +260,13 @@ local function members(s)
 end
 
 local function new_state(ctx)
-  local cfg = {}
+  cfg = {}
   for key, value in pairs(defaults) do cfg[key] = ctx.config[key] or value end
-  return {
-    self = ctx.self, cfg = cfg, now = ctx.now,
-    active = {}, passive = {}, pending = {}, lost = {}, refused = 0, closed = {},
-  }
+  return { self = ctx.self, now = ctx.now, refused = 0,
+           active = {}, passive = {}, pending = {}, lost = {}, closed = {} }
 end
 
--- The peers a previous overlay's state knew: its `members` (a set or a list) and any
--- `active` and `passive` views.
+-- The peers a previous overlay's state knew: its `members` (a set or a list), `active`, `passive`.
 local function known_peers(old, self)
   local seen, peers = { [self] = true }, {}
   if type(old) ~= "table" then return peers end   -- the old script kept no table
@@ -286,10 +288,7 @@ local function pair_score(a, b)
 end
 
 return {
-  name = "hyparview",
-  version = 3,
-  tick = 1000,
-
+  name = "hyparview", version = 4, tick = 1000,
   init = new_state,
 
   -- Hot swap from another overlay: the peers it knew fill the views. The `active` peers
@@ -298,19 +297,19 @@ return {
   migrate = function(old, old_version, ctx)
     local s = new_state(ctx)
     -- From hyparview itself: keep the views; add the fields earlier versions lacked.
-    local own = type(old) == "table" and old.cfg and type(old.active) == "table"
+    local own = type(old) == "table" and type(old.active) == "table"
     if own and type(old.passive) == "table" then
       for key, value in pairs(s) do if old[key] == nil then old[key] = value end end
-      old.cfg, old.closed, old.now = s.cfg, {}, ctx.now
-      while #old.active > old.cfg.active do add_passive(old, table.remove(old.active)) end
-      while #old.passive > old.cfg.passive do table.remove(old.passive) end
+      old.cfg, old.closed, old.now = nil, {}, ctx.now   -- versions before 4 kept cfg in the state
+      while #old.active > cfg.active do add_passive(old, table.remove(old.active)) end
+      while #old.passive > cfg.passive do table.remove(old.passive) end
       old.changed = true
       return old, members(old)
     end
     local peers = known_peers(old, ctx.self)
     table.sort(peers, function(a, b) return pair_score(ctx.self, a) < pair_score(ctx.self, b) end)
     for _, peer in ipairs(peers) do
-      if #s.active < s.cfg.active then s.active[#s.active + 1] = peer else add_passive(s, peer) end
+      if #s.active < cfg.active then s.active[#s.active + 1] = peer else add_passive(s, peer) end
     end
     s.changed = true
     return s, members(s)
@@ -347,7 +346,7 @@ return {
     if s.left then return s end
     local out = {}
     for peer, asked in pairs(s.pending) do     -- an unanswered neighbor request: try another
-      if now - asked > s.cfg.neighbor_timeout then
+      if now - asked > cfg.neighbor_timeout then
         s.pending[peer] = nil
         remove(s.passive, peer)
       end
@@ -356,7 +355,7 @@ return {
     retry_lost(s, out)
     -- Now and then a full node swaps a neighbor for a passive peer: components whose nodes
     -- are all full would otherwise never meet again.
-    if #s.active >= s.cfg.active and not next(s.pending) and math.random() < s.cfg.refresh then
+    if #s.active >= cfg.active and not next(s.pending) and math.random() < cfg.refresh then
       local candidate = pick(s.passive)
       if candidate then
         s.pending[candidate] = now
@@ -373,11 +372,11 @@ return {
     local target = s.active[s.turn]
     if target then
       local nodes = { s.self }
-      for _, p in ipairs(sample(s.active, s.cfg.ka, target)) do nodes[#nodes + 1] = p end
+      for _, p in ipairs(sample(s.active, cfg.ka, target)) do nodes[#nodes + 1] = p end
       -- With active <= ka + 1 that sample is all our other neighbors: `degree` says so.
-      local degree = s.cfg.active <= s.cfg.ka + 1 and #nodes - 1 or nil
-      for _, p in ipairs(sample(s.passive, s.cfg.kp)) do nodes[#nodes + 1] = p end
-      local shuffle = { type = "shuffle", origin = s.self, nodes = nodes, ttl = s.cfg.arwl }
+      local degree = cfg.active <= cfg.ka + 1 and #nodes - 1 or nil
+      for _, p in ipairs(sample(s.passive, cfg.kp)) do nodes[#nodes + 1] = p end
+      local shuffle = { type = "shuffle", origin = s.self, nodes = nodes, ttl = cfg.arwl }
       if degree then shuffle.degree = degree end
       send(out, target, shuffle)
     end
