@@ -123,7 +123,8 @@ static inline int trellis_is_shared(const trellis_vm *vm) { return vm->host->sha
 /* The registry key of one of vm's values. */
 static inline void *trellis_key(trellis_vm *vm, int which) { return &vm->keys[which]; }
 
-/* Starts a budgeted run: resets the counters and arms the hook on the main thread. */
+/* Starts a budgeted run: makes vm the one that runs, resets its counters and arms the hook
+ * on its thread. */
 void trellis_arm_budget(trellis_vm *vm, int64_t budget);
 
 /* The message handler for protected calls: records the line of the innermost Lua function
@@ -134,7 +135,7 @@ int trellis_message_handler(lua_State *L);
  * Raises on malformed input. */
 void trellis_push_msgpack(lua_State *L, const uint8_t **cursor, const uint8_t *end, int depth);
 
-/* The registry key of a host's compiled scripts, by source (trellis_vm_load_script). */
+/* The registry key of a host's compiled scripts, by chunk name and source (invoke.c). */
 extern const char trellis_compiled_key;
 
 /* Frees the rollback log's C memory, as vm's host closes (the threads go with the state). */

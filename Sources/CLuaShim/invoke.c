@@ -144,8 +144,9 @@ struct compile_params {
     int load_status;
 };
 
-/* Pushes the host's compiled wrapper of the source, compiling it on first use. The text is
- * first compiled as it is, so that a syntax error reads as it would in a VM of its own. */
+/* Pushes the host's compiled wrapper of the source, compiling it on first use (the cache is
+ * keyed by chunk name and text, so errors name the right file). The text is first compiled
+ * as it is, so that a syntax error reads as it would in a VM of its own. */
 static int compile_body(lua_State *L) {
     struct compile_params *params = lua_touserdata(L, 1);
     lua_settop(L, 0);
@@ -155,7 +156,11 @@ static int compile_body(lua_State *L) {
         lua_pushvalue(L, -1);
         lua_rawsetp(L, LUA_REGISTRYINDEX, &trellis_compiled_key);
     }
+    lua_pushstring(L, params->chunk_name);
+    lua_pushliteral(L, "\n");
     lua_pushlstring(L, params->source, params->length);
+    lua_concat(L, 3);
+    lua_pushvalue(L, 2);
     if (lua_rawget(L, 1) == LUA_TFUNCTION) return 1;
     lua_pop(L, 1);
     if ((params->load_status = luaL_loadbufferx(L, params->source, params->length, params->chunk_name, "t")) != LUA_OK) {
@@ -172,7 +177,7 @@ static int compile_body(lua_State *L) {
         return lua_error(L);
     }
     lua_call(L, 0, 1);
-    lua_pushlstring(L, params->source, params->length);
+    lua_pushvalue(L, 2);
     lua_pushvalue(L, -2);
     lua_rawset(L, 1);
     return 1;

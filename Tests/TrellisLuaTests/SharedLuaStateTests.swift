@@ -90,6 +90,19 @@ final class SharedLuaStateTests: XCTestCase {
         for round in 1...3 { XCTAssertEqual(try reply(b)?.arrayValue?[1], .int(Int64(round))) }
     }
 
+    func testTheSameTextUnderTwoNamesReportsEachName() throws {
+        let shared = try SharedLuaState()
+        for (file, other) in [("one.lua", "two.lua"), ("two.lua", "one.lua")] {
+            let script = try OverlayScript(source: counter, fileName: file, limits: limits, sharing: shared)
+            _ = try script.start(context)
+            XCTAssertThrowsError(try reply(script, "fail")) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.hasPrefix("\(file):13: on_message: after counting"), text)
+                XCTAssertFalse(text.contains(other), text)
+            }
+        }
+    }
+
     func testASyntaxErrorReadsAsInAVMOfItsOwn() throws {
         let broken = "return {\n  name = 'broken',\n  init = function(ctx) return {\n}\n"
         func failure(_ sharing: SharedLuaState?) -> String {
