@@ -62,7 +62,8 @@ struct trellis_host {
     trellis_vm *first;
     /* Whether other VMs share first's state. */
     int shared;
-    /* VMs closed while their blocks may still be alive: freed with the host. */
+    /* VMs closed while their blocks may still be alive: taken over by the next VMs made, or
+     * freed with the host. */
     trellis_vm *retired;
     /* The VM whose callback the rollback log records (rollback.c): one at a time. */
     trellis_vm *log_owner;

@@ -192,6 +192,8 @@ static int open_shared_body(lua_State *L) {
     lua_setfield(L, 1, "load");
     lua_pop(L, 1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_ENV));
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_KEYED));
     clear_script(L, vm);
     return 0;
 }

@@ -137,9 +137,30 @@ static int new_thread_body(lua_State *L) {
     return 0;
 }
 
+/* A closed VM of the host made new: its pages, and what of its blocks is still alive (garbage
+ * the collector has not reached yet, strings others use), go to the VM that takes it over. So
+ * a simulation whose nodes stop and start again reuses their memory instead of growing. */
+static trellis_vm *reuse_retired(struct trellis_host *host, size_t memory_cap, trellis_log_fn log, void *log_context) {
+    trellis_vm *vm = host->retired;
+    if (vm == NULL) return NULL;
+    host->retired = vm->next_retired;
+    struct trellis_pool pool = vm->pool;
+    size_t memory_used = vm->memory_used;
+    memset(vm, 0, sizeof *vm);
+    vm->host = host;
+    vm->pool = pool;
+    vm->memory_used = vm->memory_peak = memory_used;
+    vm->memory_cap = memory_cap;
+    vm->log = log;
+    vm->log_context = log_context;
+    vm->budget = 1;
+    return vm;
+}
+
 trellis_vm *trellis_vm_new_sharing(trellis_vm *first, size_t memory_cap, trellis_log_fn log, void *log_context) {
     struct trellis_host *host = first->host;
-    trellis_vm *vm = vm_alloc(host, memory_cap, log, log_context);
+    trellis_vm *vm = reuse_retired(host, memory_cap, log, log_context);
+    if (vm == NULL) vm = vm_alloc(host, memory_cap, log, log_context);
     if (vm == NULL) return NULL;
     trellis_enter(vm);
     lua_State *L = host->L;
@@ -169,8 +190,9 @@ static int forget_body(lua_State *L) {
     return 0;
 }
 
-/* Closes a VM that shares its state: its registry values become garbage, its struct stays
- * (as the owner of blocks still alive) until the state closes. */
+/* Closes a VM that shares its state: its registry values become garbage, and its struct (the
+ * owner of blocks still alive) waits for the next VM made on the state, or for the state to
+ * close. */
 static void retire(trellis_vm *vm) {
     struct trellis_host *host = vm->host;
     lua_sethook(vm->L, NULL, 0, 0);

@@ -1,3 +1,4 @@
+import Foundation
 import TrellisLua
 import TrellisWire
 import XCTest
@@ -88,6 +89,26 @@ final class SharedLuaStateTests: XCTestCase {
             _ = try reply(closing, .map(["grow": 64]))
         }
         for round in 1...3 { XCTAssertEqual(try reply(b)?.arrayValue?[1], .int(Int64(round))) }
+    }
+
+    func testVMsThatCloseLeaveTheirMemoryToTheNextOnes() throws {
+        let shared = try SharedLuaState()
+        func churn(_ count: Int) throws {
+            for seed in 0..<count {
+                let node = try started(counter, seed: UInt64(seed), sharing: shared)
+                _ = try reply(node, .map(["grow": 16]))
+            }
+        }
+        /// The process's resident bytes (/proc/self/statm counts pages).
+        func resident() throws -> Int {
+            let fields = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8).split(separator: " ")
+            return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        }
+        try churn(100)
+        let before = try resident()
+        try churn(1_000)
+        let grown = try resident() - before
+        XCTAssertLessThan(grown, 8 << 20, "1,000 nodes that came and went took \(grown) more bytes")
     }
 
     func testTheSameTextUnderTwoNamesReportsEachName() throws {

@@ -48,8 +48,8 @@ void trellis_vm_close(trellis_vm *vm);
 /* A VM on first's Lua state, with its own thread, environment, script, state, memory account
  * and cap, or NULL when that cannot be made. Many VMs share compiled code, strings and the
  * libraries this way (the simulator's nodes); they must all run on one thread at a time, and
- * close before first does. first must have its sandbox open. Closing a sharing VM keeps a
- * little of it until first closes, for the blocks of its still alive. */
+ * close before first does. first must have its sandbox open. A sharing VM that closes leaves
+ * its memory (and what of it is still alive) to the next VM made on the state. */
 trellis_vm *trellis_vm_new_sharing(trellis_vm *first, size_t memory_cap, trellis_log_fn log, void *log_context);
 
 /* Opens the sandboxed libraries and the trellis table, and seeds math.random. Leaves an
