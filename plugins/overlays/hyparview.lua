@@ -11,21 +11,18 @@
 -- now and then swap a neighbor, and a group of nodes with only each other as neighbors
 -- reaches out, so small views never settle apart; a shuffle from a non-neighbor restores symmetry.
 -- Messages (msg.type): join, forward_join, connect, neighbor, neighbor_reply, disconnect
--- (with leaving = true when the sender leaves the cluster), shuffle, shuffle_reply.
+-- (leaving = true when the sender leaves the cluster), shuffle, shuffle_reply.
 -- config (paper defaults): active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4;
--- also neighbor_timeout = 2000 (ms to wait for a neighbor_reply), lost = 10 (failed peers
--- remembered, 0 for none), retry_min = 1000 and retry_max = 8000 (ms between two tries of
--- a lost peer), escalate = 3 (refused neighbor requests before one that cannot be refused),
--- refresh = 0.02 (the chance per tick that a full node swaps a neighbor for a passive peer).
--- The shuffle runs on every tick. Views are arrays, not sets: their order is deterministic,
--- so the same seed gives the same run (iterating a set with pairs would not).
+-- neighbor_timeout = 2000 (ms to wait for a neighbor_reply), lost = 10 (failed peers kept,
+-- 0 for none), retry_min = 1000 and retry_max = 8000 (ms between tries of a lost peer),
+-- escalate = 3 (refusals before a request that cannot be refused), refresh = 0.02 (chance
+-- per tick that a full node swaps a neighbor for a passive peer). The shuffle runs every
+-- tick. Views are arrays, not sets, so the same seed gives the same run (pairs would not).
 
--- `cfg` is set by init (or migrate) and never changes: it lives outside the state, which the
--- node records before every callback to roll a failure back.
-local defaults = {
-  active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4,
-  neighbor_timeout = 2000, lost = 10, retry_min = 1000, retry_max = 8000, escalate = 3, refresh = 0.02,
-}
+local defaults = { active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4, lost = 10,
+  neighbor_timeout = 2000, retry_min = 1000, retry_max = 8000, escalate = 3, refresh = 0.02 }
+-- Set by init (or migrate), never changed: kept out of the state, which is recorded for
+-- rollback before every callback.
 local cfg
 
 -- Numeric loops, not ipairs, in the helpers every message runs: ipairs costs a C call per step.
@@ -77,9 +74,15 @@ end
 local function send(out, to, msg) out[#out + 1] = { to = to, msg = msg } end
 
 local function add_passive(s, peer)
-  if peer == s.self or index_of(s.active, peer) or index_of(s.passive, peer) then return end
-  if #s.passive >= cfg.passive then table.remove(s.passive, math.random(#s.passive)) end
-  s.passive[#s.passive + 1] = peer
+  local passive, n = s.passive, #s.passive
+  if peer == s.self or index_of(s.active, peer) or index_of(passive, peer) then return end
+  if n >= cfg.passive then   -- evict a random entry: the last one takes its place
+    local i = math.random(n)
+    passive[i] = passive[n]
+    passive[n] = nil
+    n = n - 1
+  end
+  passive[n + 1] = peer
 end
 
 -- Makes room in the active view by dropping a random peer, which is told so.
@@ -291,9 +294,9 @@ return {
   name = "hyparview", version = 4, tick = 1000,
   init = new_state,
 
-  -- Hot swap from another overlay: the peers it knew fill the views. The `active` peers
-  -- with the best pair scores become neighbors (two nodes rank each other alike, so most
-  -- choices are mutual; the protocol repairs the rest), the others go to the passive view.
+  -- Hot swap from another overlay: the peers it knew fill the views. Those with the best
+  -- pair scores become neighbors (two nodes rank each other alike, so most choices are
+  -- mutual; the protocol repairs the rest), the others go to the passive view.
   migrate = function(old, old_version, ctx)
     local s = new_state(ctx)
     -- From hyparview itself: keep the views; add the fields earlier versions lacked.
@@ -376,18 +379,16 @@ return {
       -- With active <= ka + 1 that sample is all our other neighbors: `degree` says so.
       local degree = cfg.active <= cfg.ka + 1 and #nodes - 1 or nil
       for _, p in ipairs(sample(s.passive, cfg.kp)) do nodes[#nodes + 1] = p end
-      local shuffle = { type = "shuffle", origin = s.self, nodes = nodes, ttl = cfg.arwl }
-      if degree then shuffle.degree = degree end
-      send(out, target, shuffle)
+      send(out, target, { type = "shuffle", origin = s.self, nodes = nodes, ttl = cfg.arwl,
+                          degree = degree })   -- nil, so left out, unless set above
     end
     return s, members(s), out
   end,
 
-  -- A peer is unreachable: drop it from both views, remember it if it was a neighbor (or
-  -- back off if it was already lost), and promote a passive peer.
+  -- A peer is unreachable: drop it from both views, remember it if it was a neighbor (or back
+  -- off if it was lost already), and promote a passive peer.
   on_down = function(s, peer)
-    local out = {}
-    local known_lost = false
+    local out, known_lost = {}, false
     for _, entry in ipairs(s.lost) do known_lost = known_lost or entry.peer == peer end
     if drop_active(s, peer) or known_lost then remember_lost(s, peer) end
     remove(s.passive, peer)
