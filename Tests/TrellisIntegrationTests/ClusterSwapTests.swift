@@ -186,7 +186,7 @@ final class ClusterSwapTests: XCTestCase {
         }
         XCTAssertTrue(toHyParView.allSatisfy { if case .success = $0.outcome { true } else { false } }, "\(toHyParView)")
         let versionsOnHyParView = await overlayVersions(nodes)
-        XCTAssertEqual(Set(versionsOnHyParView.values), ["hyparview.lua v3"], "\(versionsOnHyParView)")
+        XCTAssertEqual(Set(versionsOnHyParView.values), ["hyparview.lua v4"], "\(versionsOnHyParView)")
         let hyParViewMembers = await membersOfEveryNode(nodes)
         let crowded = hyParViewMembers.filter { $0.value.count > 6 }.keys.map(\.name).sorted()
         XCTAssertEqual(crowded, [], "hyparview keeps at most 5 active peers as members")

@@ -101,14 +101,12 @@ local function add_active(s, peer, out)
   s.changed = true
   remove(s.passive, peer)
   s.pending[peer] = nil
-  for i, entry in ipairs(s.lost) do
-    if entry.peer == peer then table.remove(s.lost, i) break end
-  end
+  for i, entry in ipairs(s.lost) do if entry.peer == peer then table.remove(s.lost, i) break end end
 end
 
 -- Whether our neighbors' last shuffles named no peer outside our active view (`s.closed`,
--- reset when that view loses a peer): then we and they are a whole component (two nodes
--- that only have each other; with active = 3, four full nodes that all list each other).
+-- reset when it loses a peer): we and they are then a whole component (two nodes with only
+-- each other, or with active = 3 four full nodes that all list each other).
 local function in_closed_group(s)
   for i = 1, #s.active do if not s.closed[s.active[i]] then return false end end
   return #s.active > 0
@@ -129,9 +127,8 @@ end
 
 -- Asks a random passive peer to become a neighbor, one request at a time: when our active
 -- view is short, or full but closed (a swap, `neighbor_timeout` apart, doubling up to
--- `retry_max`). With no active peer, after `escalate` refusals in a row, or when closed, the
--- request cannot be refused: else small views can settle into components that refuse each
--- other forever.
+-- `retry_max`). With no active peer, after `escalate` refusals in a row, or when closed, it
+-- cannot be refused: else small views settle into components that refuse each other forever.
 local function promote(s, out)
   if next(s.pending) or #s.passive == 0 then return end
   local closed = in_closed_group(s)
@@ -291,7 +288,9 @@ local function pair_score(a, b)
 end
 
 return {
-  name = "hyparview", version = 4, tick = 1000,
+  name = "hyparview",
+  version = 4,
+  tick = 1000,
   init = new_state,
 
   -- Hot swap from another overlay: the peers it knew fill the views. Those with the best
