@@ -25,7 +25,7 @@
 
 struct encoder {
     lua_State *L;
-    trellis_vm *vm;
+    struct trellis_host *out;
     int max_depth;
     int64_t elements_left;
     const void *open[TRELLIS_ENCODE_MAX_DEPTH];
@@ -42,48 +42,48 @@ struct map_entry {
 
 /* Makes room for more bytes; fails past the limit (a table may hold one big string many
  * times over) or when memory runs out. */
-static int reserve(trellis_vm *vm, size_t more) {
-    if (more > vm->host->encoded_limit - vm->host->encoded_length) return 0;
-    if (vm->host->encoded_length + more <= vm->host->encoded_capacity) return 1;
-    size_t capacity = vm->host->encoded_capacity ? vm->host->encoded_capacity : 256;
-    while (capacity < vm->host->encoded_length + more) capacity *= 2;
-    if (capacity > vm->host->encoded_limit) capacity = vm->host->encoded_limit;
-    uint8_t *grown = realloc(vm->host->encoded, capacity);
+static int reserve(struct trellis_host *out, size_t more) {
+    if (more > out->encoded_limit - out->encoded_length) return 0;
+    if (out->encoded_length + more <= out->encoded_capacity) return 1;
+    size_t capacity = out->encoded_capacity ? out->encoded_capacity : 256;
+    while (capacity < out->encoded_length + more) capacity *= 2;
+    if (capacity > out->encoded_limit) capacity = out->encoded_limit;
+    uint8_t *grown = realloc(out->encoded, capacity);
     if (grown == NULL) return 0;
-    vm->host->encoded = grown;
-    vm->host->encoded_capacity = capacity;
+    out->encoded = grown;
+    out->encoded_capacity = capacity;
     return 1;
 }
 
-static void put_byte(trellis_vm *vm, uint8_t byte) { vm->host->encoded[vm->host->encoded_length++] = byte; }
+static void put_byte(struct trellis_host *out, uint8_t byte) { out->encoded[out->encoded_length++] = byte; }
 
-static void put_big_endian(trellis_vm *vm, uint64_t value, int bytes) {
-    for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) put_byte(vm, (uint8_t)(value >> shift));
+static void put_big_endian(struct trellis_host *out, uint64_t value, int bytes) {
+    for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) put_byte(out, (uint8_t)(value >> shift));
 }
 
 /* A length header: the fix form up to fix_max (none when fix is 0), then 8 (when b8 is not
  * 0), 16 or 32 bits of length. */
-static int put_header(trellis_vm *vm, size_t count, uint8_t fix, size_t fix_max, uint8_t b8, uint8_t b16, uint8_t b32) {
-    if (!reserve(vm, 5)) return 0;
-    if (fix && count <= fix_max) put_byte(vm, fix | (uint8_t)count);
-    else if (b8 && count <= 0xff) { put_byte(vm, b8); put_byte(vm, (uint8_t)count); }
-    else if (count <= 0xffff) { put_byte(vm, b16); put_big_endian(vm, count, 2); }
-    else if (count <= 0xffffffffu) { put_byte(vm, b32); put_big_endian(vm, count, 4); }
+static int put_header(struct trellis_host *out, size_t count, uint8_t fix, size_t fix_max, uint8_t b8, uint8_t b16, uint8_t b32) {
+    if (!reserve(out, 5)) return 0;
+    if (fix && count <= fix_max) put_byte(out, fix | (uint8_t)count);
+    else if (b8 && count <= 0xff) { put_byte(out, b8); put_byte(out, (uint8_t)count); }
+    else if (count <= 0xffff) { put_byte(out, b16); put_big_endian(out, count, 2); }
+    else if (count <= 0xffffffffu) { put_byte(out, b32); put_big_endian(out, count, 4); }
     else return 0;
     return 1;
 }
 
-static int put_integer(trellis_vm *vm, lua_Integer i) {
-    if (!reserve(vm, 9)) return 0;
-    if (i >= 0 && i <= 0x7f) put_byte(vm, (uint8_t)i);
-    else if (i >= -32 && i < 0) put_byte(vm, (uint8_t)(int8_t)i);
-    else if (i > 0 && i <= 0xff) { put_byte(vm, 0xcc); put_byte(vm, (uint8_t)i); }
-    else if (i > 0 && i <= 0xffff) { put_byte(vm, 0xcd); put_big_endian(vm, (uint64_t)i, 2); }
-    else if (i > 0 && i <= 0xffffffffLL) { put_byte(vm, 0xce); put_big_endian(vm, (uint64_t)i, 4); }
-    else if (i >= INT8_MIN && i < 0) { put_byte(vm, 0xd0); put_byte(vm, (uint8_t)(int8_t)i); }
-    else if (i >= INT16_MIN && i < 0) { put_byte(vm, 0xd1); put_big_endian(vm, (uint64_t)(uint16_t)(int16_t)i, 2); }
-    else if (i >= INT32_MIN && i < 0) { put_byte(vm, 0xd2); put_big_endian(vm, (uint64_t)(uint32_t)(int32_t)i, 4); }
-    else { put_byte(vm, 0xd3); put_big_endian(vm, (uint64_t)i, 8); }
+static int put_integer(struct trellis_host *out, lua_Integer i) {
+    if (!reserve(out, 9)) return 0;
+    if (i >= 0 && i <= 0x7f) put_byte(out, (uint8_t)i);
+    else if (i >= -32 && i < 0) put_byte(out, (uint8_t)(int8_t)i);
+    else if (i > 0 && i <= 0xff) { put_byte(out, 0xcc); put_byte(out, (uint8_t)i); }
+    else if (i > 0 && i <= 0xffff) { put_byte(out, 0xcd); put_big_endian(out, (uint64_t)i, 2); }
+    else if (i > 0 && i <= 0xffffffffLL) { put_byte(out, 0xce); put_big_endian(out, (uint64_t)i, 4); }
+    else if (i >= INT8_MIN && i < 0) { put_byte(out, 0xd0); put_byte(out, (uint8_t)(int8_t)i); }
+    else if (i >= INT16_MIN && i < 0) { put_byte(out, 0xd1); put_big_endian(out, (uint64_t)(uint16_t)(int16_t)i, 2); }
+    else if (i >= INT32_MIN && i < 0) { put_byte(out, 0xd2); put_big_endian(out, (uint64_t)(uint32_t)(int32_t)i, 4); }
+    else { put_byte(out, 0xd3); put_big_endian(out, (uint64_t)i, 8); }
     return 1;
 }
 
@@ -116,13 +116,13 @@ static int valid_utf8(const unsigned char *s, size_t length) {
     return 1;
 }
 
-static int put_string(trellis_vm *vm, const char *text, size_t length) {
+static int put_string(struct trellis_host *out, const char *text, size_t length) {
     int ok = valid_utf8((const unsigned char *)text, length)
-                 ? put_header(vm, length, 0xa0, 31, 0xd9, 0xda, 0xdb)
-                 : put_header(vm, length, 0, 0, 0xc4, 0xc5, 0xc6);
-    if (!ok || !reserve(vm, length)) return 0;
-    memcpy(vm->host->encoded + vm->host->encoded_length, text, length);
-    vm->host->encoded_length += length;
+                 ? put_header(out, length, 0xa0, 31, 0xd9, 0xda, 0xdb)
+                 : put_header(out, length, 0, 0, 0xc4, 0xc5, 0xc6);
+    if (!ok || !reserve(out, length)) return 0;
+    memcpy(out->encoded + out->encoded_length, text, length);
+    out->encoded_length += length;
     return 1;
 }
 
@@ -177,7 +177,7 @@ static int encode_entries(struct encoder *e, int top, int count, int depth) {
     if (slots == NULL) return 0;
     int ok = 1;
     if (is_sequence(L, top, count, slots)) {
-        ok = put_header(e->vm, (size_t)count, 0x90, 15, 0, 0xdc, 0xdd);
+        ok = put_header(e->out, (size_t)count, 0x90, 15, 0, 0xdc, 0xdd);
         for (int i = 0; ok && i < count; i++) ok = encode_value(e, slots[i], depth + 1);
     } else {
         struct map_entry entry_space[TRELLIS_ENCODE_LOCAL_ENTRIES];
@@ -194,11 +194,11 @@ static int encode_entries(struct encoder *e, int top, int count, int depth) {
         }
         if (ok) {
             qsort(entries, (size_t)count, sizeof *entries, entry_order);
-            ok = put_header(e->vm, (size_t)count, 0x80, 15, 0, 0xde, 0xdf);
+            ok = put_header(e->out, (size_t)count, 0x80, 15, 0, 0xde, 0xdf);
         }
         for (int i = 0; ok && i < count; i++) {
-            ok = entries[i].is_integer ? put_integer(e->vm, entries[i].integer)
-                                       : put_string(e->vm, entries[i].text, entries[i].length);
+            ok = entries[i].is_integer ? put_integer(e->out, entries[i].integer)
+                                       : put_string(e->out, entries[i].text, entries[i].length);
             ok = ok && encode_value(e, entries[i].value_index, depth + 1);
         }
         if (entries != entry_space) free(entries);
@@ -232,26 +232,26 @@ static int encode_value(struct encoder *e, int index, int depth) {
     if (--e->elements_left < 0) return 0;
     switch (lua_type(L, index)) {
     case LUA_TNIL:
-        if (!reserve(e->vm, 1)) return 0;
-        put_byte(e->vm, 0xc0);
+        if (!reserve(e->out, 1)) return 0;
+        put_byte(e->out, 0xc0);
         return 1;
     case LUA_TBOOLEAN:
-        if (!reserve(e->vm, 1)) return 0;
-        put_byte(e->vm, lua_toboolean(L, index) ? 0xc3 : 0xc2);
+        if (!reserve(e->out, 1)) return 0;
+        put_byte(e->out, lua_toboolean(L, index) ? 0xc3 : 0xc2);
         return 1;
     case LUA_TNUMBER:
-        if (lua_isinteger(L, index)) return put_integer(e->vm, lua_tointegerx(L, index, NULL));
-        if (!reserve(e->vm, 9)) return 0;
+        if (lua_isinteger(L, index)) return put_integer(e->out, lua_tointegerx(L, index, NULL));
+        if (!reserve(e->out, 9)) return 0;
         double number = lua_tonumberx(L, index, NULL);
         uint64_t bits;
         memcpy(&bits, &number, sizeof bits);
-        put_byte(e->vm, 0xcb);
-        put_big_endian(e->vm, bits, 8);
+        put_byte(e->out, 0xcb);
+        put_big_endian(e->out, bits, 8);
         return 1;
     case LUA_TSTRING: {
         size_t length;
         const char *text = lua_tolstring(L, index, &length);
-        return put_string(e->vm, text, length);
+        return put_string(e->out, text, length);
     }
     case LUA_TTABLE:
         return encode_table(e, lua_absindex(L, index), depth);
@@ -274,7 +274,7 @@ static int message_field(lua_State *L, int key) {
  * encoding, and records where they are. */
 static int encode_message(struct encoder *e, int index, size_t i) {
     lua_State *L = e->L;
-    trellis_vm *vm = e->vm;
+    struct trellis_host *out = e->out;
     if (lua_type(L, index) != LUA_TTABLE || --e->elements_left < 0 || e->max_depth <= 1) return 0;
     const void *identity = lua_topointer(L, index);
     if (identity == e->open[0]) return 0;
@@ -293,20 +293,20 @@ static int encode_message(struct encoder *e, int index, size_t i) {
     const char *peer = to && lua_type(L, to) == LUA_TSTRING ? lua_tolstring(L, to, &length) : NULL;
     /* The keys "to" and "msg" are not written, but Swift's reader counts their 5 bytes. */
     int ok = count >= 0 && peer != NULL && valid_utf8((const unsigned char *)peer, length) && --e->elements_left >= 0
-             && vm->host->encoded_limit - vm->host->encoded_length >= 5;
-    if (ok) vm->host->encoded_limit -= 5;
-    struct trellis_encoded_message *record = &vm->host->encoded_messages[i];
-    if (ok && (ok = reserve(vm, length))) {
-        record->to_offset = vm->host->encoded_length;
+             && out->encoded_limit - out->encoded_length >= 5;
+    if (ok) out->encoded_limit -= 5;
+    struct trellis_encoded_message *record = &out->encoded_messages[i];
+    if (ok && (ok = reserve(out, length))) {
+        record->to_offset = out->encoded_length;
         record->to_length = length;
-        memcpy(vm->host->encoded + vm->host->encoded_length, peer, length);
-        vm->host->encoded_length += length;
-        record->message_offset = vm->host->encoded_length;
+        memcpy(out->encoded + out->encoded_length, peer, length);
+        out->encoded_length += length;
+        record->message_offset = out->encoded_length;
         e->open[e->open_count++] = identity;
         if (msg) ok = encode_value(e, msg, 2);
-        else if ((ok = reserve(vm, 1))) put_byte(vm, 0xc0);
+        else if ((ok = reserve(out, 1))) put_byte(out, 0xc0);
         e->open_count--;
-        record->message_length = vm->host->encoded_length - record->message_offset;
+        record->message_length = out->encoded_length - record->message_offset;
     }
     lua_settop(L, top);
     return ok;
@@ -314,27 +314,28 @@ static int encode_message(struct encoder *e, int index, size_t i) {
 
 int64_t trellis_encode_messages(trellis_vm *vm, int index, int max_depth, int64_t max_elements, int64_t max_bytes) {
     lua_State *L = vm->L;
+    struct trellis_host *out = vm->host;
     trellis_enter(vm);
-    if (vm->host->encoded_capacity > TRELLIS_ENCODE_KEPT_BUFFER) {
-        free(vm->host->encoded);
-        vm->host->encoded = NULL;
-        vm->host->encoded_capacity = 0;
+    if (out->encoded_capacity > TRELLIS_ENCODE_KEPT_BUFFER) {
+        free(out->encoded);
+        out->encoded = NULL;
+        out->encoded_capacity = 0;
     }
-    vm->host->encoded_length = 0;
-    vm->host->encoded_limit = max_bytes > 0 ? (size_t)max_bytes : 0;
+    out->encoded_length = 0;
+    out->encoded_limit = max_bytes > 0 ? (size_t)max_bytes : 0;
     index = lua_absindex(L, index);
     if (lua_type(L, index) != LUA_TTABLE || max_depth < 1 || max_depth > TRELLIS_ENCODE_MAX_DEPTH || max_elements < 1) {
         return -1;
     }
-    struct encoder e = {L, vm, max_depth, max_elements - 1, {lua_topointer(L, index)}, 1};
+    struct encoder e = {L, out, max_depth, max_elements - 1, {lua_topointer(L, index)}, 1};
     int top = lua_gettop(L);
     int count = push_entries(L, index);
     int64_t result = -1;
-    if (count >= 0 && (size_t)count > vm->host->encoded_message_capacity) {
-        struct trellis_encoded_message *grown = realloc(vm->host->encoded_messages, sizeof *grown * (size_t)count);
+    if (count >= 0 && (size_t)count > out->encoded_message_capacity) {
+        struct trellis_encoded_message *grown = realloc(out->encoded_messages, sizeof *grown * (size_t)count);
         if (grown != NULL) {
-            vm->host->encoded_messages = grown;
-            vm->host->encoded_message_capacity = (size_t)count;
+            out->encoded_messages = grown;
+            out->encoded_message_capacity = (size_t)count;
         } else count = -1;
     }
     int slot_space[TRELLIS_ENCODE_LOCAL_ENTRIES];
@@ -355,9 +356,10 @@ const uint8_t *trellis_encoded_bytes(const trellis_vm *vm) { return vm->host->en
 const struct trellis_encoded_message *trellis_encoded_messages(const trellis_vm *vm) { return vm->host->encoded_messages; }
 
 void trellis_encoder_release(trellis_vm *vm) {
-    free(vm->host->encoded);
-    free(vm->host->encoded_messages);
-    vm->host->encoded = NULL;
-    vm->host->encoded_messages = NULL;
-    vm->host->encoded_length = vm->host->encoded_capacity = vm->host->encoded_message_capacity = 0;
+    struct trellis_host *out = vm->host;
+    free(out->encoded);
+    free(out->encoded_messages);
+    out->encoded = NULL;
+    out->encoded_messages = NULL;
+    out->encoded_length = out->encoded_capacity = out->encoded_message_capacity = 0;
 }
