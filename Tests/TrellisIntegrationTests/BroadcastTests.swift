@@ -53,21 +53,33 @@ final class BroadcastTests: XCTestCase {
         try await group.shutdownGracefully()
     }
 
-    /// Waits until the members graph of `nodes` is one component.
+    /// Waits until the members graph of `nodes` is one component with symmetric views, and has
+    /// stayed the same for half a second: right after the joins, neighbours still move, and a
+    /// flood sent while a node is between two neighbours may not reach it.
     private func waitUntilConnected(_ nodes: [TrellisNode]) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(15)
+        var settled: (graph: [PeerID: Set<PeerID>], since: ContinuousClock.Instant)?
         while ContinuousClock.now < deadline {
-            var graph: [PeerID: [PeerID]] = [:]
-            for node in nodes { graph[node.id] = await node.members }
+            var graph: [PeerID: Set<PeerID>] = [:]
+            for node in nodes { graph[node.id] = Set(await node.members).subtracting([node.id]) }
             var reached: Set<PeerID> = []
             var frontier = [nodes[0].id]
             while let next = frontier.popLast() {
                 guard reached.insert(next).inserted else { continue }
                 frontier += graph[next] ?? []
             }
-            if reached.count == nodes.count { return }
+            let symmetric = graph.allSatisfy { node, peers in peers.allSatisfy { graph[$0]?.contains(node) == true } }
+            if reached.count == nodes.count && symmetric {
+                if let current = settled, current.graph == graph {
+                    if ContinuousClock.now - current.since >= .milliseconds(500) { return }
+                } else {
+                    settled = (graph, ContinuousClock.now)
+                }
+            } else {
+                settled = nil
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
-        XCTFail("the overlay did not connect within 10 s")
+        XCTFail("the overlay did not settle into one symmetric component within 15 s")
     }
 }
