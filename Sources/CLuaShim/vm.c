@@ -14,7 +14,9 @@ const char trellis_compiled_key = 'c';
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     struct trellis_host *host = ud;
     trellis_vm *vm = host->current;
-    trellis_vm *owner = ptr != NULL ? trellis_pool_owner(ptr, osize) : vm;
+    /* A state of its own has one VM, the owner of every block: only a shared state looks the
+     * owner up (a read of the block's page or header, on every free of a real node else). */
+    trellis_vm *owner = ptr != NULL && host->shared ? trellis_pool_owner(ptr, osize) : vm;
     if (nsize == 0) {
         if (ptr != NULL) {
             trellis_pool_give_back(owner, ptr, osize);
@@ -162,6 +164,7 @@ trellis_vm *trellis_vm_new_sharing(trellis_vm *first, size_t memory_cap, trellis
     trellis_vm *vm = reuse_retired(host, memory_cap, log, log_context);
     if (vm == NULL) vm = vm_alloc(host, memory_cap, log, log_context);
     if (vm == NULL) return NULL;
+    host->shared = 1;
     trellis_enter(vm);
     lua_State *L = host->L;
     int status = LUA_ERRMEM;
@@ -177,7 +180,6 @@ trellis_vm *trellis_vm_new_sharing(trellis_vm *first, size_t memory_cap, trellis
         host->retired = vm;
         return NULL;
     }
-    host->shared = 1;
     return vm;
 }
 
