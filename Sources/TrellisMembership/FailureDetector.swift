@@ -13,6 +13,9 @@ public struct FailureDetector: Sendable {
 
     private var lastHeard: [PeerID: Int64] = [:]
     private var suspected: Set<PeerID> = []
+    /// No peer that is not suspected was last heard from before this time: until it is
+    /// `timeout` old, `expired` has nothing to report and skips its walk through every peer.
+    private var heardNoEarlierThan: Int64 = .max
 
     public init(timeout: Int64) {
         precondition(timeout > 0, "the failure detector's timeout must be positive")
@@ -29,6 +32,7 @@ public struct FailureDetector: Sendable {
     public mutating func watch(_ peer: PeerID, now: Int64) {
         lastHeard[peer] = now
         suspected.remove(peer)
+        heardNoEarlierThan = min(heardNoEarlierThan, now)
     }
 
     /// Stops watching `peer`.
@@ -43,15 +47,23 @@ public struct FailureDetector: Sendable {
     public mutating func heard(from peer: PeerID, now: Int64) -> Bool {
         guard let index = lastHeard.index(forKey: peer) else { return false }
         lastHeard.values[index] = max(lastHeard.values[index], now)
-        return suspected.remove(peer) != nil
+        guard !suspected.isEmpty, suspected.remove(peer) != nil else { return false }
+        heardNoEarlierThan = min(heardNoEarlierThan, lastHeard.values[index])
+        return true
     }
 
     /// The watched peers silent for longer than `timeout`, each reported once until heard from
     /// again; sorted, so that runs repeat.
     public mutating func expired(now: Int64) -> [PeerID] {
+        guard heardNoEarlierThan < .max, now - heardNoEarlierThan > timeout else { return [] }
         var silent: [PeerID] = []
-        for (peer, heard) in lastHeard where now - heard > timeout && !suspected.contains(peer) {
-            silent.append(peer)
+        heardNoEarlierThan = .max
+        for (peer, heard) in lastHeard where !suspected.contains(peer) {
+            if now - heard > timeout {
+                silent.append(peer)
+            } else {
+                heardNoEarlierThan = min(heardNoEarlierThan, heard)
+            }
         }
         guard !silent.isEmpty else { return [] }
         silent.sort()

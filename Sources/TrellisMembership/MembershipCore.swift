@@ -23,7 +23,8 @@ public struct MembershipCore {
     public private(set) var members: [PeerID]
     private var memberSet: Set<PeerID>
     /// Peers whose membership connection is up.
-    public private(set) var connected: Set<PeerID> = []
+    public var connected: Set<PeerID> { connectedPeers.set }
+    private var connectedPeers = ConnectedPeers()
     /// How many script callbacks have failed.
     public private(set) var scriptErrors = 0
     /// How many times a peer was reported down to the overlay (`on_down`), by cause.
@@ -34,6 +35,9 @@ public struct MembershipCore {
     /// them has a connection only for those messages: it is reported down if it cannot be
     /// reached, and its connection is closed once idle.
     private var contacted: [PeerID: Int64] = [:]
+    /// Until this time no connection can turn idle and no contact be forgotten, so timers skip
+    /// `closeIdleConnections`' walk through every connection and contact.
+    private var nextIdleCheckAt: Int64 = .min
     private var nextTickAt: Int64
     private var nextHeartbeatAt: Int64
     /// The member list the script returned last, as it returned it: most callbacks return the
@@ -131,7 +135,10 @@ public struct MembershipCore {
                 try s.receive(message, from: from.description, now: now)
             }
         case .connectionUp(let peer):
-            connected.insert(peer)
+            connectedPeers.insert(peer)
+            if !memberSet.contains(peer) {
+                nextIdleCheckAt = min(nextIdleCheckAt, contacted[peer].map { $0 + settings.idleConnectionTimeout } ?? now)
+            }
             detector.watch(peer, now: now)
             run("on_up", now: now, into: &directives) { s throws(ScriptError) in try s.connectionUp(peer.description, now: now) }
         case .connectionDown(let peer, let reason):
@@ -157,7 +164,7 @@ public struct MembershipCore {
         }
         closeIdleConnections(now: now, into: &directives)
         if now >= nextHeartbeatAt {
-            for peer in connected.sorted() {
+            for peer in connectedPeers.inOrder {
                 directives.append(.sendHeartbeat(to: peer))
             }
             nextHeartbeatAt = Self.nextOccurrence(of: nextHeartbeatAt, every: settings.heartbeatInterval, after: now)
@@ -171,23 +178,30 @@ public struct MembershipCore {
     /// Drops connections to non-members not sent to for `idleConnectionTimeout`, and forgets
     /// such peers that never connected.
     private mutating func closeIdleConnections(now: Int64, into directives: inout [MembershipDirective]) {
+        guard now >= nextIdleCheckAt else { return }
         let idleSince = now - settings.idleConnectionTimeout
         // Runs on every timer: a loop that allocates only when some peer is idle.
         var idle: [PeerID] = []
-        for peer in connected where !memberSet.contains(peer) && contacted[peer, default: .min] <= idleSince {
+        for peer in connectedPeers.inOrder where !memberSet.contains(peer) && contacted[peer, default: .min] <= idleSince {
             idle.append(peer)
         }
-        for peer in idle.sorted() {
+        for peer in idle {
             directives.append(.disconnect(peer))
-            connected.remove(peer)
+            connectedPeers.remove(peer)
             detector.unwatch(peer)
             contacted[peer] = nil
         }
         var forgotten: [PeerID] = []
-        for (peer, at) in contacted where at <= idleSince && !memberSet.contains(peer) && !connected.contains(peer) {
+        for (peer, at) in contacted where at <= idleSince && !memberSet.contains(peer) && !connectedPeers.contains(peer) {
             forgotten.append(peer)
         }
         for peer in forgotten { contacted[peer] = nil }
+        // A member's contact ends with its membership (`apply`), so only non-members count; a
+        // later contact (`run`) or connection (`connectionUp`) can only bring this forward.
+        nextIdleCheckAt = .max
+        for (peer, at) in contacted where !memberSet.contains(peer) {
+            nextIdleCheckAt = min(nextIdleCheckAt, at + settings.idleConnectionTimeout)
+        }
     }
 
     /// The first time after `now` on the cadence of `due` plus multiples of `period`: periodic
@@ -199,7 +213,7 @@ public struct MembershipCore {
     private mutating func reportDown(
         _ peer: PeerID, reason: String, now: Int64, into directives: inout [MembershipDirective]
     ) {
-        let wasConnected = connected.remove(peer) != nil
+        let wasConnected = connectedPeers.remove(peer)
         let wasContacted = contacted.removeValue(forKey: peer) != nil
         detector.unwatch(peer)
         guard wasConnected || wasContacted || memberSet.contains(peer) else { return }
@@ -229,6 +243,7 @@ public struct MembershipCore {
             if peer != selfID {
                 directives.append(.send(message.message, to: peer))
                 contacted[peer] = now
+                nextIdleCheckAt = min(nextIdleCheckAt, now + settings.idleConnectionTimeout)
             }
         }
         apply(members: outcome.members, from: callback, into: &directives)
@@ -254,7 +269,7 @@ public struct MembershipCore {
         for peer in previous.subtracting(next).sorted() {
             directives.append(.memberDown(peer))
             directives.append(.disconnect(peer))
-            connected.remove(peer)
+            connectedPeers.remove(peer)
             detector.unwatch(peer)
             contacted[peer] = nil
         }

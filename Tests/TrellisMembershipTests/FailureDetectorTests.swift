@@ -30,6 +30,24 @@ final class FailureDetectorTests: XCTestCase {
         XCTAssertEqual(detector.expired(now: 311), [a])
     }
 
+    /// Between walks through its peers the detector keeps only the earliest time it last heard
+    /// from a peer not suspected; peers watched or recovering later still expire on time.
+    func testEveryPeerExpiresOnTimeWhateverTheOrderOfEvents() {
+        var detector = FailureDetector(timeout: 100)
+        detector.watch(a, now: 0)
+        XCTAssertEqual(detector.expired(now: 50), [])
+        detector.watch(b, now: 60)
+        detector.heard(from: a, now: 90)
+        XCTAssertEqual(detector.expired(now: 101), [], "a heard at 90, b watched at 60")
+        XCTAssertEqual(detector.expired(now: 160), [])
+        XCTAssertEqual(detector.expired(now: 161), [b])
+        XCTAssertTrue(detector.heard(from: b, now: 170))
+        XCTAssertEqual(detector.expired(now: 190), [])
+        XCTAssertEqual(detector.expired(now: 191), [a])
+        XCTAssertEqual(detector.expired(now: 270), [])
+        XCTAssertEqual(detector.expired(now: 271), [b], "recovered at 170")
+    }
+
     func testUnwatchedPeersAreIgnored() {
         var detector = FailureDetector(timeout: 100)
         XCTAssertFalse(detector.heard(from: a, now: 0))
