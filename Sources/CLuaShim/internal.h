@@ -65,6 +65,8 @@ struct trellis_host {
     /* VMs closed while their blocks may still be alive: taken over by the next VMs made, or
      * freed with the host. */
     trellis_vm *retired;
+    /* How many VMs were made on the state (the next one's number). */
+    int vm_count;
     /* The VM whose callback the rollback log records (rollback.c): one at a time. */
     trellis_vm *log_owner;
     /* The rollback log's threads (anchored in a registry table), how many exist and how many
@@ -85,14 +87,19 @@ struct trellis_host {
     size_t encoded_message_capacity;
 };
 
-/* Registry keys of one VM: their addresses inside the VM make them its own. */
+/* The registry slots of one VM, after the first TRELLIS_FIRST_SLOT - 1 (Lua's own take 1 and
+ * 2). VM number n has slots TRELLIS_FIRST_SLOT + n * TRELLIS_KEY_COUNT + which: integer keys,
+ * so that with thousands of VMs on one state they sit in the registry's array part, found
+ * without hashing, each VM's next to each other. */
 enum { TRELLIS_KEY_SCRIPT, TRELLIS_KEY_STATE, TRELLIS_KEY_KEYED, TRELLIS_KEY_LOG, TRELLIS_KEY_ENV, TRELLIS_KEY_THREAD, TRELLIS_KEY_COUNT };
+#define TRELLIS_FIRST_SLOT 16
 
 struct trellis_vm {
     /* The thread the VM runs on: the state's main thread, or its own in a shared state. */
     lua_State *L;
     struct trellis_host *host;
-    char keys[TRELLIS_KEY_COUNT];
+    /* The VM's number on its state: which registry slots are its own. */
+    int number;
     trellis_vm *next_retired;
     struct trellis_pool pool;
     size_t memory_used;
@@ -109,6 +116,8 @@ struct trellis_vm {
     /* Whether the log holds a snapshot the current callback can be rolled back to
      * (rollback.c). */
     int snapshot_taken;
+    /* The stored state's lua_topointer when it is a table (or another object), else NULL. */
+    const void *state_identity;
 };
 
 /* The VM whose code runs on L's state now. */
@@ -121,8 +130,10 @@ static inline void trellis_enter(trellis_vm *vm) { vm->host->current = vm; }
 /* Whether vm shares its state with other VMs. */
 static inline int trellis_is_shared(const trellis_vm *vm) { return vm->host->shared; }
 
-/* The registry key of one of vm's values. */
-static inline void *trellis_key(trellis_vm *vm, int which) { return &vm->keys[which]; }
+/* The registry slot of one of vm's values. */
+static inline lua_Integer trellis_key(const trellis_vm *vm, int which) {
+    return TRELLIS_FIRST_SLOT + (lua_Integer)vm->number * TRELLIS_KEY_COUNT + which;
+}
 
 /* Starts a budgeted run: makes vm the one that runs, resets its counters and arms the hook
  * on its thread. */

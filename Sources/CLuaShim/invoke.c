@@ -100,32 +100,38 @@ static int finish_call(lua_State *L, int status) {
 
 static int store_body(lua_State *L) {
     lua_settop(L, 2);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, lua_touserdata(L, 1));
+    lua_rawseti(L, LUA_REGISTRYINDEX, lua_tointeger(L, 1));
     return 0;
 }
 
-static int store(trellis_vm *vm, const void *key, int index) {
+static int store(trellis_vm *vm, lua_Integer slot, int index) {
     lua_State *L = vm->L;
     trellis_enter(vm);
     if (!lua_checkstack(L, 3)) return TRELLIS_ERRMEM;
     index = lua_absindex(L, index);
     lua_pushcfunction(L, store_body);
-    lua_pushlightuserdata(L, (void *)key);
+    lua_pushinteger(L, slot);
     lua_pushvalue(L, index);
     return lua_pcall(L, 2, 0, 0);
 }
 
 int trellis_vm_store_state(trellis_vm *vm, int index) {
-    int status = store(vm, trellis_key(vm, TRELLIS_KEY_STATE), index);
-    if (status == LUA_OK) vm->snapshot_taken = 0;
-    return status;
+    /* Most callbacks return the state table they were given: it is stored already. */
+    const void *identity = lua_topointer(vm->L, index);
+    if (identity == NULL || identity != vm->state_identity) {
+        int status = store(vm, trellis_key(vm, TRELLIS_KEY_STATE), index);
+        if (status != LUA_OK) return status;
+        vm->state_identity = identity;
+    }
+    vm->snapshot_taken = 0;
+    return LUA_OK;
 }
 
 int trellis_vm_push_state(trellis_vm *vm) {
     lua_State *L = vm->L;
     lua_settop(L, 0);
     if (!lua_checkstack(L, 1)) return LUA_TNONE;
-    return lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE));
+    return lua_rawgeti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE));
 }
 
 /* The wrapper that lets many VMs of one state run one compiled script: the script's text
@@ -199,7 +205,7 @@ static int push_chunk(trellis_vm *vm, const char *source, size_t length, const c
     trellis_enter(vm);
     lua_xmove(main, L, 1);
     if (status != LUA_OK) return params.load_status != LUA_OK ? params.load_status : status;
-    lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_ENV));
+    lua_rawgeti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_ENV));
     return LUA_OK;
 }
 
@@ -231,19 +237,19 @@ struct invoke_params {
 
 /* Pushes the table of keyed states (one per actor id), creating it on first use. */
 static void push_keyed_states(lua_State *L) {
-    void *key = trellis_key(trellis_vm_of(L), TRELLIS_KEY_KEYED);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) return;
+    lua_Integer slot = trellis_key(trellis_vm_of(L), TRELLIS_KEY_KEYED);
+    if (lua_rawgeti(L, LUA_REGISTRYINDEX, slot) == LUA_TTABLE) return;
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+    lua_rawseti(L, LUA_REGISTRYINDEX, slot);
 }
 
 static int invoke_body(lua_State *L) {
     const struct invoke_params *params = lua_touserdata(L, 1);
     lua_settop(L, 0);
     trellis_vm *vm = trellis_vm_of(L);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_SCRIPT));
+    lua_rawgeti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_SCRIPT));
     if (lua_type(L, 1) != LUA_TTABLE) return luaL_error(L, "no script is loaded");
     lua_pushstring(L, params->callback);
     if (lua_rawget(L, 1) != LUA_TFUNCTION) {
@@ -252,7 +258,7 @@ static int invoke_body(lua_State *L) {
     lua_remove(L, 1);
     if (params->pass_state) {
         trellis_snapshot_state(vm, L);
-        lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE));
+        lua_rawgeti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE));
     }
     if (params->state_key) {
         push_keyed_states(L);

@@ -85,11 +85,11 @@ static lua_State *log_for_record(lua_State *L, trellis_vm *vm) {
         lua_State **grown = realloc(vm->host->logs, (size_t)(vm->host->log_count + 1) * sizeof *grown);
         if (grown == NULL) out_of_memory(L);
         vm->host->logs = grown;
-        if (lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm->host->first, TRELLIS_KEY_LOG)) != LUA_TTABLE) {
+        if (lua_rawgeti(L, LUA_REGISTRYINDEX, trellis_key(vm->host->first, TRELLIS_KEY_LOG)) != LUA_TTABLE) {
             lua_pop(L, 1);
             lua_newtable(L);
             lua_pushvalue(L, -1);
-            lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm->host->first, TRELLIS_KEY_LOG));
+            lua_rawseti(L, LUA_REGISTRYINDEX, trellis_key(vm->host->first, TRELLIS_KEY_LOG));
         }
         vm->host->logs[vm->host->log_count] = lua_newthread(L);
         lua_rawseti(L, -2, vm->host->log_count + 1);
@@ -176,7 +176,7 @@ void trellis_snapshot_state(trellis_vm *vm, lua_State *L) {
         memset(vm->host->visited.slots, 0, vm->host->visited.capacity * sizeof *vm->host->visited.slots);
         vm->host->visited.count = 0;
     }
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE)) == LUA_TTABLE) record(L, vm, L, lua_gettop(L), 0);
+    if (lua_rawgeti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE)) == LUA_TTABLE) record(L, vm, L, lua_gettop(L), 0);
     lua_pop(L, 1);
     vm->snapshot_taken = 1;
 }

@@ -125,9 +125,10 @@ static void seed_math(lua_State *L, int64_t seed) {
 /* No script and no state yet. */
 static void clear_script(lua_State *L, trellis_vm *vm) {
     lua_pushboolean(L, 0);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_SCRIPT));
+    lua_rawseti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_SCRIPT));
     lua_pushboolean(L, 0);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE));
+    lua_rawseti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE));
+    vm->state_identity = NULL;
 }
 
 static int open_body(lua_State *L) {
@@ -191,9 +192,9 @@ static int open_shared_body(lua_State *L) {
     lua_pushcclosure(L, sandbox_load, 2);
     lua_setfield(L, 1, "load");
     lua_pop(L, 1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_ENV));
+    lua_rawseti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_ENV));
     lua_pushnil(L);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_KEYED));
+    lua_rawseti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_KEYED));
     clear_script(L, vm);
     return 0;
 }

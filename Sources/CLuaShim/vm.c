@@ -98,6 +98,7 @@ static trellis_vm *vm_alloc(struct trellis_host *host, size_t memory_cap, trelli
     trellis_vm *vm = calloc(1, sizeof *vm);
     if (vm == NULL) return NULL;
     vm->host = host;
+    vm->number = host->vm_count++;
     vm->memory_cap = memory_cap;
     vm->log = log;
     vm->log_context = log_context;
@@ -135,21 +136,24 @@ trellis_vm *trellis_vm_new(size_t memory_cap, trellis_log_fn log, void *log_cont
 static int new_thread_body(lua_State *L) {
     trellis_vm *vm = lua_touserdata(L, 1);
     vm->L = lua_newthread(L);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_THREAD));
+    lua_rawseti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_THREAD));
     return 0;
 }
 
 /* A closed VM of the host made new: its pages, and what of its blocks is still alive (garbage
- * the collector has not reached yet, strings others use), go to the VM that takes it over. So
- * a simulation whose nodes stop and start again reuses their memory instead of growing. */
+ * the collector has not reached yet, strings others use), go to the VM that takes it over, and
+ * so do its registry slots. So a simulation whose nodes stop and start again reuses their
+ * memory instead of growing. */
 static trellis_vm *reuse_retired(struct trellis_host *host, size_t memory_cap, trellis_log_fn log, void *log_context) {
     trellis_vm *vm = host->retired;
     if (vm == NULL) return NULL;
     host->retired = vm->next_retired;
     struct trellis_pool pool = vm->pool;
     size_t memory_used = vm->memory_used;
+    int number = vm->number;
     memset(vm, 0, sizeof *vm);
     vm->host = host;
+    vm->number = number;
     vm->pool = pool;
     vm->memory_used = vm->memory_peak = memory_used;
     vm->memory_cap = memory_cap;
@@ -187,7 +191,7 @@ static int forget_body(lua_State *L) {
     trellis_vm *vm = lua_touserdata(L, 1);
     for (int key = 0; key < TRELLIS_KEY_COUNT; key++) {
         lua_pushnil(L);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, trellis_key(vm, key));
+        lua_rawseti(L, LUA_REGISTRYINDEX, trellis_key(vm, key));
     }
     return 0;
 }

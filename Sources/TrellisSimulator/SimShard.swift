@@ -14,12 +14,37 @@ final class SimDirectory {
         var group = 0
     }
 
-    var ids: [PeerID] = []
-    var indices: [PeerID: Int32] = [:]
+    private(set) var ids: [PeerID] = []
+    /// Node indices by id serial (-1 for none): every message and heartbeat looks its target
+    /// up, and reading an array is cheaper than hashing the id.
+    private var indexBySerial: [Int32] = []
+    /// Node indices of ids without a serial.
+    private var indexByID: [PeerID: Int32] = [:]
     var status: [Status] = []
     let shardCount: Int
 
     init(shardCount: Int) { self.shardCount = shardCount }
+
+    /// The index of the node with `id`, if there is one.
+    func index(of id: PeerID) -> Int32? {
+        guard let serial = id.serial else { return indexByID[id] }
+        guard serial < indexBySerial.count, indexBySerial[serial] >= 0 else { return nil }
+        return indexBySerial[serial]
+    }
+
+    /// Adds a node with `id`; returns its index.
+    func add(_ id: PeerID) -> Int32 {
+        let index = Int32(ids.count)
+        ids.append(id)
+        status.append(.init())
+        if let serial = id.serial {
+            if serial >= indexBySerial.count { indexBySerial += repeatElement(-1, count: serial + 1 - indexBySerial.count) }
+            indexBySerial[serial] = index
+        } else {
+            indexByID[id] = index
+        }
+        return index
+    }
 
     func shard(of index: Int32) -> Int { Int(index) % shardCount }
     func local(_ index: Int32) -> Int { Int(index) / shardCount }
@@ -40,7 +65,7 @@ final class SimShard {
     struct Node {
         var core: MembershipCore
         /// Peers (global indices) this node holds a membership connection to.
-        var links: Set<Int32> = []
+        var links = NodeLinks()
         /// When this node's pending timer fires; `nil` when none is pending.
         var timerAt: Int64?
         var heldWhileFrozen: [MembershipEvent] = []
@@ -158,11 +183,11 @@ final class SimShard {
             case .connect(let peer):
                 openLink(from: index, to: peer)
             case .disconnect(let peer):
-                if let target = directory.indices[peer] { nodes[local].links.remove(target) }
+                if let target = directory.index(of: peer) { nodes[local].links.remove(target) }
             case .send(let message, let peer):
                 openLink(from: index, to: peer)
                 nodes[local].messagesSent += 1
-                guard let target = directory.indices[peer], directory.reachable(index, target), !random.chance(lossRate) else { continue }
+                guard let target = directory.index(of: peer), directory.reachable(index, target), !random.chance(lossRate) else { continue }
                 let sender = directory.ids[Int(index)]
                 let item = Item.event(.message(message, from: sender), at: target)
                 switch faults[target]?.verdict(from: sender, to: peer, channel: "membership", message: { message.value }) ?? .deliver {
@@ -180,7 +205,7 @@ final class SimShard {
                     send(item, to: target, at: now + latency + Int64(milliseconds))
                 }
             case .sendHeartbeat(let peer):
-                guard let target = directory.indices[peer], nodes[local].links.contains(target), directory.reachable(index, target),
+                guard let target = directory.index(of: peer), nodes[local].links.contains(target), directory.reachable(index, target),
                       !directory.status[Int(target)].frozen, !random.chance(lossRate) else { continue }
                 // As on a real node, the heartbeat's answer is judged where it arrives: here.
                 let answer = faults[index]?.verdict(from: peer, to: directory.ids[Int(index)], channel: "membership") { nil } ?? .deliver
@@ -210,7 +235,7 @@ final class SimShard {
 
     private func openLink(from index: Int32, to peer: PeerID) {
         guard peer != directory.ids[Int(index)] else { return }
-        guard let target = directory.indices[peer] else {
+        guard let target = directory.index(of: peer) else {
             queue.push(.event(.connectionDown(peer, reason: "connection refused"), at: index), at: now + 2 * latency)
             return
         }

@@ -9,7 +9,7 @@ extension SimulatedCluster {
 
     /// Kills `node` as of `time` (now, or a stop that fell due during the last window).
     func kill(_ node: PeerID, at time: Int64) {
-        guard let index = directory.indices[node], directory.status[Int(index)].alive else { return }
+        guard let index = directory.index(of: node), directory.status[Int(index)].alive else { return }
         directory.status[Int(index)].alive = false
         shard(of: index).nodes[directory.local(index)].timerAt = nil
         livenessChanges += 1
@@ -18,7 +18,7 @@ extension SimulatedCluster {
 
     /// Freezes (`true`) or thaws (`false`) `node`, like SIGSTOP and SIGCONT.
     public func setFrozen(_ node: PeerID, _ frozen: Bool) {
-        guard let index = directory.indices[node] else { return }
+        guard let index = directory.index(of: node) else { return }
         directory.status[Int(index)].frozen = frozen
         guard !frozen else { return }
         let shard = shard(of: index)
@@ -35,7 +35,7 @@ extension SimulatedCluster {
     public func partition(_ groups: [[PeerID]]) {
         for index in directory.status.indices { directory.status[index].group = 0 }
         for (number, group) in groups.enumerated() {
-            for id in group { if let index = directory.indices[id] { directory.status[Int(index)].group = number + 1 } }
+            for id in group { if let index = directory.index(of: id) { directory.status[Int(index)].group = number + 1 } }
         }
         cutLinks(at: now) { directory.status[Int($0)].group != directory.status[Int($1)].group }
     }
@@ -52,7 +52,7 @@ extension SimulatedCluster {
     ///
     /// - Throws: when the plan's fault script does not load; nothing changes then.
     public func setFaults(_ plan: FaultPlan, on receivers: [PeerID]? = nil, limits: ScriptLimits = .init()) throws(ScriptError) {
-        let targets = (receivers ?? directory.ids).compactMap { directory.indices[$0] }
+        let targets = (receivers ?? directory.ids).compactMap { directory.index(of: $0) }
         faultPlansSet += 1
         let deciders = try shards.map { (shard) throws(ScriptError) -> FaultDecider? in
             guard !plan.isEmpty else { return nil }
@@ -82,7 +82,7 @@ extension SimulatedCluster {
             for local in shard.nodes.indices {
                 let from = Int32(local * shards.count + shard.number)
                 guard directory.status[Int(from)].alive else { continue }
-                for to in shard.nodes[local].links.sorted() where cut(from, to) {
+                for to in shard.nodes[local].links.sorted where cut(from, to) {
                     shard.nodes[local].links.remove(to)
                     let reason = directory.status[Int(to)].alive ? "unreachable (partitioned)" : "connection lost"
                     shard.queue.push(.event(.connectionDown(directory.ids[Int(to)], reason: reason), at: from), at: time + latency)

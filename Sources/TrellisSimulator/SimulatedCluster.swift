@@ -76,16 +76,13 @@ public final class SimulatedCluster {
             selfID: id, strategy: strategy, config: config, tags: tags, settings: settings, now: now
         )
         let index: Int32
-        if let existing = directory.indices[id] {
+        if let existing = directory.index(of: id) {
             index = existing
             directory.status[Int(index)] = .init()
             let shard = shard(of: index)
             shard.nodes[directory.local(index)] = SimShard.Node(core: core, incarnation: shard.nodes[directory.local(index)].incarnation + 1)
         } else {
-            index = Int32(directory.ids.count)
-            directory.indices[id] = index
-            directory.ids.append(id)
-            directory.status.append(.init())
+            index = directory.add(id)
             shard(of: index).nodes.append(SimShard.Node(core: core))
         }
         livenessChanges += 1
@@ -98,7 +95,7 @@ public final class SimulatedCluster {
     /// The Lua state the scripts of `id`'s shard share (`SharedLuaState`): a script loaded into
     /// it runs next to the other nodes of that shard, which runs them all on one thread.
     public func sharedLuaState(for id: PeerID) throws(ScriptError) -> SharedLuaState {
-        let shard = shard(of: directory.indices[id] ?? Int32(directory.ids.count))
+        let shard = shard(of: directory.index(of: id) ?? Int32(directory.ids.count))
         if let state = shard.luaState { return state }
         let state = try SharedLuaState()
         shard.luaState = state
@@ -112,7 +109,7 @@ public final class SimulatedCluster {
     /// later, as a real node does once its goodbyes are sent.
     public func leave(_ node: PeerID, stopAfter: Int64? = nil) {
         deliver(.leave(node), to: node)
-        if let stopAfter, let index = directory.indices[node] {
+        if let stopAfter, let index = directory.index(of: node) {
             let shard = shard(of: index)
             shard.queue.push(.stop(index, incarnation: shard.nodes[directory.local(index)].incarnation), at: now + stopAfter)
         }
@@ -120,13 +117,13 @@ public final class SimulatedCluster {
 
     /// The members `node` sees.
     public func members(of node: PeerID) -> [PeerID] {
-        guard let index = directory.indices[node] else { return [] }
+        guard let index = directory.index(of: node) else { return [] }
         return shard(of: index).nodes[directory.local(index)].core.members
     }
 
     /// Membership messages `node` has sent.
     public func messagesSent(by node: PeerID) -> Int {
-        guard let index = directory.indices[node] else { return 0 }
+        guard let index = directory.index(of: node) else { return 0 }
         return shard(of: index).nodes[directory.local(index)].messagesSent
     }
 
@@ -161,7 +158,7 @@ public final class SimulatedCluster {
     func shard(of index: Int32) -> SimShard { shards[directory.shard(of: index)] }
 
     func deliver(_ event: MembershipEvent, to node: PeerID) {
-        guard let index = directory.indices[node] else { return }
+        guard let index = directory.index(of: node) else { return }
         shard(of: index).queue.push(.event(event, at: index), at: now)
     }
 }

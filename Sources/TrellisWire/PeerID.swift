@@ -21,12 +21,15 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
         /// Whether parsing `description` gives back exactly this id (ids made from parts are
         /// not checked): only such ids may answer a parse from the interned table.
         let isCanonical: Bool
+        /// The id's place in the interned table, or -1 when it has a storage of its own.
+        let serial: Int
 
-        init(name: String, host: String, port: Int, description: String) {
+        init(name: String, host: String, port: Int, description: String, serial: Int) {
             self.name = name
             self.host = host
             self.port = port
             self.description = description
+            self.serial = serial
             self.descriptionHash = description.hashValue
             let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: description.utf8.count, alignment: 1)
             _ = bytes.initializeMemory(as: UInt8.self, from: description.utf8)
@@ -83,14 +86,15 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
         interned.withLock { $0[ExactString(description)] }
     }
 
-    /// The reference to the interned storage for `description`, made by `make` and interned
-    /// when new; a counted reference to a storage of its own once the table is full.
-    private static func intern(_ description: String, _ make: () -> Storage) -> Reference {
+    /// The reference to the interned storage for `description`, made by `make` (given its
+    /// serial) and interned when new; a counted reference to a storage of its own once the
+    /// table is full.
+    private static func intern(_ description: String, _ make: (_ serial: Int) -> Storage) -> Reference {
         interned.withLock { table in
             let key = ExactString(description)
             if let existing = table[key] { return .interned(Unmanaged.passUnretained(existing)) }
-            let storage = make()
-            guard table.count < internedLimit else { return .counted(storage) }
+            guard table.count < internedLimit else { return .counted(make(-1)) }
+            let storage = make(table.count)
             table[key] = storage
             return .interned(Unmanaged.passUnretained(storage))
         }
@@ -104,10 +108,17 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var port: Int { read(\.port) }
     /// The canonical text form, `name@host:port`.
     public var description: String { read(\.description) }
+    /// A number this process gave the id when it first met it, counting from 0: tables indexed
+    /// by id (the simulator's) read an array with it instead of hashing. `nil` for the ids past
+    /// the first 131,072, which only a flood of made-up ids reaches.
+    public var serial: Int? {
+        let serial = read(\.serial)
+        return serial >= 0 ? serial : nil
+    }
 
     public init(name: String, host: String, port: Int) {
         let description = "\(name)@\(host):\(port)"
-        self.init(reference: Self.intern(description) { Storage(name: name, host: host, port: port, description: description) })
+        self.init(reference: Self.intern(description) { Storage(name: name, host: host, port: port, description: description, serial: $0) })
     }
 
     private init(reference: Reference) {
@@ -116,7 +127,7 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// An id with a storage of its own, as ids get once the table is full (for tests).
     static func uninterned(name: String, host: String, port: Int) -> PeerID {
-        PeerID(reference: .counted(Storage(name: name, host: host, port: port, description: "\(name)@\(host):\(port)")))
+        PeerID(reference: .counted(Storage(name: name, host: host, port: port, description: "\(name)@\(host):\(port)", serial: -1)))
     }
 
     /// Parses `name@host:port`; the host may be a bracketed IPv6 address.
