@@ -5,31 +5,22 @@ import TrellisWire
 /// that simulations repeat); sorting them each time cost more than keeping them sorted.
 struct ConnectedPeers {
     private(set) var set: Set<PeerID> = []
+    private var sorted = SortedArray<PeerID>()
+
     /// The peers, sorted.
-    private(set) var inOrder: [PeerID] = []
+    var inOrder: [PeerID] { sorted.elements }
 
     func contains(_ peer: PeerID) -> Bool { set.contains(peer) }
 
     mutating func insert(_ peer: PeerID) {
-        guard set.insert(peer).inserted else { return }
-        inOrder.insert(peer, at: position(of: peer))
+        if set.insert(peer).inserted { sorted.insert(peer) }
     }
 
     /// Removes `peer`; returns whether it was there.
     @discardableResult
     mutating func remove(_ peer: PeerID) -> Bool {
         guard set.remove(peer) != nil else { return false }
-        inOrder.remove(at: position(of: peer))
+        sorted.remove(peer)
         return true
-    }
-
-    /// Where `peer` is in `inOrder`, or would be.
-    private func position(of peer: PeerID) -> Int {
-        var low = 0, high = inOrder.count
-        while low < high {
-            let middle = (low + high) / 2
-            if inOrder[middle] < peer { low = middle + 1 } else { high = middle }
-        }
-        return low
     }
 }

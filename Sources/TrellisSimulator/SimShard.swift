@@ -64,8 +64,9 @@ final class SimDirectory {
 final class SimShard {
     struct Node {
         var core: MembershipCore
-        /// Peers (global indices) this node holds a membership connection to.
-        var links = NodeLinks()
+        /// Peers (global indices) this node holds a membership connection to: a dozen or so,
+        /// looked up by every heartbeat and its answer.
+        var links = SortedArray<Int32>()
         /// When this node's pending timer fires; `nil` when none is pending.
         var timerAt: Int64?
         var heldWhileFrozen: [MembershipEvent] = []

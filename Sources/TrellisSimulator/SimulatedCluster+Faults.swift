@@ -82,7 +82,7 @@ extension SimulatedCluster {
             for local in shard.nodes.indices {
                 let from = Int32(local * shards.count + shard.number)
                 guard directory.status[Int(from)].alive else { continue }
-                for to in shard.nodes[local].links.sorted where cut(from, to) {
+                for to in shard.nodes[local].links.elements where cut(from, to) {
                     shard.nodes[local].links.remove(to)
                     let reason = directory.status[Int(to)].alive ? "unreachable (partitioned)" : "connection lost"
                     shard.queue.push(.event(.connectionDown(directory.ids[Int(to)], reason: reason), at: from), at: time + latency)
