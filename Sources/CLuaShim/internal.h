@@ -91,11 +91,12 @@ struct trellis_host {
  * 2). VM number n has slots TRELLIS_FIRST_SLOT + n * TRELLIS_KEY_COUNT + which: integer keys,
  * so that with thousands of VMs on one state they sit in the registry's array part, found
  * without hashing, each VM's next to each other. */
-enum { TRELLIS_KEY_SCRIPT, TRELLIS_KEY_STATE, TRELLIS_KEY_KEYED, TRELLIS_KEY_LOG, TRELLIS_KEY_ENV, TRELLIS_KEY_THREAD, TRELLIS_KEY_COUNT };
+enum { TRELLIS_KEY_SCRIPT, TRELLIS_KEY_STATE, TRELLIS_KEY_KEYED, TRELLIS_KEY_LOG, TRELLIS_KEY_ENV, TRELLIS_KEY_COUNT };
 #define TRELLIS_FIRST_SLOT 16
 
 struct trellis_vm {
-    /* The thread the VM runs on: the state's main thread, or its own in a shared state. */
+    /* The thread the VM runs on: its state's main thread, which the VMs of a shared state
+     * take turns on. */
     lua_State *L;
     struct trellis_host *host;
     /* The VM's number on its state: which registry slots are its own. */

@@ -133,13 +133,6 @@ trellis_vm *trellis_vm_new(size_t memory_cap, trellis_log_fn log, void *log_cont
     return vm;
 }
 
-static int new_thread_body(lua_State *L) {
-    trellis_vm *vm = lua_touserdata(L, 1);
-    vm->L = lua_newthread(L);
-    lua_rawseti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_THREAD));
-    return 0;
-}
-
 /* A closed VM of the host made new: its pages, and what of its blocks is still alive (garbage
  * the collector has not reached yet, strings others use), go to the VM that takes it over, and
  * so do its registry slots. So a simulation whose nodes stop and start again reuses their
@@ -169,21 +162,9 @@ trellis_vm *trellis_vm_new_sharing(trellis_vm *first, size_t memory_cap, trellis
     if (vm == NULL) vm = vm_alloc(host, memory_cap, log, log_context);
     if (vm == NULL) return NULL;
     host->shared = 1;
-    trellis_enter(vm);
-    lua_State *L = host->L;
-    int status = LUA_ERRMEM;
-    if (lua_checkstack(L, 2)) {
-        lua_pushcfunction(L, new_thread_body);
-        lua_pushlightuserdata(L, vm);
-        status = lua_pcall(L, 1, 0, 0);
-        if (status != LUA_OK) lua_pop(L, 1);
-    }
-    if (status != LUA_OK) {
-        vm->L = NULL;
-        vm->next_retired = host->retired;
-        host->retired = vm;
-        return NULL;
-    }
+    /* The VMs of a state take turns on its main thread: a thread of its own per VM would be
+     * one more cold object for every callback to touch, and for every collection to walk. */
+    vm->L = host->L;
     return vm;
 }
 

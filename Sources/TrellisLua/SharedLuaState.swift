@@ -1,5 +1,6 @@
-/// One Lua state that many VMs share, each with its own thread, environment, script, state,
-/// random generator, memory account and cap (`LuaVM(fileName:limits:seed:sharing:log:)`).
+/// One Lua state that many VMs share, each with its own environment, script, state, random
+/// generator, memory account and cap (`LuaVM(fileName:limits:seed:sharing:log:)`); they take
+/// turns on the state's main thread.
 ///
 /// The simulator runs thousands of nodes; a state of their own each would hold thousands of
 /// copies of the same compiled script, strings and libraries, and every callback would find

@@ -45,8 +45,8 @@ typedef void (*trellis_log_fn)(void *context, const char *line, size_t length);
 trellis_vm *trellis_vm_new(size_t memory_cap, trellis_log_fn log, void *log_context);
 void trellis_vm_close(trellis_vm *vm);
 
-/* A VM on first's Lua state, with its own thread, environment, script, state, memory account
- * and cap, or NULL when that cannot be made. Many VMs share compiled code, strings and the
+/* A VM on first's Lua state, with its own environment, script, state, memory account and
+ * cap, or NULL when that cannot be made. Many VMs share compiled code, strings and the
  * libraries this way (the simulator's nodes); they must all run on one thread at a time, and
  * close before first does. first must have its sandbox open. A sharing VM that closes leaves
  * its memory (and what of it is still alive) to the next VM made on the state. */
