@@ -21,9 +21,10 @@
 
 local defaults = { active = 5, passive = 30, arwl = 6, prwl = 3, ka = 3, kp = 4, lost = 10,
   neighbor_timeout = 2000, retry_min = 1000, retry_max = 8000, escalate = 3, refresh = 0.02 }
--- Set by init (or migrate), never changed: kept out of the state, which is recorded for
--- rollback before every callback.
-local cfg
+local cfg  -- set by init or migrate, then fixed: out of the state (recorded before each call)
+-- Library functions as locals: one step away, where a global takes two lookups.
+local random, min, max, mtype, tremove = math.random, math.min, math.max, math.type, table.remove
+local ipairs, next, pairs = ipairs, next, pairs
 
 -- Numeric loops, not ipairs, in the helpers every message runs: ipairs costs a C call per step.
 local function index_of(list, peer)
@@ -32,7 +33,7 @@ end
 
 local function remove(list, peer)
   local i = index_of(list, peer)
-  if i then table.remove(list, i) end
+  if i then tremove(list, i) end
   return i ~= nil
 end
 
@@ -54,8 +55,8 @@ local function sample(list, n, skip1, skip2)
     if peer ~= skip1 and peer ~= skip2 then pool[#pool + 1] = peer end
   end
   local picked = {}
-  for i = 1, math.min(n, #pool) do   -- a partial Fisher-Yates shuffle of the pool
-    local j = math.random(i, #pool)
+  for i = 1, min(n, #pool) do   -- a partial Fisher-Yates shuffle of the pool
+    local j = random(i, #pool)
     pool[i], pool[j] = pool[j], pool[i]
     picked[i] = pool[i]
   end
@@ -66,7 +67,7 @@ end
 -- almost always good, then a full sample.
 local function pick(list, skip1, skip2)
   if #list == 0 then return nil end
-  local peer = list[math.random(#list)]
+  local peer = list[random(#list)]
   if peer ~= skip1 and peer ~= skip2 then return peer end
   return sample(list, 1, skip1, skip2)[1]
 end
@@ -77,7 +78,7 @@ local function add_passive(s, peer)
   local passive, n = s.passive, #s.passive
   if peer == s.self or index_of(s.active, peer) or index_of(passive, peer) then return end
   if n >= cfg.passive then   -- evict a random entry: the last one takes its place
-    local i = math.random(n)
+    local i = random(n)
     passive[i] = passive[n]
     passive[n] = nil
     n = n - 1
@@ -87,7 +88,7 @@ end
 
 -- Makes room in the active view by dropping a random peer, which is told so.
 local function drop_random_active(s, out)
-  local victim = table.remove(s.active, math.random(#s.active))
+  local victim = tremove(s.active, random(#s.active))
   s.changed = true
   if next(s.closed) then s.closed = {} end
   send(out, victim, { type = "disconnect" })
@@ -101,7 +102,7 @@ local function add_active(s, peer, out)
   s.changed = true
   remove(s.passive, peer)
   s.pending[peer] = nil
-  for i, entry in ipairs(s.lost) do if entry.peer == peer then table.remove(s.lost, i) break end end
+  for i, entry in ipairs(s.lost) do if entry.peer == peer then tremove(s.lost, i) break end end
 end
 
 -- Whether our neighbors' last shuffles named no peer outside our active view (`s.closed`,
@@ -116,7 +117,7 @@ end
 -- the origin), notes whether they are all in our active view (or us); returns whether it did.
 local function note_neighbors(s, from, msg)
   local degree = msg.degree
-  if math.type(degree) ~= "integer" or degree < 0 or degree >= #msg.nodes then return false end
+  if mtype(degree) ~= "integer" or degree < 0 or degree >= #msg.nodes then return false end
   s.closed[from] = true
   for i = 2, degree + 1 do
     local other = msg.nodes[i]
@@ -135,7 +136,7 @@ local function promote(s, out)
   if #s.active >= cfg.active then
     if not closed then s.reach_wait = nil return end
     if s.now < (s.reach_due or 0) then return end
-    s.reach_wait = math.min((s.reach_wait or cfg.neighbor_timeout / 2) * 2, cfg.retry_max)
+    s.reach_wait = min((s.reach_wait or cfg.neighbor_timeout / 2) * 2, cfg.retry_max)
     s.reach_due = s.now + s.reach_wait
   end
   local candidate = pick(s.passive)
@@ -150,12 +151,12 @@ local function remember_lost(s, peer)
   if cfg.lost < 1 then return end
   for _, entry in ipairs(s.lost) do
     if entry.peer == peer then
-      entry.wait = math.min(entry.wait * 2, cfg.retry_max)
+      entry.wait = min(entry.wait * 2, cfg.retry_max)
       entry.due = s.now + entry.wait
       return
     end
   end
-  if #s.lost >= cfg.lost then table.remove(s.lost, 1) end
+  if #s.lost >= cfg.lost then tremove(s.lost, 1) end
   s.lost[#s.lost + 1] = { peer = peer, wait = cfg.retry_min, due = s.now + cfg.retry_min }
 end
 
@@ -303,8 +304,8 @@ return {
     if own and type(old.passive) == "table" then
       for key, value in pairs(s) do if old[key] == nil then old[key] = value end end
       old.cfg, old.closed, old.now = nil, {}, ctx.now   -- versions before 4 kept cfg in the state
-      while #old.active > cfg.active do add_passive(old, table.remove(old.active)) end
-      while #old.passive > cfg.passive do table.remove(old.passive) end
+      while #old.active > cfg.active do add_passive(old, tremove(old.active)) end
+      while #old.passive > cfg.passive do tremove(old.passive) end
       old.changed = true
       return old, members(old)
     end
@@ -357,7 +358,7 @@ return {
     retry_lost(s, out)
     -- Now and then a full node swaps a neighbor for a passive peer: components whose nodes
     -- are all full would otherwise never meet again.
-    if #s.active >= cfg.active and not next(s.pending) and math.random() < cfg.refresh then
+    if #s.active >= cfg.active and not next(s.pending) and random() < cfg.refresh then
       local candidate = pick(s.passive)
       if candidate then
         s.pending[candidate] = now
@@ -370,7 +371,7 @@ return {
     end
     -- Shuffles go to the active peers in turn, not at random: each hears from us every
     -- `active` ticks, so one that dropped us without our knowing says so soon.
-    s.turn = (s.turn or 0) % math.max(#s.active, 1) + 1
+    s.turn = (s.turn or 0) % max(#s.active, 1) + 1
     local target = s.active[s.turn]
     if target then
       local nodes = { s.self }
