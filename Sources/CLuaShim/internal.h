@@ -157,8 +157,9 @@ void trellis_log_release(trellis_vm *vm);
 /* Frees the encoder's buffers, as vm's host closes. */
 void trellis_encoder_release(trellis_vm *vm);
 
-/* Records the stored state's tables, so that trellis_vm_restore_state can put them back as
- * they are now. Raises on error (depth, memory); call it protected. */
-void trellis_snapshot_state(trellis_vm *vm, lua_State *L);
+/* Records the tables of the stored state, which is at stack index state of L, so that
+ * trellis_vm_restore_state can put them back as they are now. Raises on error (depth,
+ * memory); call it protected. */
+void trellis_snapshot_state(trellis_vm *vm, lua_State *L, int state);
 
 #endif

@@ -257,8 +257,8 @@ static int invoke_body(lua_State *L) {
     }
     lua_remove(L, 1);
     if (params->pass_state) {
-        trellis_snapshot_state(vm, L);
         lua_rawgeti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE));
+        trellis_snapshot_state(vm, L, -1);
     }
     if (params->state_key) {
         push_keyed_states(L);

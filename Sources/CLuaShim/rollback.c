@@ -168,7 +168,7 @@ static void clear_logs(trellis_vm *vm) {
     vm->host->logs_used = 0;
 }
 
-void trellis_snapshot_state(trellis_vm *vm, lua_State *L) {
+void trellis_snapshot_state(trellis_vm *vm, lua_State *L, int state) {
     vm->snapshot_taken = 0;
     clear_logs(vm);
     vm->host->log_owner = vm;
@@ -176,8 +176,7 @@ void trellis_snapshot_state(trellis_vm *vm, lua_State *L) {
         memset(vm->host->visited.slots, 0, vm->host->visited.capacity * sizeof *vm->host->visited.slots);
         vm->host->visited.count = 0;
     }
-    if (lua_rawgeti(L, LUA_REGISTRYINDEX, trellis_key(vm, TRELLIS_KEY_STATE)) == LUA_TTABLE) record(L, vm, L, lua_gettop(L), 0);
-    lua_pop(L, 1);
+    if (lua_type(L, state) == LUA_TTABLE) record(L, vm, L, lua_absindex(L, state), 0);
     vm->snapshot_taken = 1;
 }
 

@@ -191,17 +191,20 @@ public struct MembershipCore {
             detector.unwatch(peer)
             contacted[peer] = nil
         }
+        // The non-members still contacted are either forgotten now (idle, and not connected:
+        // a connected one was just closed) or set the next check. A member's contact ends with
+        // its membership (`apply`); a later contact (`run`) or connection (`connectionUp`) can
+        // only bring the check forward.
         var forgotten: [PeerID] = []
-        for (peer, at) in contacted where at <= idleSince && !memberSet.contains(peer) && !connectedPeers.contains(peer) {
-            forgotten.append(peer)
-        }
-        for peer in forgotten { contacted[peer] = nil }
-        // A member's contact ends with its membership (`apply`), so only non-members count; a
-        // later contact (`run`) or connection (`connectionUp`) can only bring this forward.
         nextIdleCheckAt = .max
         for (peer, at) in contacted where !memberSet.contains(peer) {
-            nextIdleCheckAt = min(nextIdleCheckAt, at + settings.idleConnectionTimeout)
+            if at <= idleSince {
+                forgotten.append(peer)
+            } else {
+                nextIdleCheckAt = min(nextIdleCheckAt, at + settings.idleConnectionTimeout)
+            }
         }
+        for peer in forgotten { contacted[peer] = nil }
     }
 
     /// The first time after `now` on the cadence of `due` plus multiples of `period`: periodic
