@@ -125,7 +125,8 @@ public struct SimRunner {
         var reports: [OverlayReport] = []
         let step: Int64 = ids.count > 1_000 ? 100 : 10
         var now: Int64 = 0
-        var snapshot = self.snapshot(cluster, ids: ids, states: states)
+        // Taken only while an expectation is pending: a snapshot reads every node's members.
+        var snapshot: ClusterSnapshot?
         var seenVersion = cluster.membershipVersion
         while true {
             for (at, event) in timeline.due(at: now) {
@@ -141,12 +142,16 @@ public struct SimRunner {
                 }
             }
             cluster.run(until: now)
-            let changed = cluster.membershipVersion != seenVersion
-            if changed {
-                snapshot = self.snapshot(cluster, ids: ids, states: states)
-                seenVersion = cluster.membershipVersion
+            if !checker.allDecided {
+                let changed = snapshot == nil || cluster.membershipVersion != seenVersion
+                if changed {
+                    snapshot = self.snapshot(cluster, ids: ids, states: states)
+                    seenVersion = cluster.membershipVersion
+                }
+                if let snapshot {
+                    checker.evaluate(snapshot, now: Int(now), scheduleDone: timeline.scheduleDone(at: now), changed: changed)
+                }
             }
-            checker.evaluate(snapshot, now: Int(now), scheduleDone: timeline.scheduleDone(at: now), changed: changed)
             progress(SimProgress(
                 virtualMs: Int(now), timeoutMs: topology.timeoutMs, live: states.reduce(0) { $1 == .running ? $0 + 1 : $0 },
                 messages: cluster.messagesDelivered, checksPassed: checker.passedCount, checksTotal: topology.expectations.count))
