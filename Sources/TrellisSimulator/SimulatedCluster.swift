@@ -10,11 +10,11 @@ import TrellisWire
 /// sent unless lost, heartbeats are answered after a round trip by live, unfrozen peers, and
 /// killing a node drops every connection to it.
 ///
-/// The nodes are split over two shards, run side by side one latency window at a time (see
-/// `SimShard`): within a window no shard can affect another, and messages between shards are
-/// handed over after it in a fixed order. Events due at the same time run in the order they
-/// were scheduled, and losses come from seeded generators, so the same calls give the same
-/// run, byte for byte, on one core or two. A running digest of every change to every member
+/// The nodes are split over `shardCount` shards, run side by side one latency window at a time
+/// (see `SimShard`): within a window no shard can affect another, and messages between shards
+/// are handed over after it in a fixed order. Events due at the same time run in the order
+/// they were scheduled, and losses come from seeded generators, so the same calls give the
+/// same run, byte for byte, on any number of cores. A running digest of every change to every member
 /// list, with its time, fingerprints the run without storing it.
 public final class SimulatedCluster {
     /// One-way network latency in milliseconds; also the length of a window.
@@ -24,7 +24,12 @@ public final class SimulatedCluster {
     /// The virtual time in milliseconds.
     public private(set) var now: Int64 = 0
 
-    static let shardCount = 2
+    /// Fixed, whatever the cores, so that runs repeat. Many more shards than cores: the threads
+    /// take the shards of a window as they free up, so one slow thread holds the others back
+    /// less, and each shard's Lua state stays small, so its collector's minor cycles (due
+    /// after a fifth of the heap's size in new allocations) find their garbage still in the
+    /// cache. 32 ran 10,000 nodes about a tenth faster than 2 or 8 (BENCHMARKS.md).
+    static let shardCount = 32
     let directory: SimDirectory
     let shards: [SimShard]
     /// Changes to which nodes are live, made between windows.
