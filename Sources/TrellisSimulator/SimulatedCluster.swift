@@ -26,9 +26,9 @@ public final class SimulatedCluster {
 
     /// Fixed, whatever the cores, so that runs repeat. Many more shards than cores: the threads
     /// take the shards of a window as they free up, so one slow thread holds the others back
-    /// less, and each shard's Lua state stays small, so its collector's minor cycles (due
-    /// after a fifth of the heap's size in new allocations) find their garbage still in the
-    /// cache. 32 ran 10,000 nodes about a tenth faster than 2 or 8 (BENCHMARKS.md).
+    /// less, and each Lua state serves a few hundred nodes of a large cluster instead of
+    /// thousands. With 32, 10,000 nodes ran about a tenth faster, in wall time and in CPU, than
+    /// with 2 or 8 (BENCHMARKS.md).
     static let shardCount = 32
     let directory: SimDirectory
     let shards: [SimShard]
