@@ -56,6 +56,11 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     private let reference: Reference
+    /// The storage's `descriptionHash` and `serial`, copied into the id: hashing an id, telling
+    /// two ids apart and finding an id's slot by serial (every message and heartbeat does all
+    /// three) then read no storage, which with thousands of peers is rarely in the cache.
+    private let descriptionHash: Int
+    private let serialOrNone: Int32
 
     /// Reads the storage, without counting a reference to an interned one.
     private func read<Field>(_ field: (Storage) -> Field) -> Field {
@@ -111,10 +116,7 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// A number this process gave the id when it first met it, counting from 0: tables indexed
     /// by id (the simulator's) read an array with it instead of hashing. `nil` for the ids past
     /// the first 131,072, which only a flood of made-up ids reaches.
-    public var serial: Int? {
-        let serial = read(\.serial)
-        return serial >= 0 ? serial : nil
-    }
+    public var serial: Int? { serialOrNone >= 0 ? Int(serialOrNone) : nil }
 
     public init(name: String, host: String, port: Int) {
         let description = "\(name)@\(host):\(port)"
@@ -123,6 +125,12 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     private init(reference: Reference) {
         self.reference = reference
+        switch reference {
+        case .interned(let storage):
+            (descriptionHash, serialOrNone) = storage._withUnsafeGuaranteedRef { ($0.descriptionHash, Int32($0.serial)) }
+        case .counted(let storage):
+            (descriptionHash, serialOrNone) = (storage.descriptionHash, Int32(storage.serial))
+        }
     }
 
     /// An id with a storage of its own, as ids get once the table is full (for tests).
@@ -162,11 +170,10 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public static func == (lhs: PeerID, rhs: PeerID) -> Bool {
-        lhs.address == rhs.address
-            || lhs.read { mine in rhs.read { mine.descriptionHash == $0.descriptionHash && mine.compare(with: $0) == 0 } }
+        lhs.address == rhs.address || lhs.descriptionHash == rhs.descriptionHash && lhs.read { mine in rhs.read { mine.compare(with: $0) == 0 } }
     }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(read(\.descriptionHash)) }
+    public func hash(into hasher: inout Hasher) { hasher.combine(descriptionHash) }
 }
 
 /// Why a peer id could not be parsed.
