@@ -14,8 +14,8 @@ import TrellisWire
 /// (see `SimShard`): within a window no shard can affect another, and messages between shards
 /// are handed over after it in a fixed order. Events due at the same time run in the order
 /// they were scheduled, and losses come from seeded generators, so the same calls give the
-/// same run, byte for byte, on any number of cores. A running digest of every change to every member
-/// list, with its time, fingerprints the run without storing it.
+/// same run, byte for byte, on any number of cores. A running digest of every change to every
+/// member list, with its time, fingerprints the run without storing it.
 public final class SimulatedCluster {
     /// One-way network latency in milliseconds; also the length of a window.
     public let latency: Int64

@@ -170,7 +170,8 @@ public struct PeerID: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public static func == (lhs: PeerID, rhs: PeerID) -> Bool {
-        lhs.address == rhs.address || lhs.descriptionHash == rhs.descriptionHash && lhs.read { mine in rhs.read { mine.compare(with: $0) == 0 } }
+        lhs.address == rhs.address
+            || lhs.descriptionHash == rhs.descriptionHash && lhs.read { mine in rhs.read { mine.compare(with: $0) == 0 } }
     }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(descriptionHash) }
